@@ -1,0 +1,95 @@
+import NIOCore
+
+/// A command on its way to Redis: its RESP bytes and the promise its reply completes.
+struct OutgoingCommand: Sendable {
+    var bytes: ByteBuffer
+    var promise: EventLoopPromise<RESPValue>
+    var deadline: NIODeadline
+}
+
+/// Pipelines commands over one connection: replies arrive in the order commands were written,
+/// so each reply completes the oldest waiting promise.
+///
+/// Any failure (timeout, reset, protocol error) fails every waiting command and closes the
+/// channel: a connection that lost its place in the reply stream is never reused.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = OutgoingCommand
+    typealias OutboundOut = ByteBuffer
+
+    private var waiting = CircularBuffer<OutgoingCommand>(initialCapacity: 64)
+    private let decoder = RESPDecoder()
+    private var failure: RedisError?
+    private var timer: RepeatedTask?
+    private let checkInterval: TimeAmount
+
+    init(timeout: TimeAmount) {
+        // Look at the oldest command's deadline ten times per timeout (at least every 10 ms).
+        self.checkInterval = .nanoseconds(max(10_000_000, timeout.nanoseconds / 10))
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleRepeatedTask(initialDelay: checkInterval, delay: checkInterval) { _ in
+            let (handler, context) = bound.value
+            handler.checkDeadline(context: context)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        failAll(RedisError(.connectionClosed, "connection closed"))
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let command = unwrapOutboundIn(data)
+        if let failure {
+            command.promise.fail(failure)
+            promise?.fail(failure)
+            return
+        }
+        waiting.append(command)
+        context.write(wrapOutboundOut(command.bytes), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        do {
+            try decoder.feed(unwrapInboundIn(data))
+            while let reply = try decoder.next() {
+                guard let command = waiting.popFirst() else {
+                    throw RedisError(.protocolError, "reply with no command waiting")
+                }
+                command.promise.succeed(reply)
+            }
+        } catch {
+            fail(context: context, error)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(RedisError(.connectionClosed, "connection closed by peer"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, RedisError(.connectionClosed, "connection error: \(error)"))
+    }
+
+    private func checkDeadline(context: ChannelHandlerContext) {
+        guard let oldest = waiting.first, oldest.deadline < .now() else { return }
+        fail(context: context, RedisError(.timeout, "no reply within the command timeout"))
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        failAll(error as? RedisError ?? RedisError(.protocolError, "\(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: RedisError) {
+        if failure == nil { failure = error }
+        while let command = waiting.popFirst() {
+            command.promise.fail(error)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// An async Redis client: hiredis as the RESP codec, SwiftNIO for the sockets.
+///
+/// Commands from concurrent callers are pipelined over a few connections (one per event loop by
+/// default). A caller running on one of the client's event loops uses that loop's connection, so
+/// its command never crosses threads; other callers are spread round-robin. Nothing ever blocks a
+/// thread waiting for Redis.
+///
+/// Connections are made lazily, re-made after any error, and backed off (100 ms doubling to 2 s)
+/// while Redis cannot be reached; during a back-off commands fail at once with `.unavailable`.
+/// Run it as a `Service` so graceful shutdown closes its connections.
+public final class RedisClient: Sendable {
+    /// The configuration the client was made with.
+    public let configuration: RedisConfiguration
+    private let slots: [Slot]
+    private let slotByLoop: [ObjectIdentifier: Int]
+    private let nextSlot = Atomic<Int>(0)
+    private let connects = Atomic<Int>(0)
+    private let logger: Logger
+
+    /// Creates a client; no connection is made until the first command.
+    public init(
+        configuration: RedisConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "tokengate.redis")
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        var loops: [any EventLoop] = []
+        var iterator = eventLoopGroup.makeIterator()
+        while let loop = iterator.next() { loops.append(loop) }
+        let count = max(1, configuration.connectionCount)
+        self.slots = (0..<count).map { Slot(eventLoop: loops[$0 % loops.count]) }
+        var byLoop: [ObjectIdentifier: Int] = [:]
+        for (index, slot) in slots.enumerated() where byLoop[ObjectIdentifier(slot.eventLoop)] == nil {
+            byLoop[ObjectIdentifier(slot.eventLoop)] = index
+        }
+        self.slotByLoop = byLoop
+    }
+
+    /// How many connections the client has opened so far (for tests and metrics).
+    public var connectionsOpened: Int { connects.load(ordering: .relaxed) }
+
+    /// Sends one command and returns its reply. An error reply from Redis is thrown as `.server`.
+    public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
+        var buffer = ByteBuffer()
+        try RESPEncoder.encode(arguments, into: &buffer)
+        let connection = try await connection(for: pickSlot())
+        let reply: RESPValue
+        do {
+            reply = try await connection.send(buffer).get()
+        } catch let error as RedisError {
+            throw error
+        } catch {
+            throw RedisError(.connectionClosed, "\(error)")
+        }
+        if case .error(let message) = reply { throw RedisError(.server, message) }
+        return reply
+    }
+
+    /// Runs a Lua script by `EVALSHA`, falling back to `EVAL` (which also caches it) on `NOSCRIPT`.
+    public func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws(RedisError) -> RESPValue {
+        let tail = [String(keys.count)] + keys + arguments
+        do throws(RedisError) {
+            return try await send(["EVALSHA", script.sha1] + tail)
+        } catch where error.isNoScript {
+            logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
+            return try await send(["EVAL", script.source] + tail)
+        }
+    }
+
+    /// Closes every connection; later commands fail with `.shutdown`.
+    public func shutdown() {
+        for slot in slots {
+            let old = slot.state.withLock { state -> RedisConnection? in
+                defer { state = .shutdown }
+                if case .connected(let connection) = state { return connection }
+                return nil
+            }
+            old?.close()
+        }
+    }
+
+    private func pickSlot() -> Slot {
+        if slots.count == 1 { return slots[0] }
+        if let loop = MultiThreadedEventLoopGroup.currentEventLoop, let index = slotByLoop[ObjectIdentifier(loop)] {
+            return slots[index]
+        }
+        let index = nextSlot.wrappingAdd(1, ordering: .relaxed).oldValue
+        return slots[index % slots.count]
+    }
+
+    private func connection(for slot: Slot) async throws(RedisError) -> RedisConnection {
+        enum Action {
+            case use(RedisConnection)
+            case wait(EventLoopFuture<RedisConnection>)
+            case connect(EventLoopPromise<RedisConnection>, failures: Int)
+            case fail(RedisError)
+        }
+        let action = slot.state.withLock { state -> Action in
+            switch state {
+            case .connected(let connection):
+                return .use(connection)
+            case .connecting(let future):
+                return .wait(future)
+            case .idle(let failures, let retryAt):
+                if NIODeadline.now() < retryAt {
+                    return .fail(RedisError(.unavailable, "Redis unreachable; retrying shortly"))
+                }
+                let promise = slot.eventLoop.makePromise(of: RedisConnection.self)
+                state = .connecting(promise.futureResult)
+                return .connect(promise, failures: failures)
+            case .shutdown:
+                return .fail(RedisError(.shutdown, "client shut down"))
+            }
+        }
+        switch action {
+        case .use(let connection):
+            return connection
+        case .fail(let error):
+            throw error
+        case .wait(let future):
+            do {
+                return try await future.get()
+            } catch {
+                throw error as? RedisError ?? RedisError(.connectionFailed, "\(error)")
+            }
+        case .connect(let promise, let failures):
+            do throws(RedisError) {
+                let connection = try await RedisConnection.connect(to: configuration, on: slot.eventLoop)
+                connects.add(1, ordering: .relaxed)
+                let keep = slot.state.withLock { state -> Bool in
+                    guard case .connecting = state else { return false }  // shut down meanwhile
+                    state = .connected(connection)
+                    return true
+                }
+                guard keep else {
+                    connection.close()
+                    promise.fail(RedisError(.shutdown, "client shut down"))
+                    throw RedisError(.shutdown, "client shut down")
+                }
+                connection.channel.closeFuture.whenComplete { _ in
+                    slot.state.withLock { state in
+                        if case .connected(let current) = state, current === connection {
+                            state = .idle(failures: 0, retryAt: .now())
+                        }
+                    }
+                }
+                promise.succeed(connection)
+                return connection
+            } catch {
+                let backoff = TimeAmount.milliseconds(min(2_000, 100 << min(failures, 5)))
+                slot.state.withLock { state in
+                    if case .connecting = state { state = .idle(failures: failures + 1, retryAt: .now() + backoff) }
+                }
+                if failures == 0 {
+                    logger.warning("Redis connection failed", metadata: ["error": "\(error.message)"])
+                }
+                promise.fail(error)
+                throw error
+            }
+        }
+    }
+
+    private final class Slot: Sendable {
+        enum State {
+            case idle(failures: Int, retryAt: NIODeadline)
+            case connecting(EventLoopFuture<RedisConnection>)
+            case connected(RedisConnection)
+            case shutdown
+        }
+        let eventLoop: any EventLoop
+        let state = Mutex<State>(.idle(failures: 0, retryAt: .uptimeNanoseconds(0)))
+        init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+    }
+}
+
+extension RedisClient: Service {
+    /// Waits for graceful shutdown, then closes the connections.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        shutdown()
+    }
+}

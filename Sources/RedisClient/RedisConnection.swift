@@ -1,0 +1,109 @@
+import Logging
+import NIOCore
+import NIOPosix
+
+/// One TCP connection to Redis with pipelining: many commands in flight, replies matched in order.
+///
+/// Writes made during one event-loop tick are flushed together, so concurrent requests share
+/// one `write(2)` and Redis reads them as one pipeline.
+final class RedisConnection: Sendable {
+    let channel: any Channel
+    private let flushScheduled: NIOLoopBoundBox<Bool>
+    private let timeout: TimeAmount
+
+    private init(channel: any Channel, timeout: TimeAmount) {
+        self.channel = channel
+        self.timeout = timeout
+        self.flushScheduled = NIOLoopBoundBox.makeBoxSendingValue(false, eventLoop: channel.eventLoop)
+    }
+
+    /// Sends RESP bytes; the future completes with the reply (an `.error` reply is a value here).
+    func send(_ bytes: ByteBuffer) -> EventLoopFuture<RESPValue> {
+        let loop = channel.eventLoop
+        let command = OutgoingCommand(bytes: bytes, promise: loop.makePromise(), deadline: .now() + timeout)
+        if loop.inEventLoop {
+            enqueue(command)
+        } else {
+            loop.execute { self.enqueue(command) }
+        }
+        return command.promise.futureResult
+    }
+
+    private func enqueue(_ command: OutgoingCommand) {
+        channel.write(command, promise: nil)
+        guard !flushScheduled.value else { return }
+        flushScheduled.value = true
+        channel.eventLoop.execute {
+            self.flushScheduled.value = false
+            self.channel.flush()
+        }
+    }
+
+    /// Closes the connection; waiting commands fail with `connectionClosed`.
+    func close() {
+        channel.close(promise: nil)
+    }
+
+    /// Connects, authenticates and selects the database. Any failure closes the channel.
+    static func connect(
+        to configuration: RedisConfiguration,
+        on eventLoop: any EventLoop
+    ) async throws(RedisError) -> RedisConnection {
+        let timeout = TimeAmount(configuration.timeout)
+        let host: String
+        let port: Int
+        switch configuration.endpoint {
+        case .standalone(let h, let p): (host, port) = (h, p)
+        }
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: eventLoop)
+                .connectTimeout(timeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(timeout: timeout))
+                    }
+                }
+                .connect(host: host, port: port)
+                .get()
+        } catch {
+            throw RedisError(.connectionFailed, "cannot connect to \(host):\(port): \(error)")
+        }
+        let connection = RedisConnection(channel: channel, timeout: timeout)
+        do throws(RedisError) {
+            if let password = configuration.password {
+                let auth = configuration.username.map { ["AUTH", $0, password] } ?? ["AUTH", password]
+                try await connection.handshake(auth)
+            }
+            if configuration.database != 0 {
+                try await connection.handshake(["SELECT", String(configuration.database)])
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private func handshake(_ arguments: [String]) async throws(RedisError) {
+        var buffer = channel.allocator.buffer(capacity: 64)
+        try RESPEncoder.encode(arguments, into: &buffer)
+        let reply: RESPValue
+        do {
+            reply = try await send(buffer).get()
+        } catch {
+            throw RedisError(.connectionFailed, "\(arguments[0]) got no answer: \(error)")
+        }
+        if case .error(let message) = reply {
+            throw RedisError(.connectionFailed, "\(arguments[0]) refused: \(message)")
+        }
+    }
+}
+
+extension TimeAmount {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self = .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+    }
+}

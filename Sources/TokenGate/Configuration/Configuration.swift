@@ -1,0 +1,192 @@
+import Crypto
+import RedisClient
+
+/// The service's whole configuration, parsed and validated once at start-up.
+public struct Configuration: Sendable {
+    /// Host to bind.
+    public var host: String
+    /// Port to bind (0 picks a free one).
+    public var port: Int
+    /// Where Redis is.
+    public var redis: RedisConfiguration
+    /// The HS256 secret. Never logged.
+    public var signingKey: [UInt8]
+    /// The `kid` of `signingKey`: derived from the key, so instances sharing a key agree.
+    public var signingKeyID: String
+    /// True when the key was generated for this process (`--dev`).
+    public var ephemeralKey: Bool
+    /// Token lifetime and Redis TTL, seconds.
+    public var tokenTTL: Int
+    /// Idle limit, seconds.
+    public var sessionIdle: Int
+    /// Absolute session limit, seconds.
+    public var sessionMaxAge: Int
+    /// Tolerated clock skew, seconds.
+    public var clockLeeway: Int
+    /// Path of the htpasswd file, if any.
+    public var usersFile: String?
+    /// Redis key layout.
+    public var keys: KeyLayout
+    /// `iss`.
+    public var issuer: String
+    /// `aud`, when configured.
+    public var audience: String?
+    /// Seconds a closed page's session survives.
+    public var closeGrace: Int
+    /// Seconds a rotated-out token keeps working.
+    public var reuseGrace: Int
+    /// Failed logins per username within `failedLoginWindow` before 429.
+    public var maxFailedLoginsPerUser = 10
+    /// Failed logins per client address within `failedLoginWindow` before 429.
+    public var maxFailedLoginsPerAddress = 100
+    /// Window of the failed-login counters, seconds.
+    public var failedLoginWindow = 300
+    /// Largest accepted auth request body, bytes.
+    public var maxBodyBytes = 16 * 1024
+    /// `--dev`: throw-away key and demo user allowed.
+    public var dev: Bool
+
+    /// Parses settings given by name (flags already merged over the environment).
+    ///
+    /// - Parameters:
+    ///   - values: raw values by setting; missing ones take their defaults.
+    ///   - dev: `--dev` mode, which makes an ephemeral key when none is configured.
+    ///   - readFile: reads a file's text (injected for tests).
+    public static func parse(
+        _ values: [Setting: String],
+        dev: Bool = false,
+        readFile: (String) throws -> String
+    ) throws(ConfigurationError) -> Configuration {
+        var problems: [String] = []
+        func value(_ setting: Setting) -> String? {
+            if let raw = values[setting] { return raw }
+            return setting.defaultValue
+        }
+        func seconds(_ setting: Setting, _ range: ClosedRange<Int>) -> Int {
+            guard let text = value(setting), let number = Int(text), range.contains(number) else {
+                problems.append("\(setting.environmentName): must be a whole number of seconds from \(range.lowerBound) to \(range.upperBound)")
+                return range.lowerBound
+            }
+            return number
+        }
+
+        // Listen address.
+        var host = "127.0.0.1"
+        var port = 8080
+        if let listen = value(.listen), let colon = listen.lastIndex(of: ":"),
+            let parsedPort = Int(listen[listen.index(after: colon)...]), (0...65535).contains(parsedPort)
+        {
+            host = String(listen[..<colon]).trimmingCharacters(in: "[]")
+            port = parsedPort
+            if host.isEmpty { host = "0.0.0.0" }
+        } else {
+            problems.append("\(Setting.listen.environmentName): must be host:port, e.g. 127.0.0.1:8080")
+        }
+
+        let tokenTTL = seconds(.tokenTTL, 1...86_400)
+        let sessionIdle = seconds(.sessionIdle, 1...31_536_000)
+        let sessionMaxAge = seconds(.sessionMaxAge, 1...31_536_000)
+        let leeway = seconds(.clockLeeway, 0...5)
+        let closeGrace = seconds(.closeGrace, 1...3600)
+        let reuseGrace = seconds(.reuseGrace, 0...60)
+        let timeoutSeconds: Double
+        if let text = value(.redisTimeout), let number = Double(text), number > 0, number <= 60 {
+            timeoutSeconds = number
+        } else {
+            problems.append("\(Setting.redisTimeout.environmentName): must be seconds greater than 0 and at most 60, e.g. 1 or 0.5")
+            timeoutSeconds = 1
+        }
+
+        var redis = RedisConfiguration(endpoint: .standalone(host: "127.0.0.1", port: 6379))
+        do {
+            redis = try RedisConfiguration(url: value(.redisURL) ?? "", timeout: .milliseconds(Int(timeoutSeconds * 1000)))
+        } catch {
+            problems.append("\(Setting.redisURL.environmentName): \(error)")
+        }
+
+        // Signing key: a file or a value, never both, never a built-in default.
+        var key: [UInt8] = []
+        var ephemeral = false
+        switch (values[.signingKeyFile], values[.signingKey]) {
+        case (.some, .some):
+            problems.append("\(Setting.signingKeyFile.environmentName) and \(Setting.signingKey.environmentName): set only one")
+        case (let path?, nil):
+            do {
+                key = Array(try readFile(path).trimmingCharacters(in: " \r\n\t").utf8)
+            } catch {
+                problems.append("\(Setting.signingKeyFile.environmentName): cannot read \(path)")
+            }
+        case (nil, let text?):
+            key = Array(text.utf8)
+        case (nil, nil):
+            if dev {
+                key = Array(Identifier.random().utf8) + Array(Identifier.random().utf8)
+                ephemeral = true
+            } else {
+                problems.append(
+                    "\(Setting.signingKeyFile.environmentName) or \(Setting.signingKey.environmentName): a signing key is required (make one with `tokengate key generate`, or use --dev)"
+                )
+            }
+        }
+        if !key.isEmpty || values[.signingKey] != nil, key.count < 32 {
+            problems.append("signing key: must be at least 32 bytes (make one with `tokengate key generate`)")
+        }
+
+        let prefix = value(.keyPrefix) ?? "tg:"
+        let prefixAllowed = prefix.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
+        if prefix.isEmpty || prefix.utf8.count > 64 || !prefixAllowed {
+            problems.append("\(Setting.keyPrefix.environmentName): 1-64 characters of A-Z a-z 0-9 : _ - .")
+        }
+        let issuer = value(.issuer) ?? ""
+        if issuer.isEmpty || issuer.utf8.count > 256 { problems.append("\(Setting.issuer.environmentName): 1-256 characters") }
+        let audience = values[.audience].flatMap { $0.isEmpty ? nil : $0 }
+        if let audience, audience.utf8.count > 256 { problems.append("\(Setting.audience.environmentName): at most 256 characters") }
+
+        switch value(.rotation) {
+        case "off": break
+        case "per-request":
+            problems.append("\(Setting.rotation.environmentName): per-request rotation is not available in this version; use off")
+        default: problems.append("\(Setting.rotation.environmentName): must be off or per-request")
+        }
+        switch value(.cookie) {
+        case "off": break
+        case "on": problems.append("\(Setting.cookie.environmentName): cookie mode is not available in this version; use off")
+        default: problems.append("\(Setting.cookie.environmentName): must be on or off")
+        }
+        if sessionIdle < tokenTTL { problems.append("\(Setting.sessionIdle.environmentName): must not be shorter than the token TTL") }
+
+        if !problems.isEmpty { throw ConfigurationError(problems) }
+        let kid = SHA256.hash(data: key).prefix(6).map { String(format2: $0) }.joined()
+        return Configuration(
+            host: host,
+            port: port,
+            redis: redis,
+            signingKey: key,
+            signingKeyID: kid,
+            ephemeralKey: ephemeral,
+            tokenTTL: tokenTTL,
+            sessionIdle: sessionIdle,
+            sessionMaxAge: sessionMaxAge,
+            clockLeeway: leeway,
+            usersFile: values[.usersFile],
+            keys: KeyLayout(prefix: prefix),
+            issuer: issuer,
+            audience: audience,
+            closeGrace: closeGrace,
+            reuseGrace: reuseGrace,
+            dev: dev
+        )
+    }
+}
+
+extension String {
+    fileprivate func trimmingCharacters(in set: String) -> String {
+        var result = Substring(self)
+        while let first = result.first, set.contains(first) { result = result.dropFirst() }
+        while let last = result.last, set.contains(last) { result = result.dropLast() }
+        return String(result)
+    }
+}

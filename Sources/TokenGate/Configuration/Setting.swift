@@ -1,0 +1,80 @@
+/// Every setting of `tokengate serve`: its environment variable, its flag, its default and its help.
+///
+/// This table is the one place these facts live; the command line, `--help` and the README
+/// follow it (CONTRACT section 3).
+public enum Setting: String, CaseIterable, Sendable {
+    case listen = "TOKENGATE_LISTEN"
+    case redisURL = "TOKENGATE_REDIS_URL"
+    case signingKeyFile = "TOKENGATE_SIGNING_KEY_FILE"
+    case signingKey = "TOKENGATE_SIGNING_KEY"
+    case tokenTTL = "TOKENGATE_TOKEN_TTL"
+    case sessionIdle = "TOKENGATE_SESSION_IDLE"
+    case sessionMaxAge = "TOKENGATE_SESSION_MAX_AGE"
+    case clockLeeway = "TOKENGATE_CLOCK_LEEWAY"
+    case rotation = "TOKENGATE_ROTATION"
+    case usersFile = "TOKENGATE_USERS_FILE"
+    case keyPrefix = "TOKENGATE_KEY_PREFIX"
+    case issuer = "TOKENGATE_ISSUER"
+    case audience = "TOKENGATE_AUDIENCE"
+    case reuseGrace = "TOKENGATE_REUSE_GRACE"
+    case closeGrace = "TOKENGATE_CLOSE_GRACE"
+    case cookie = "TOKENGATE_COOKIE"
+    case redisTimeout = "TOKENGATE_REDIS_TIMEOUT"
+
+    /// The environment variable.
+    public var environmentName: String { rawValue }
+
+    /// The `serve` flag, e.g. `--token-ttl`.
+    public var flag: String {
+        "--" + rawValue.dropFirst("TOKENGATE_".count).lowercased().replacingOccurrences(of: "_", with: "-")
+    }
+
+    /// The default, or nil when there is none.
+    public var defaultValue: String? {
+        switch self {
+        case .listen: "127.0.0.1:8080"
+        case .redisURL: "redis://127.0.0.1:6379/0"
+        case .signingKeyFile, .signingKey, .usersFile, .audience: nil
+        case .tokenTTL: "30"
+        case .sessionIdle: "1800"
+        case .sessionMaxAge: "43200"
+        case .clockLeeway: "2"
+        case .rotation: "off"
+        case .keyPrefix: "tg:"
+        case .issuer: "tokengate"
+        case .reuseGrace: "2"
+        case .closeGrace: "2"
+        case .cookie: "off"
+        case .redisTimeout: "1"
+        }
+    }
+
+    /// One line of help.
+    public var help: String {
+        switch self {
+        case .listen: "host:port to bind"
+        case .redisURL: "redis://[[user]:password@]host:port/db"
+        case .signingKeyFile: "file holding the HS256 signing key (at least 32 bytes)"
+        case .signingKey: "the HS256 signing key itself (at least 32 bytes; prefer the file)"
+        case .tokenTTL: "token lifetime in seconds; the Redis TTL of each token key"
+        case .sessionIdle: "seconds without a user-driven request before a session ends"
+        case .sessionMaxAge: "absolute session lifetime in seconds"
+        case .clockLeeway: "seconds of clock skew tolerated on exp/iat (0-5)"
+        case .rotation: "off or per-request (not yet available)"
+        case .usersFile: "htpasswd file with bcrypt entries"
+        case .keyPrefix: "prefix of every Redis key"
+        case .issuer: "iss written into and required of every token"
+        case .audience: "aud written into and required of every token, when set"
+        case .reuseGrace: "seconds a rotated-out token keeps working"
+        case .closeGrace: "seconds a closed page's session survives so a reload can resume it"
+        case .cookie: "on or off: also carry the token in a session cookie (not yet available)"
+        case .redisTimeout: "seconds to connect to and hear back from Redis before failing closed (503)"
+        }
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(of target: Character, with replacement: Character) -> String {
+        String(map { $0 == target ? replacement : $0 })
+    }
+}

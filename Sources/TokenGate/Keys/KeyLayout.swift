@@ -1,0 +1,55 @@
+import Crypto
+
+/// Every Redis key TokenGate writes, in one place.
+///
+/// All keys of one user share the hash tag `{user}`, so Redis Cluster keeps them in one slot
+/// and a Lua script can change them atomically:
+///
+/// | key | type | TTL | holds |
+/// |---|---|---|---|
+/// | `tg:{alice}:s:<sid>` | hash | `TOKEN_TTL` from the last refresh | `created`, `seen` (Unix seconds, Redis clock), `ua`, `ip`, and `t:<jti>` → expiry for each token of the session |
+/// | `tg:{alice}:t:<jti>` | string | `TOKEN_TTL` | the session id the token belongs to |
+/// | `tg:{alice}:sessions` | sorted set | until its last member expires | session ids scored by their expiry (Unix seconds) |
+/// | `tg:rl:u:<hash>` / `tg:rl:ip:<address>` | string | 5 min from the first failure | failed logins per username / client address |
+///
+/// Usernames are restricted to `[a-z0-9._@-]` (see `Username`), so a name can never close the
+/// hash tag early or inject separators.
+public struct KeyLayout: Sendable, Equatable {
+    /// The prefix of every key (`TOKENGATE_KEY_PREFIX`).
+    public let prefix: String
+
+    /// Creates the layout for a prefix.
+    public init(prefix: String) { self.prefix = prefix }
+
+    /// `tg:{alice}` — the hash-tagged root of a user's keys.
+    public func user(_ user: String) -> String { "\(prefix){\(user)}" }
+    /// `tg:{alice}:s:<sid>` — a session's hash.
+    public func session(user: String, sid: String) -> String { sessionPrefix(user: user) + sid }
+    /// `tg:{alice}:s:` — what a session id is appended to.
+    public func sessionPrefix(user: String) -> String { "\(prefix){\(user)}:s:" }
+    /// `tg:{alice}:t:<jti>` — a live token.
+    public func token(user: String, jti: String) -> String { tokenPrefix(user: user) + jti }
+    /// `tg:{alice}:t:` — what a token id is appended to.
+    public func tokenPrefix(user: String) -> String { "\(prefix){\(user)}:t:" }
+    /// `tg:{alice}:sessions` — the user's session index.
+    public func sessionIndex(user: String) -> String { "\(prefix){\(user)}:sessions" }
+    /// `tg:rl:u:<hash>` — failed logins for a username (hashed: attackers choose these names).
+    public func failedLogins(user: String) -> String {
+        let digest = SHA256.hash(data: Array(user.utf8)).prefix(10)
+        return "\(prefix)rl:u:" + digest.map { String(format2: $0) }.joined()
+    }
+    /// `tg:rl:ip:<address>` — failed logins from one client address.
+    public func failedLogins(address: String) -> String { "\(prefix)rl:ip:\(address)" }
+    /// The `SCAN` pattern matching every user's session index.
+    public var sessionIndexPattern: String { "\(prefix){*}:sessions" }
+    /// The `SCAN` pattern matching every key of the service.
+    public var allKeysPattern: String { "\(prefix)*" }
+}
+
+extension String {
+    /// Two lower-case hex digits.
+    init(format2 byte: UInt8) {
+        let hex = String(byte, radix: 16)
+        self = byte < 16 ? "0" + hex : hex
+    }
+}

@@ -1,0 +1,213 @@
+import RedisClient
+
+/// Every Lua script TokenGate runs, in one place. Each change to a user's keys is one script:
+/// one round trip, atomic, and timed by Redis's own clock (`TIME`), never an instance's.
+///
+/// Check results shared by several scripts: `1` accepted, `0` revoked (the token's key or its
+/// session is gone, or names another session), `-1` idle too long, `-2` past the session's max age.
+enum Scripts {
+    /// Helpers prepended to every script (Redis scripts cannot share functions otherwise).
+    private static let prelude = """
+        local function now() return tonumber(redis.call('TIME')[1]) end
+        -- Deletes a session hash and every token key it lists (fields 't:<jti>').
+        local function dropSession(skey, tprefix)
+          for _, f in ipairs(redis.call('HKEYS', skey)) do
+            if string.sub(f, 1, 2) == 't:' then redis.call('DEL', tprefix .. string.sub(f, 3)) end
+          end
+          redis.call('DEL', skey)
+        end
+        -- Forgets index entries whose session has expired; the index lives as long as its last entry.
+        local function tidyIndex(index, t)
+          redis.call('ZREMRANGEBYSCORE', index, '-inf', t)
+          local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
+          if #last == 0 then redis.call('DEL', index)
+          else redis.call('EXPIRE', index, math.max(1, tonumber(last[2]) - t)) end
+        end
+        -- Is the token (key tkey, session sid) live in session skey? Returns code, last-seen.
+        local function check(tkey, skey, sid, idle, maxAge, t)
+          if redis.call('GET', tkey) ~= sid then return 0, 0 end
+          local s = redis.call('HMGET', skey, 'created', 'seen')
+          if not s[1] or not s[2] then return 0, 0 end
+          local seen = tonumber(s[2])
+          if t - tonumber(s[1]) >= maxAge then return -2, seen end
+          if t - seen >= idle then return -1, seen end
+          return 1, seen
+        end
+        -- Drops every session in a user's index.
+        local function dropAll(index, sprefix, tprefix)
+          local sids = redis.call('ZRANGE', index, 0, -1)
+          for _, sid in ipairs(sids) do dropSession(sprefix .. sid, tprefix) end
+          redis.call('DEL', index)
+          return #sids
+        end
+
+        """
+
+    private static func script(_ name: String, _ body: String) -> RedisScript {
+        RedisScript(name: name, source: prelude + body)
+    }
+
+    /// KEYS: session, token, index. ARGV: sid, jti, ttl, user agent, address. Returns Redis's time.
+    static let login = script(
+        "login",
+        """
+        local t = now()
+        local ttl = tonumber(ARGV[3])
+        redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], t + ttl)
+        redis.call('EXPIRE', KEYS[1], ttl)
+        redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+        redis.call('ZADD', KEYS[3], t + ttl, ARGV[1])
+        tidyIndex(KEYS[3], t)
+        return t
+        """
+    )
+
+    /// The hot path. KEYS: token, session, index. ARGV: sid, activity (1/0), idle, max age, token prefix.
+    /// Returns the check code; an idle or too-old session is deleted on the spot.
+    static let verify = script(
+        "verify",
+        """
+        local t = now()
+        local r, seen = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), t)
+        if r < 0 then
+          dropSession(KEYS[2], ARGV[5])
+          redis.call('ZREM', KEYS[3], ARGV[1])
+        elseif r == 1 and ARGV[2] == '1' and seen < t then
+          redis.call('HSET', KEYS[2], 'seen', t)
+        end
+        return r
+        """
+    )
+
+    /// KEYS: token, session, index, new token. ARGV: sid, new jti, ttl, idle, max age, token prefix.
+    /// Checks like `verify` (without counting as activity), then adds the new token, restarts the
+    /// session's TTL (undoing a close) and forgets expired tokens.
+    static let refresh = script(
+        "refresh",
+        """
+        local t = now()
+        local r = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t)
+        if r < 0 then
+          dropSession(KEYS[2], ARGV[6])
+          redis.call('ZREM', KEYS[3], ARGV[1])
+        end
+        if r ~= 1 then return r end
+        local ttl = tonumber(ARGV[3])
+        local fields = redis.call('HGETALL', KEYS[2])
+        for i = 1, #fields, 2 do
+          if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) <= t then
+            redis.call('HDEL', KEYS[2], fields[i])
+          end
+        end
+        redis.call('HSET', KEYS[2], 't:' .. ARGV[2], t + ttl)
+        redis.call('EXPIRE', KEYS[2], ttl)
+        redis.call('SET', KEYS[4], ARGV[1], 'EX', ttl)
+        redis.call('ZADD', KEYS[3], t + ttl, ARGV[1])
+        tidyIndex(KEYS[3], t)
+        return 1
+        """
+    )
+
+    /// KEYS: token, session, index. ARGV: sid, token prefix. Deletes the session and all its tokens.
+    static let logout = script(
+        "logout",
+        """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        dropSession(KEYS[2], ARGV[2])
+        redis.call('ZREM', KEYS[3], ARGV[1])
+        tidyIndex(KEYS[3], now())
+        return 1
+        """
+    )
+
+    /// KEYS: token, index, session. ARGV: sid, token prefix, session prefix. Deletes every session
+    /// of the user. Returns 0 when the token was not live, else 1 + the number of sessions dropped.
+    static let logoutAll = script(
+        "logout_all",
+        """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        dropSession(KEYS[3], ARGV[2])
+        return 1 + dropAll(KEYS[2], ARGV[3], ARGV[2])
+        """
+    )
+
+    /// KEYS: index. ARGV: session prefix, token prefix. Operator revocation of every session.
+    static let revokeAll = script("revoke_all", "return dropAll(KEYS[1], ARGV[1], ARGV[2])")
+
+    /// KEYS: session, index. ARGV: sid, token prefix. Returns 1 when the session existed.
+    static let revokeSession = script(
+        "revoke_session",
+        """
+        local existed = redis.call('EXISTS', KEYS[1])
+        dropSession(KEYS[1], ARGV[2])
+        redis.call('ZREM', KEYS[2], ARGV[1])
+        tidyIndex(KEYS[2], now())
+        return existed
+        """
+    )
+
+    /// KEYS: token, session, index. ARGV: sid, grace, token prefix. The page is closing: every key of
+    /// the session now lives at most `grace` seconds; a refresh within that time restores it.
+    static let close = script(
+        "close",
+        """
+        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        local t = now()
+        local g = tonumber(ARGV[2])
+        for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
+          if string.sub(f, 1, 2) == 't:' then redis.call('EXPIRE', ARGV[3] .. string.sub(f, 3), g, 'LT') end
+        end
+        redis.call('EXPIRE', KEYS[2], g, 'LT')
+        redis.call('ZADD', KEYS[3], 'XX', 'LT', t + g, ARGV[1])
+        tidyIndex(KEYS[3], t)
+        return 1
+        """
+    )
+
+    /// KEYS: index. ARGV: session prefix, token prefix. Returns Redis's time, then per live session
+    /// `{sid, ttl, {field, value, ...}, {jti, ttl, ...}}`.
+    static let sessions = script(
+        "sessions",
+        """
+        local t = now()
+        tidyIndex(KEYS[1], t)
+        local out = {t}
+        for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+          local skey = ARGV[1] .. sid
+          local fields = redis.call('HGETALL', skey)
+          if #fields > 0 then
+            local tokens = {}
+            for i = 1, #fields, 2 do
+              if string.sub(fields[i], 1, 2) == 't:' then
+                local jti = string.sub(fields[i], 3)
+                local ttl = redis.call('TTL', ARGV[2] .. jti)
+                if ttl ~= -2 then tokens[#tokens + 1] = jti; tokens[#tokens + 1] = ttl end
+              end
+            end
+            out[#out + 1] = {sid, redis.call('TTL', skey), fields, tokens}
+          end
+        end
+        return out
+        """
+    )
+
+    /// KEYS: counter. ARGV: limit. Seconds until the counter allows another try (0: allowed now).
+    static let failureWait = script(
+        "failure_wait",
+        """
+        local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if n < tonumber(ARGV[1]) then return 0 end
+        return math.max(1, redis.call('TTL', KEYS[1]))
+        """
+    )
+
+    /// KEYS: counter. ARGV: window. Counts one failed login; the window starts at the first failure.
+    static let failureRecord = script(
+        "failure_record",
+        """
+        local n = redis.call('INCR', KEYS[1])
+        if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+        return n
+        """
+    )
+}

@@ -1,0 +1,215 @@
+import Logging
+import RedisClient
+
+/// Sessions and tokens in Redis: every operation is one Lua script from `Scripts`, one round trip.
+///
+/// Any Redis failure becomes `store_unavailable`: a request is admitted only after Redis said yes.
+public struct SessionStore: Sendable {
+    private let redis: RedisClient
+    private let keys: KeyLayout
+    private let logger: Logger
+
+    /// Creates a store over a Redis client and a key layout.
+    public init(redis: RedisClient, keys: KeyLayout, logger: Logger) {
+        self.redis = redis
+        self.keys = keys
+        self.logger = logger
+    }
+
+    /// What a check of a live token found.
+    public enum Check: Sendable, Equatable {
+        case accepted, revoked, idle, tooOld
+
+        init(_ code: Int64?) {
+            switch code {
+            case 1: self = .accepted
+            case -1: self = .idle
+            case -2: self = .tooOld
+            default: self = .revoked
+            }
+        }
+
+        /// The contract's error for a refusal; nil when accepted.
+        var error: TokenGateError? {
+            switch self {
+            case .accepted: nil
+            case .revoked, .idle: .tokenRevoked
+            case .tooOld: .sessionExpired
+            }
+        }
+    }
+
+    /// Creates a session with its first token. Returns Redis's time at creation.
+    @discardableResult
+    public func create(user: String, sid: String, jti: String, ttl: Int, userAgent: String, address: String) async throws(TokenGateError) -> Int64 {
+        let reply = try await run(
+            Scripts.login,
+            keys: [keys.session(user: user, sid: sid), keys.token(user: user, jti: jti), keys.sessionIndex(user: user)],
+            arguments: [sid, jti, String(ttl), userAgent, address]
+        )
+        return reply.int ?? 0
+    }
+
+    /// The hot path: is this verified token still live? `activity` restarts the idle clock.
+    public func check(_ token: VerifiedToken, activity: Bool, idle: Int, maxAge: Int) async throws(TokenGateError) -> Check {
+        let reply = try await run(
+            Scripts.verify,
+            keys: [
+                keys.token(user: token.user, jti: token.jti), keys.session(user: token.user, sid: token.sid),
+                keys.sessionIndex(user: token.user),
+            ],
+            arguments: [token.sid, activity ? "1" : "0", String(idle), String(maxAge), keys.tokenPrefix(user: token.user)]
+        )
+        return Check(reply.int)
+    }
+
+    /// Adds a successor token `newJti` to the token's session, if the token is still live.
+    public func refresh(_ token: VerifiedToken, newJti: String, ttl: Int, idle: Int, maxAge: Int) async throws(TokenGateError) -> Check {
+        let user = token.user
+        let reply = try await run(
+            Scripts.refresh,
+            keys: [
+                keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user),
+                keys.token(user: user, jti: newJti),
+            ],
+            arguments: [token.sid, newJti, String(ttl), String(idle), String(maxAge), keys.tokenPrefix(user: user)]
+        )
+        return Check(reply.int)
+    }
+
+    /// Deletes the token's session and every key of it. False when the token was not live.
+    public func logout(_ token: VerifiedToken) async throws(TokenGateError) -> Bool {
+        let user = token.user
+        let reply = try await run(
+            Scripts.logout,
+            keys: [keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user)],
+            arguments: [token.sid, keys.tokenPrefix(user: user)]
+        )
+        return reply.int == 1
+    }
+
+    /// Deletes every session of the token's user. False when the token was not live.
+    public func logoutAll(_ token: VerifiedToken) async throws(TokenGateError) -> Bool {
+        let user = token.user
+        let reply = try await run(
+            Scripts.logoutAll,
+            keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), keys.session(user: user, sid: token.sid)],
+            arguments: [token.sid, keys.tokenPrefix(user: user), keys.sessionPrefix(user: user)]
+        )
+        return (reply.int ?? 0) > 0
+    }
+
+    /// Shortens the token's session to `grace` seconds (the page is closing). False when not live.
+    public func close(_ token: VerifiedToken, grace: Int) async throws(TokenGateError) -> Bool {
+        let user = token.user
+        let reply = try await run(
+            Scripts.close,
+            keys: [keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user)],
+            arguments: [token.sid, String(grace), keys.tokenPrefix(user: user)]
+        )
+        return reply.int == 1
+    }
+
+    /// Ends one of `user`'s sessions. False when it does not exist (or is not `user`'s).
+    public func revoke(user: String, sid: String) async throws(TokenGateError) -> Bool {
+        let reply = try await run(
+            Scripts.revokeSession,
+            keys: [keys.session(user: user, sid: sid), keys.sessionIndex(user: user)],
+            arguments: [sid, keys.tokenPrefix(user: user)]
+        )
+        return reply.int == 1
+    }
+
+    /// Ends every session of `user`; returns how many there were.
+    public func revokeAll(user: String) async throws(TokenGateError) -> Int {
+        let reply = try await run(
+            Scripts.revokeAll,
+            keys: [keys.sessionIndex(user: user)],
+            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user)]
+        )
+        return Int(reply.int ?? 0)
+    }
+
+    /// `user`'s live sessions, oldest first, and Redis's current time.
+    public func sessions(user: String) async throws(TokenGateError) -> (now: Int64, sessions: [SessionInfo]) {
+        let reply = try await run(
+            Scripts.sessions,
+            keys: [keys.sessionIndex(user: user)],
+            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user)]
+        )
+        guard let items = reply.array, let now = items.first?.int else { throw unexpected("sessions") }
+        var sessions: [SessionInfo] = []
+        for item in items.dropFirst() {
+            guard let parts = item.array, parts.count == 4, let sid = parts[0].string, let ttl = parts[1].int,
+                let fieldList = parts[2].array, let tokenList = parts[3].array
+            else { throw unexpected("sessions") }
+            var fields: [String: String] = [:]
+            for index in stride(from: 0, to: fieldList.count - 1, by: 2) {
+                if let name = fieldList[index].string { fields[name] = fieldList[index + 1].string ?? "" }
+            }
+            var tokens: [(jti: String, ttl: Int64)] = []
+            for index in stride(from: 0, to: tokenList.count - 1, by: 2) {
+                if let jti = tokenList[index].string, let left = tokenList[index + 1].int { tokens.append((jti, left)) }
+            }
+            sessions.append(
+                SessionInfo(
+                    sid: sid,
+                    createdAt: Int64(fields["created"] ?? "") ?? 0,
+                    lastSeen: Int64(fields["seen"] ?? "") ?? 0,
+                    expiresIn: ttl,
+                    userAgent: fields["ua"] ?? "",
+                    address: fields["ip"] ?? "",
+                    tokens: tokens
+                )
+            )
+        }
+        sessions.sort { ($0.createdAt, $0.sid) < ($1.createdAt, $1.sid) }
+        return (now, sessions)
+    }
+
+    /// Seconds until a login for `user` from `address` may be tried again (0: now).
+    public func failedLoginWait(user: String, address: String, userLimit: Int, addressLimit: Int) async throws(TokenGateError) -> Int {
+        // Two keys in different hash slots: two scripts, sent together (pipelined).
+        async let byUser = try run(Scripts.failureWait, keys: [keys.failedLogins(user: user)], arguments: [String(userLimit)])
+        let byAddress = try await run(Scripts.failureWait, keys: [keys.failedLogins(address: address)], arguments: [String(addressLimit)])
+        do {
+            return Int(max(try await byUser.int ?? 0, byAddress.int ?? 0))
+        } catch {
+            throw error as? TokenGateError ?? .storeUnavailable
+        }
+    }
+
+    /// Counts a failed login against `user` and `address`.
+    public func recordFailedLogin(user: String, address: String, window: Int) async throws(TokenGateError) {
+        async let byUser = try run(Scripts.failureRecord, keys: [keys.failedLogins(user: user)], arguments: [String(window)])
+        _ = try await run(Scripts.failureRecord, keys: [keys.failedLogins(address: address)], arguments: [String(window)])
+        do { _ = try await byUser } catch { throw error as? TokenGateError ?? .storeUnavailable }
+    }
+
+    /// Redis answers `PING`.
+    public func ping() async -> Bool {
+        (try? await redis.send(["PING"])) == .status("PONG")
+    }
+
+    private func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws(TokenGateError) -> RESPValue {
+        do {
+            return try await redis.run(script, keys: keys, arguments: arguments)
+        } catch {
+            if error.kind == .server {
+                logger.error("Redis script failed", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
+            } else {
+                logger.debug("Redis unavailable", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
+            }
+            onRedisError?(error)
+            throw .storeUnavailable
+        }
+    }
+
+    /// Called on every Redis failure (the HTTP layer counts them in /metrics).
+    public var onRedisError: (@Sendable (RedisError) -> Void)? = nil
+
+    private func unexpected(_ what: String) -> TokenGateError {
+        logger.error("unexpected reply from Redis", metadata: ["script": "\(what)"])
+        return .storeUnavailable
+    }
+}

@@ -1,0 +1,86 @@
+import RedisClient
+
+/// Operator checks over the whole key space (`tokengate doctor`, `/metrics`, start-up warnings).
+///
+/// These walk the key space with `SCAN`, never `KEYS`, so Redis keeps serving while they run.
+public struct StoreInspector: Sendable {
+    private let redis: RedisClient
+    private let keys: KeyLayout
+
+    /// Creates an inspector.
+    public init(redis: RedisClient, keys: KeyLayout) {
+        self.redis = redis
+        self.keys = keys
+    }
+
+    /// What `doctor` found.
+    public struct Report: Sendable, Equatable {
+        /// Keys under the prefix that have no TTL (there should be none).
+        public var keysWithoutTTL: [String] = []
+        /// Index entries (`index key`, `sid`) whose session key is gone.
+        public var danglingIndexEntries: [String] = []
+        /// Keys looked at.
+        public var keysScanned = 0
+    }
+
+    /// Redis's `maxmemory-policy`.
+    public func maxmemoryPolicy() async throws(RedisError) -> String {
+        let reply = try await redis.send(["CONFIG", "GET", "maxmemory-policy"])
+        return reply.array?.last?.string ?? "unknown"
+    }
+
+    /// Scans every key under the prefix for missing TTLs and every index for dangling entries.
+    public func doctor() async throws(RedisError) -> Report {
+        var report = Report()
+        try await scan(pattern: keys.allKeysPattern) { (batch: [String]) async throws(RedisError) in
+            report.keysScanned += batch.count
+            for key in batch {
+                let ttl = try await redis.send(["TTL", key]).int ?? -2
+                if ttl == -1 { report.keysWithoutTTL.append(key) }
+                if key.hasSuffix("}:sessions"), let user = Self.user(inIndexKey: key, prefix: keys.prefix) {
+                    let now = try await redis.send(["TIME"]).array?.first?.int ?? 0
+                    let members = try await redis.send(["ZRANGEBYSCORE", key, String(now + 1), "+inf"]).array ?? []
+                    for member in members {
+                        guard let sid = member.string else { continue }
+                        if try await redis.send(["EXISTS", keys.session(user: user, sid: sid)]).int == 0 {
+                            report.danglingIndexEntries.append("\(key) \(sid)")
+                        }
+                    }
+                }
+            }
+        }
+        return report
+    }
+
+    /// Live sessions across all users, counted from the indexes (at most `limit` indexes looked at).
+    public func liveSessionCount(limit: Int = 100_000) async throws(RedisError) -> Int {
+        var total = 0
+        var seen = 0
+        let now = try await redis.send(["TIME"]).array?.first?.int ?? 0
+        try await scan(pattern: keys.sessionIndexPattern) { (batch: [String]) async throws(RedisError) in
+            guard seen < limit else { return }
+            seen += batch.count
+            for key in batch {
+                total += Int(try await redis.send(["ZCOUNT", key, String(now + 1), "+inf"]).int ?? 0)
+            }
+        }
+        return total
+    }
+
+    private func scan(pattern: String, _ body: ([String]) async throws(RedisError) -> Void) async throws(RedisError) {
+        var cursor = "0"
+        repeat {
+            let reply = try await redis.send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"])
+            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let batch = parts[1].array else {
+                throw RedisError(.protocolError, "unexpected SCAN reply")
+            }
+            try await body(batch.compactMap(\.string))
+            cursor = next
+        } while cursor != "0"
+    }
+
+    private static func user(inIndexKey key: String, prefix: String) -> String? {
+        guard key.hasPrefix(prefix + "{"), key.hasSuffix("}:sessions") else { return nil }
+        return String(key.dropFirst(prefix.count + 1).dropLast("}:sessions".count))
+    }
+}

@@ -1,0 +1,60 @@
+import Crypto
+import JWTKit
+
+/// A freshly signed access token.
+public struct IssuedToken: Sendable {
+    /// The compact JWS.
+    public let token: String
+    /// Its `jti`.
+    public let jti: String
+    /// Its `exp`, Unix seconds.
+    public let expiresAt: Int64
+}
+
+/// Signs access tokens with jwt-kit (HS256, with `kid` and `typ: JWT` in the header).
+public struct TokenIssuer: Sendable {
+    private let keys: JWTKeyCollection
+    private let kid: JWKIdentifier
+    private let issuer: String
+    private let audience: String?
+    private let tokenTTL: Int64
+
+    /// Creates an issuer that signs with `key`, named `kid`.
+    public init(key: [UInt8], kid: String, issuer: String, audience: String?, tokenTTL: Int) async {
+        self.kid = JWKIdentifier(string: kid)
+        self.keys = await JWTKeyCollection().add(hmac: HMACKey(key: SymmetricKey(data: key)), digestAlgorithm: .sha256, kid: self.kid)
+        self.issuer = issuer
+        self.audience = audience
+        self.tokenTTL = Int64(tokenTTL)
+    }
+
+    /// Signs a new token for `user` in session `sid`, issued at `now` (Unix seconds).
+    public func issue(user: String, sid: String, now: Int64) async throws -> IssuedToken {
+        let jti = Identifier.random()
+        let claims = AccessClaims(
+            iss: issuer,
+            sub: user,
+            aud: audience,
+            sid: sid,
+            jti: jti,
+            iat: now,
+            exp: now + tokenTTL
+        )
+        let token = try await keys.sign(claims, kid: kid)
+        return IssuedToken(token: token, jti: jti, expiresAt: claims.exp)
+    }
+}
+
+/// The claims TokenGate writes (CONTRACT section 2).
+struct AccessClaims: JWTPayload {
+    var iss: String
+    var sub: String
+    var aud: String?
+    var sid: String
+    var jti: String
+    var iat: Int64
+    var exp: Int64
+
+    // Verification is TokenVerifier's job; jwt-kit is used here only to sign.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}

@@ -1,0 +1,94 @@
+import Crypto
+
+/// Checks a token's form, signature and claims: pure computation, no I/O.
+///
+/// Works on the raw bytes of the token: the signature is checked (constant time) before the
+/// payload is parsed, and the header is held to an allow-list (`alg`, `typ`, `kid`), so `none`,
+/// `crit`, embedded keys (`jwk`, `jku`, `x5u`, `x5c`) and `b64` never get a say. An unknown `kid`
+/// never falls back to another key.
+public struct TokenVerifier: Sendable {
+    /// The largest token accepted, checked before any decoding.
+    public static let maxTokenBytes = 4096
+    /// The one algorithm configured today.
+    public static let algorithm = "HS256"
+
+    private let keys: [String: SymmetricKey]
+    private let issuer: String
+    private let audience: String?
+    private let tokenTTL: Int64
+    private let leeway: Int64
+
+    /// Creates a verifier for the given keys (by `kid`) and claim rules.
+    public init(keys: [String: SymmetricKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
+        self.keys = keys
+        self.issuer = issuer
+        self.audience = audience
+        self.tokenTTL = Int64(tokenTTL)
+        self.leeway = Int64(leeway)
+    }
+
+    /// Verifies `token` at Unix time `now`, returning its claims or the contract's error.
+    public func verify(_ token: Substring.UTF8View, now: Int64) throws(TokenGateError) -> VerifiedToken {
+        guard token.count <= Self.maxTokenBytes else { throw .invalidToken("too large") }
+        guard let firstDot = token.firstIndex(of: UInt8(ascii: ".")) else { throw .invalidToken("not a JWS compact token") }
+        let afterFirst = token.index(after: firstDot)
+        guard let secondDot = token[afterFirst...].firstIndex(of: UInt8(ascii: ".")) else {
+            throw .invalidToken("not a JWS compact token")
+        }
+        let signatureText = token[token.index(after: secondDot)...]
+        guard !signatureText.contains(UInt8(ascii: ".")) else { throw .invalidToken("not a JWS compact token") }
+
+        // Header: decoded and checked first, because its kid chooses the key.
+        guard let headerBytes = Base64URL.decode(token[..<firstDot]) else { throw .invalidToken("header is not base64url") }
+        let header: [String: JSONValue]
+        do { header = try StrictJSON.parseObject(headerBytes, maxDepth: 2) } catch { throw .invalidToken("header is not a JSON object") }
+        for name in header.keys where name != "alg" && name != "typ" && name != "kid" {
+            throw .invalidToken("header member \(name.prefix(16)) is not allowed")
+        }
+        guard header["alg"]?.string == Self.algorithm else { throw .invalidToken("algorithm not accepted") }
+        guard header["typ"]?.string == "JWT" else { throw .invalidToken("typ must be JWT") }
+        guard let kid = header["kid"]?.string, let key = keys[kid] else { throw .invalidToken("unknown key id") }
+
+        // Signature over the raw "header.payload" bytes, before anything of the payload is read.
+        guard let signature = Base64URL.decode(signatureText), signature.count == SHA256.byteCount else {
+            throw .invalidToken("signature is malformed")
+        }
+        let signingInput = token[..<secondDot]
+        let valid = signingInput.withContiguousStorageIfAvailable { bytes in
+            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: UnsafeRawBufferPointer(bytes), using: key)
+        } ?? HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signingInput), using: key)
+        guard valid else { throw .invalidToken("signature does not verify") }
+
+        // Claims.
+        guard let payloadBytes = Base64URL.decode(token[afterFirst..<secondDot]) else {
+            throw .invalidToken("payload is not base64url")
+        }
+        let claims: [String: JSONValue]
+        do { claims = try StrictJSON.parseObject(payloadBytes, maxDepth: 4) } catch { throw .invalidToken("payload is not a JSON object") }
+        guard claims["iss"]?.string == issuer else { throw .invalidToken("wrong issuer") }
+        switch (audience, claims["aud"]) {
+        case (nil, nil): break
+        case (let expected?, .string(let aud)?) where aud == expected: break
+        case (let expected?, .array(let values)?) where values.contains(.string(expected)): break
+        default: throw .invalidToken("wrong audience")
+        }
+        guard let user = claims["sub"]?.string, Username.isCanonical(user) else { throw .invalidToken("bad sub") }
+        guard let sid = claims["sid"]?.string, Identifier.isValid(sid) else { throw .invalidToken("bad sid") }
+        guard let jti = claims["jti"]?.string, Identifier.isValid(jti) else { throw .invalidToken("bad jti") }
+        guard let iat = claims["iat"]?.integer, let exp = claims["exp"]?.integer else {
+            throw .invalidToken("iat and exp must be integers")
+        }
+        guard exp > iat, exp - iat <= tokenTTL else { throw .invalidToken("lifetime is longer than allowed") }
+        guard iat <= now + leeway else { throw .invalidToken("issued in the future") }
+        if let nbf = claims["nbf"] {
+            guard let notBefore = nbf.integer, notBefore <= now + leeway else { throw .invalidToken("not yet valid") }
+        }
+        guard exp + leeway > now else { throw .tokenExpired }
+        return VerifiedToken(user: user, sid: sid, jti: jti, issuedAt: iat, expiresAt: exp)
+    }
+
+    /// Verifies a token given as a string.
+    public func verify(_ token: String, now: Int64) throws(TokenGateError) -> VerifiedToken {
+        try verify(Substring(token).utf8, now: now)
+    }
+}

@@ -1,0 +1,91 @@
+import HummingbirdBcrypt
+import NIOPosix
+
+/// Users and their bcrypt hashes, from an htpasswd file (`htpasswd -nbB alice secret` makes a line).
+///
+/// Password checks run on NIO's thread pool, never on an event loop. Unknown users are checked
+/// against a dummy hash of the same cost, so both failures cost the same time.
+public struct UserStore: Sendable {
+    /// bcrypt compares at most 72 bytes; longer passwords are refused rather than truncated.
+    public static let maxPasswordBytes = 72
+
+    private let hashes: [String: String]
+    private let dummyHash: String
+
+    /// The usernames, sorted.
+    public var usernames: [String] { hashes.keys.sorted() }
+
+    /// Creates a store from canonical usernames and bcrypt hashes.
+    public init(hashes: [String: String]) {
+        self.hashes = hashes.mapValues(Self.normalise)
+        let cost = hashes.values.lazy.compactMap(Self.cost).first ?? 10
+        self.dummyHash = Bcrypt.hash(Identifier.random(), cost: cost)
+    }
+
+    /// Parses htpasswd text. Throws one message per bad line.
+    public init(htpasswd text: String) throws(ConfigurationError) {
+        var hashes: [String: String] = [:]
+        var problems: [String] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingSuffix(while: { $0 == "\r" || $0 == " " })
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let colon = line.firstIndex(of: ":") else {
+                problems.append("users file line \(number + 1): expected name:bcrypt-hash")
+                continue
+            }
+            let rawName = String(line[..<colon])
+            let hash = String(line[line.index(after: colon)...])
+            guard let name = Username.canonical(rawName) else {
+                problems.append("users file line \(number + 1): username must be 1-64 of a-z 0-9 . _ @ -")
+                continue
+            }
+            guard Self.cost(hash) != nil else {
+                problems.append("users file line \(number + 1): only bcrypt hashes are supported (htpasswd -B)")
+                continue
+            }
+            if hashes.updateValue(hash, forKey: name) != nil {
+                problems.append("users file line \(number + 1): user \(name) appears twice (names are case-insensitive)")
+            }
+        }
+        if !problems.isEmpty { throw ConfigurationError(problems) }
+        self.init(hashes: hashes)
+    }
+
+    /// Checks a password; false for unknown users, wrong passwords and passwords over 72 bytes.
+    public func verify(username: String, password: String) async -> Bool {
+        let hash = hashes[username]
+        let usable = password.utf8.count <= Self.maxPasswordBytes && !password.utf8.contains(0)
+        let candidate = usable ? password : "x"
+        let matched = (try? await NIOThreadPool.singleton.runIfActive {
+            Bcrypt.verify(candidate, hash: hash ?? dummyHash)
+        }) ?? false
+        return matched && hash != nil && usable
+    }
+
+    /// Makes an htpasswd line for `username` (already canonical).
+    public static func htpasswdLine(username: String, password: String, cost: UInt8 = 12) -> String {
+        "\(username):\(Bcrypt.hash(password, cost: cost))"
+    }
+
+    /// `$2y$` (Apache's spelling) is `$2b$` to the bcrypt implementation.
+    private static func normalise(_ hash: String) -> String {
+        hash.hasPrefix("$2y$") ? "$2b$" + hash.dropFirst(4) : hash
+    }
+
+    /// The cost of a `$2a$`/`$2b$`/`$2y$` hash, or nil when it is not bcrypt.
+    private static func cost(_ hash: String) -> UInt8? {
+        let parts = hash.split(separator: "$", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0].isEmpty, ["2a", "2b", "2y"].contains(parts[1]), parts[3].utf8.count == 53,
+            let cost = UInt8(parts[2]), (4...31).contains(cost)
+        else { return nil }
+        return cost
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> Substring {
+        var result = self
+        while let last = result.last, predicate(last) { result = result.dropLast() }
+        return result
+    }
+}

@@ -1,0 +1,169 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RedisClient
+import TokenGate
+
+/// `tokengate user add NAME`.
+struct UserCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "user", abstract: "Manage the users file.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add or replace a user in an htpasswd file (bcrypt).",
+            discussion: "Reads the password from standard input (one line), or prompts for it on a terminal."
+        )
+
+        @Argument(help: "The username (stored lower-case).") var name: String
+        @Option(help: "The htpasswd file [env: \(Setting.usersFile.environmentName)].") var usersFile: String?
+        @Option(help: "bcrypt cost (4-31).") var cost: UInt8 = 12
+
+        func run() async throws {
+            let user = try canonicalUser(name)
+            guard (4...31).contains(cost) else { throw ValidationError("cost must be 4-31") }
+            guard let path = usersFile ?? ProcessInfo.processInfo.environment[Setting.usersFile.environmentName] else {
+                throw ValidationError("give --users-file or set \(Setting.usersFile.environmentName)")
+            }
+            let password = try readPassword()
+            guard !password.isEmpty else { throw ValidationError("the password is empty") }
+            guard password.utf8.count <= UserStore.maxPasswordBytes else {
+                throw ValidationError("the password is longer than \(UserStore.maxPasswordBytes) bytes, which bcrypt cannot check")
+            }
+            let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+            var lines = existing.split(separator: "\n").map(String.init).filter { line in
+                guard let colon = line.firstIndex(of: ":") else { return true }
+                return line[..<colon].lowercased() != user
+            }
+            lines.append(UserStore.htpasswdLine(username: user, password: password, cost: cost))
+            let text = lines.joined(separator: "\n") + "\n"
+            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(path)")
+            }
+            print("user \(user) written to \(path)")
+        }
+
+        private func readPassword() throws -> String {
+            if isatty(STDIN_FILENO) == 1 {
+                guard let entered = getpass("Password for \(name): ") else { throw ValidationError("no password entered") }
+                return String(cString: entered)
+            }
+            guard let line = readLine(strippingNewline: true) else { throw ValidationError("no password on standard input") }
+            return line
+        }
+    }
+}
+
+/// `tokengate sessions NAME`.
+struct Sessions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a user's live sessions and tokens with their TTLs, straight from Redis.")
+
+    @Argument(help: "The username.") var name: String
+    @OptionGroup var redis: RedisOptions
+
+    func run() async throws {
+        let user = try canonicalUser(name)
+        let (client, keys) = redis.connect()
+        defer { client.shutdown() }
+        let store = SessionStore(redis: client, keys: keys, logger: .init(label: "tokengate"))
+        let (_, sessions) = try await store.sessions(user: user)
+        if sessions.isEmpty {
+            print("\(user) has no live sessions")
+            return
+        }
+        for session in sessions {
+            print("session \(session.sid)  ttl \(session.expiresIn)s  created \(session.createdAt)  last seen \(session.lastSeen)  ip \(session.address)  ua \(session.userAgent)")
+            for token in session.tokens {
+                print("  token \(token.jti)  ttl \(token.ttl)s  key \(keys.token(user: user, jti: token.jti))")
+            }
+        }
+    }
+}
+
+/// `tokengate revoke NAME [SID]`.
+struct Revoke: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "End one session, or every session, of a user (as logout does).")
+
+    @Argument(help: "The username.") var name: String
+    @Argument(help: "The session id; without it every session of the user ends.") var sid: String?
+    @OptionGroup var redis: RedisOptions
+
+    func run() async throws {
+        let user = try canonicalUser(name)
+        let (client, keys) = redis.connect()
+        defer { client.shutdown() }
+        let store = SessionStore(redis: client, keys: keys, logger: .init(label: "tokengate"))
+        if let sid {
+            guard Identifier.isValid(sid), try await store.revoke(user: user, sid: sid) else {
+                print("no session \(sid) for \(user)")
+                throw ExitCode(1)
+            }
+            print("revoked session \(sid) of \(user)")
+        } else {
+            let count = try await store.revokeAll(user: user)
+            print("revoked \(count) session(s) of \(user)")
+        }
+    }
+}
+
+/// `tokengate doctor`.
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check Redis: reachable, maxmemory-policy noeviction, every key with a TTL, no dangling index entries.",
+        discussion: "Exits 0 when all is well, 1 when a problem was found, 2 when Redis cannot be reached."
+    )
+
+    @OptionGroup var redis: RedisOptions
+
+    func run() async throws {
+        let (client, keys) = redis.connect()
+        defer { client.shutdown() }
+        let inspector = StoreInspector(redis: client, keys: keys)
+        var problems = 0
+        do throws(RedisError) {
+            let pong = try await client.send(["PING"])
+            print("ok    Redis answers PING (\(pong.string ?? "?"))")
+            let policy = try await inspector.maxmemoryPolicy()
+            if policy == "noeviction" {
+                print("ok    maxmemory-policy is noeviction")
+            } else {
+                print("FAIL  maxmemory-policy is \(policy); set noeviction so live tokens are never evicted")
+                problems += 1
+            }
+            let report = try await inspector.doctor()
+            if report.keysWithoutTTL.isEmpty {
+                print("ok    all \(report.keysScanned) key(s) under \(keys.prefix) have a TTL")
+            } else {
+                problems += 1
+                print("FAIL  \(report.keysWithoutTTL.count) key(s) have no TTL:")
+                for key in report.keysWithoutTTL.prefix(50) { print("        \(key)") }
+            }
+            if report.danglingIndexEntries.isEmpty {
+                print("ok    no index entry points at a missing session")
+            } else {
+                problems += 1
+                print("FAIL  \(report.danglingIndexEntries.count) index entr(y/ies) point at nothing:")
+                for entry in report.danglingIndexEntries.prefix(50) { print("        \(entry)") }
+            }
+        } catch {
+            print("FAIL  Redis: \(error.message)")
+            throw ExitCode(2)
+        }
+        if problems > 0 { throw ExitCode(1) }
+    }
+}
+
+/// `tokengate key generate`.
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "key", abstract: "Signing keys.", subcommands: [Generate.self])
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a fresh random signing key (384 bits, base64url) for \(Setting.signingKey.environmentName) or a key file."
+        )
+
+        func run() {
+            var generator = SystemRandomNumberGenerator()
+            print(Base64URL.encode((0..<48).map { _ in UInt8.random(in: .min ... .max, using: &generator) }))
+        }
+    }
+}

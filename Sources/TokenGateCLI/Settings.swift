@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Logging
+import RedisClient
+import TokenGate
+
+/// Reads the environment and flags into settings, once, in the executable.
+enum Environment {
+    /// `TOKENGATE_*` variables that are set (empty values count as unset).
+    static func settings() -> [Setting: String] {
+        let environment = ProcessInfo.processInfo.environment
+        var values: [Setting: String] = [:]
+        for setting in Setting.allCases {
+            if let value = environment[setting.environmentName], !value.isEmpty { values[setting] = value }
+        }
+        return values
+    }
+
+    static func readFile(_ path: String) throws -> String {
+        try String(contentsOfFile: path, encoding: .utf8)
+    }
+
+    static func fail(_ lines: [String]) -> Never {
+        for line in lines { FileHandle.standardError.write(Data("tokengate: \(line)\n".utf8)) }
+        exit(78)  // EX_CONFIG
+    }
+
+    static func makeLogger(level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: "tokengate")
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// The Redis options of the operator commands (`sessions`, `revoke`, `doctor`).
+struct RedisOptions: ParsableArguments {
+    @Option(name: .customLong("redis-url"), help: ArgumentHelp("\(Setting.redisURL.help) [env: \(Setting.redisURL.environmentName)]"))
+    var redisURL: String?
+
+    @Option(name: .customLong("key-prefix"), help: ArgumentHelp("\(Setting.keyPrefix.help) [env: \(Setting.keyPrefix.environmentName)]"))
+    var keyPrefix: String?
+
+    @Option(name: .customLong("redis-timeout"), help: ArgumentHelp("\(Setting.redisTimeout.help) [env: \(Setting.redisTimeout.environmentName)]"))
+    var redisTimeout: String?
+
+    /// A Redis client and key layout from flags, then environment, then defaults.
+    func connect() -> (RedisClient, KeyLayout) {
+        let environment = Environment.settings()
+        let url = redisURL ?? environment[.redisURL] ?? Setting.redisURL.defaultValue ?? ""
+        let prefix = keyPrefix ?? environment[.keyPrefix] ?? Setting.keyPrefix.defaultValue ?? "tg:"
+        let timeoutText = redisTimeout ?? environment[.redisTimeout] ?? Setting.redisTimeout.defaultValue ?? "1"
+        guard let seconds = Double(timeoutText), seconds > 0, seconds <= 60 else {
+            Environment.fail(["\(Setting.redisTimeout.environmentName): must be seconds greater than 0 and at most 60"])
+        }
+        do {
+            let configuration = try RedisConfiguration(url: url, timeout: .milliseconds(Int(seconds * 1000)), connectionCount: 1)
+            var logger = Logger(label: "tokengate")
+            logger.logLevel = .error
+            return (RedisClient(configuration: configuration, logger: logger), KeyLayout(prefix: prefix))
+        } catch {
+            Environment.fail(["\(Setting.redisURL.environmentName): \(error)"])
+        }
+    }
+}
+
+/// Validates a username argument.
+func canonicalUser(_ raw: String) throws -> String {
+    guard let name = Username.canonical(raw) else {
+        throw ValidationError("username must be 1-64 characters of a-z 0-9 . _ @ - (case-insensitive)")
+    }
+    return name
+}

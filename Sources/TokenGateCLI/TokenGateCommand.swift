@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `tokengate`: the one executable.
+@main
+struct TokenGateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokengate",
+        abstract: "An auth front that issues short-lived JWTs, each one a Redis key with the same TTL.",
+        subcommands: [Serve.self, UserCommand.self, Sessions.self, Revoke.self, Doctor.self, KeyCommand.self]
+    )
+}

@@ -1,0 +1,30 @@
+import Hummingbird
+import TokenGate
+
+/// Deny by default: every route needs a live token unless it is public or checks its token itself.
+///
+/// A request without a valid token gets 401 whether or not its path exists, so a stranger learns
+/// nothing about the routes; with one, an unknown path gets 404.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = TokenGateRequestContext
+
+    /// Routes that need no token.
+    static let publicRoutes: Set<String> = ["/", "/tokengate.js", "/demo.js", "/auth/login", "/healthz", "/readyz", "/metrics"]
+    /// Routes that check their token inside their own Redis script (one round trip, not two).
+    static let selfCheckingRoutes: Set<String> = ["/auth/refresh", "/auth/logout", "/auth/close", "/auth/logout-all"]
+
+    let auth: AuthService
+    let metrics: Metrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let route = context.endpointPath, Self.publicRoutes.contains(route) || Self.selfCheckingRoutes.contains(route) {
+            return try await next(request, context)
+        }
+        let token = try Credentials.requireBearer(request)
+        let started = ContinuousClock.now
+        defer { metrics.recordVerify(ContinuousClock.now - started) }
+        var context = context
+        context.identity = try await auth.authenticate(token.utf8, activity: true)
+        return try await next(request, context)
+    }
+}

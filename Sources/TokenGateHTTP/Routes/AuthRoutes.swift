@@ -1,0 +1,120 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TokenGate
+
+/// `/auth/*`: login, refresh, logout, close, logout-all, sessions and forward-auth.
+struct AuthRoutes {
+    let auth: AuthService
+
+    private var maxBody: Int { auth.configuration.maxBodyBytes }
+
+    func register(on router: Router<TokenGateRequestContext>) {
+        router.post("/auth/login") { request, context in try await login(request, context) }
+        router.post("/auth/refresh") { request, _ in
+            let grant = try await auth.refresh(try Credentials.requireBearer(request).utf8)
+            return Self.grantResponse(grant)
+        }
+        router.post("/auth/logout") { request, _ in
+            try await auth.logout(try await Credentials.headerOrBody(request, maxBodyBytes: maxBody).utf8)
+            return Response(status: .noContent)
+        }
+        router.post("/auth/close") { request, _ in
+            try await auth.close(try await Credentials.headerOrBody(request, maxBodyBytes: maxBody).utf8)
+            return Response(status: .noContent)
+        }
+        router.post("/auth/logout-all") { request, _ in
+            try await auth.logoutAll(try Credentials.requireBearer(request).utf8)
+            return Response(status: .noContent)
+        }
+        router.get("/auth/sessions") { _, context in try await sessions(context) }
+        router.delete("/auth/sessions/{sid}") { _, context in
+            let identity = try context.requireIdentity()
+            let sid = context.parameters.get("sid") ?? ""
+            guard Identifier.isValid(sid), try await auth.store.revoke(user: identity.user, sid: sid) else {
+                throw TokenGateError.notFoundError
+            }
+            return Response(status: .noContent)
+        }
+        router.get("/auth/verify") { _, context in
+            let identity = try context.requireIdentity()
+            return Response(status: .ok, headers: [.xAuthUser: identity.user, .xAuthSession: identity.sid, .cacheControl: "no-store"])
+        }
+    }
+
+    private func login(_ request: Request, _ context: TokenGateRequestContext) async throws -> Response {
+        let mediaType = (request.headers[.contentType] ?? "").lowercased().split(separator: ";").first.map { $0.trimmingSpaces() }
+        guard mediaType == "application/json" else { throw TokenGateError(.invalidRequest, "send a JSON body (Content-Type: application/json)") }
+        let body = try await request.body.collect(upTo: maxBody)
+        let object: [String: JSONValue]
+        do { object = try StrictJSON.parseObject(body.readableBytesView) } catch {
+            throw TokenGateError(.invalidRequest, "the body is not a valid JSON object: \(error.reason)")
+        }
+        guard let username = object["username"]?.string, let password = object["password"]?.string else {
+            throw TokenGateError(.invalidRequest, "the body needs string fields username and password")
+        }
+        let grant = try await auth.login(
+            username: username,
+            password: password,
+            userAgent: request.headers[.userAgent] ?? "",
+            address: context.clientAddress
+        )
+        return Self.grantResponse(grant)
+    }
+
+    private func sessions(_ context: TokenGateRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let (now, sessions) = try await auth.store.sessions(user: identity.user)
+        var json = JSONWriter()
+        json.array { json in
+            for session in sessions where now - session.lastSeen < Int64(auth.configuration.sessionIdle) {
+                json.object {
+                    $0.field("session_id", session.sid)
+                    $0.field("created_at", RFC3339.string(session.createdAt))
+                    $0.field("last_seen", RFC3339.string(session.lastSeen))
+                    $0.field("expires_in", session.expiresIn)
+                    $0.field("user_agent", session.userAgent)
+                    $0.field("ip", session.address)
+                    $0.field("current", session.sid == identity.sid)
+                }
+            }
+        }
+        return Response.json(json)
+    }
+
+    static func grantResponse(_ grant: AuthService.Grant) -> Response {
+        var json = JSONWriter()
+        json.object {
+            $0.field("access_token", grant.token)
+            $0.field("token_type", "Bearer")
+            $0.field("expires_in", Int64(grant.expiresIn))
+            $0.field("session_id", grant.sid)
+        }
+        var response = Response.json(json)
+        response.headers[.pragma] = "no-cache"
+        return response
+    }
+}
+
+extension TokenGateRequestContext {
+    func requireIdentity() throws(TokenGateError) -> VerifiedToken {
+        guard let identity else { throw TokenGateError(.missingToken, "a bearer token is required") }
+        return identity
+    }
+}
+
+extension Response {
+    static func json(_ writer: JSONWriter, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "application/json", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes))
+        )
+    }
+}
+
+extension HTTPField.Name {
+    static let xAuthUser = Self("X-Auth-User")!
+    static let xAuthSession = Self("X-Auth-Session")!
+    static let pragma = Self("Pragma")!
+}

@@ -1,0 +1,67 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import RedisClient
+import TokenGate
+
+/// `/api/me`, health, readiness, metrics and the static browser files.
+struct ServiceRoutes {
+    let auth: AuthService
+    let inspector: StoreInspector
+    let metrics: Metrics
+
+    func register(on router: Router<TokenGateRequestContext>) {
+        router.get("/api/me") { _, context in
+            let identity = try context.requireIdentity()
+            var json = JSONWriter()
+            json.object {
+                $0.field("user", identity.user)
+                $0.field("session_id", identity.sid)
+                $0.field("expires_in", auth.secondsLeft(identity))
+            }
+            return Response.json(json)
+        }
+        router.get("/healthz") { _, _ in
+            var json = JSONWriter()
+            json.object { $0.field("status", "ok") }
+            return Response.json(json)
+        }
+        router.get("/readyz") { _, _ in
+            guard await auth.store.ping() else { throw TokenGateError(.storeUnavailable, "Redis does not answer") }
+            var json = JSONWriter()
+            json.object { $0.field("status", "ready") }
+            return Response.json(json)
+        }
+        router.get("/metrics") { _, context in
+            do throws(RedisError) {
+                metrics.setLiveSessions(try await inspector.liveSessionCount())
+            } catch {
+                context.logger.debug("live session count unavailable", metadata: ["error": "\(error.message)"])
+            }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit()))
+            )
+        }
+        router.get("/") { _, _ in Self.file(StaticFiles.indexHTML, type: "text/html; charset=utf-8") }
+        router.get("/tokengate.js") { _, _ in Self.file(StaticFiles.clientJS, type: "text/javascript; charset=utf-8") }
+        router.get("/demo.js") { _, _ in Self.file(StaticFiles.demoJS, type: "text/javascript; charset=utf-8") }
+    }
+
+    private static func file(_ text: String, type: String) -> Response {
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: type, .cacheControl: "no-cache", .xContentTypeOptions: "nosniff",
+                .contentSecurityPolicy: "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
+    }
+}
+
+extension HTTPField.Name {
+    static let xContentTypeOptions = Self("X-Content-Type-Options")!
+}

@@ -1,0 +1,60 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import TokenGate
+
+// The one place where the contract's error codes meet HTTP.
+extension TokenGateError: HTTPResponseError {
+    /// The contract's status for this error's code.
+    public var status: HTTPResponse.Status {
+        switch code {
+        case .invalidRequest: .badRequest
+        case .payloadTooLarge: .contentTooLarge
+        case .invalidCredentials, .missingToken, .invalidToken, .tokenExpired, .tokenRevoked, .sessionExpired: .unauthorized
+        case .notFound: .notFound
+        case .rateLimited: .tooManyRequests
+        case .storeUnavailable: .serviceUnavailable
+        }
+    }
+
+    /// `{"error": code, "message": text}` with `WWW-Authenticate` on 401 (RFC 6750) and
+    /// `Retry-After` on 429.
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
+        switch code {
+        case .missingToken, .invalidCredentials:
+            headers[.wwwAuthenticate] = #"Bearer realm="tokengate""#
+        case .invalidToken, .tokenExpired, .tokenRevoked, .sessionExpired:
+            headers[.wwwAuthenticate] = #"Bearer realm="tokengate", error="invalid_token""#
+        default:
+            break
+        }
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        var body = JSONWriter()
+        body.object {
+            $0.field("error", code.rawValue)
+            $0.field("message", message)
+        }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.bytes)))
+    }
+
+    /// Maps any error thrown by a handler or by Hummingbird to the contract's error.
+    static func from(_ error: any Error) -> TokenGateError? {
+        switch error {
+        case let error as TokenGateError:
+            return error
+        case is NIOTooManyBytesError:
+            return TokenGateError(.payloadTooLarge, "the request body is larger than allowed")
+        case let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed:
+            return .notFoundError
+        case let error as HTTPError where error.status == .contentTooLarge:
+            return TokenGateError(.payloadTooLarge, "the request body is larger than allowed")
+        case let error as HTTPError where error.status.kind == .clientError:
+            return TokenGateError(.invalidRequest, "the request is malformed")
+        default:
+            return nil
+        }
+    }
+
+    static let notFoundError = TokenGateError(.notFound, "not found")
+}

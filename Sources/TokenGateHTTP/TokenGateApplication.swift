@@ -1,0 +1,68 @@
+import Hummingbird
+import Logging
+import NIOCore
+import RedisClient
+import ServiceLifecycle
+import TokenGate
+
+/// Builds the HTTP application: routes, middleware and the Redis client as a managed service.
+public enum TokenGateApplication {
+    /// Everything the HTTP layer needs, built once from the configuration.
+    public struct Parts: Sendable {
+        /// The Redis client (a `Service`: closed on graceful shutdown).
+        public let redis: RedisClient
+        /// Login, refresh, logout and verify.
+        public let auth: AuthService
+        /// Key-space checks for `/metrics` and `doctor`.
+        public let inspector: StoreInspector
+        /// Prometheus metrics.
+        public let metrics: Metrics
+    }
+
+    /// Creates the Redis client, store and auth service for `configuration`.
+    public static func makeParts(
+        configuration: Configuration,
+        users: UserStore,
+        logger: Logger,
+        now: (@Sendable () -> Int64)? = nil
+    ) async -> Parts {
+        let metrics = Metrics()
+        let redis = RedisClient(configuration: configuration.redis, logger: logger)
+        var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger)
+        store.onRedisError = { error in metrics.countRedisError(error) }
+        let auth: AuthService
+        if let now {
+            auth = await AuthService(configuration: configuration, store: store, users: users, logger: logger, now: now)
+        } else {
+            auth = await AuthService(configuration: configuration, store: store, users: users, logger: logger)
+        }
+        return Parts(redis: redis, auth: auth, inspector: StoreInspector(redis: redis, keys: configuration.keys), metrics: metrics)
+    }
+
+    /// The router with every route of the contract, deny-by-default.
+    public static func router(_ parts: Parts) -> Router<TokenGateRequestContext> {
+        let router = Router(context: TokenGateRequestContext.self)
+        // Middleware first: Hummingbird applies it to routes added after it and to unmatched paths.
+        router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
+        router.add(middleware: AuthMiddleware(auth: parts.auth, metrics: parts.metrics))
+        AuthRoutes(auth: parts.auth).register(on: router)
+        ServiceRoutes(auth: parts.auth, inspector: parts.inspector, metrics: parts.metrics).register(on: router)
+        return router
+    }
+
+    /// The application, listening where the configuration says, with the Redis client as a service.
+    public static func application(
+        _ parts: Parts,
+        configuration: Configuration,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(parts),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            services: [parts.redis],
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+    }
+}

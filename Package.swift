@@ -96,6 +96,7 @@ let package = Package(
             name: "TokenGateTests",
             dependencies: [
                 "TokenGate",
+                "RedisClient",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             swiftSettings: swiftSettings

@@ -77,7 +77,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     private func checkDeadline(context: ChannelHandlerContext) {
-        guard let oldest = waiting.first, oldest.deadline < .now() else { return }
+        guard let oldest = waiting.first, oldest.deadline < context.eventLoop.now else { return }
         fail(context: context, RedisError(.timeout, "no reply within the command timeout"))
     }
 

@@ -20,7 +20,7 @@ final class RedisConnection: Sendable {
     /// Sends RESP bytes; the future completes with the reply (an `.error` reply is a value here).
     func send(_ bytes: ByteBuffer) -> EventLoopFuture<RESPValue> {
         let loop = channel.eventLoop
-        let command = OutgoingCommand(bytes: bytes, promise: loop.makePromise(), deadline: .now() + timeout)
+        let command = OutgoingCommand(bytes: bytes, promise: loop.makePromise(), deadline: loop.now + timeout)
         if loop.inEventLoop {
             enqueue(command)
         } else {
@@ -30,6 +30,12 @@ final class RedisConnection: Sendable {
     }
 
     private func enqueue(_ command: OutgoingCommand) {
+        // On the loop, an active channel still has its handler; a closing one may not, and a write
+        // that reached no handler would leave the command waiting forever.
+        guard channel.isActive else {
+            command.promise.fail(RedisError(.connectionClosed, "connection closed"))
+            return
+        }
         channel.write(command, promise: nil)
         guard !flushScheduled.value else { return }
         flushScheduled.value = true
@@ -79,6 +85,8 @@ final class RedisConnection: Sendable {
             if configuration.database != 0 {
                 try await connection.handshake(["SELECT", String(configuration.database)])
             }
+            // A server that accepts TCP but cannot answer (maxclients, a long script) is not a connection.
+            try await connection.handshake(["PING"])
         } catch {
             connection.close()
             throw error

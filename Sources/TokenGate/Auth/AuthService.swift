@@ -68,20 +68,21 @@ public struct AuthService: Sendable {
     public func login(username rawName: String, password: String, userAgent: String, address: String) async throws(TokenGateError) -> Grant {
         let name = Username.canonical(rawName)
         let counted = name ?? rawName.lowercased()
-        let wait = try await store.failedLoginWait(
+        let wait = try await store.beginLoginAttempt(
             user: counted,
             address: address,
             userLimit: configuration.maxFailedLoginsPerUser,
-            addressLimit: configuration.maxFailedLoginsPerAddress
+            addressLimit: configuration.maxFailedLoginsPerAddress,
+            window: configuration.failedLoginWindow
         )
         if wait > 0 {
             throw TokenGateError(.rateLimited, "too many failed logins; try again later", retryAfter: wait)
         }
         guard await users.verify(username: name ?? "", password: password), let user = name else {
-            try await store.recordFailedLogin(user: counted, address: address, window: configuration.failedLoginWindow)
             logger.info("login failed", metadata: ["address": "\(address)"])
             throw .invalidCredentials
         }
+        try await store.releaseLoginAttempt(user: counted, address: address)
         let sid = Identifier.random()
         let issued = try await sign(user: user, sid: sid)
         try await store.create(
@@ -117,6 +118,11 @@ public struct AuthService: Sendable {
     /// Issues a successor token in the same session. Does not count as user activity.
     public func refresh(_ token: Substring.UTF8View) async throws(TokenGateError) -> Grant {
         let claims = try verifier.verify(token, now: now())
+        guard users.contains(claims.user) else {
+            // Removed from the users file: the session ends now instead of living on through refreshes.
+            _ = try await store.revoke(user: claims.user, sid: claims.sid)
+            throw .tokenRevoked
+        }
         let issued = try await sign(user: claims.user, sid: claims.sid)
         let check = try await store.refresh(
             claims,

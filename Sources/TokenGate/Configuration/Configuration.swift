@@ -183,10 +183,12 @@ public struct Configuration: Sendable {
 }
 
 extension String {
+    /// Trims the given characters, compared by Unicode scalar (so "\r\n" is two characters here).
     fileprivate func trimmingCharacters(in set: String) -> String {
-        var result = Substring(self)
-        while let first = result.first, set.contains(first) { result = result.dropFirst() }
-        while let last = result.last, set.contains(last) { result = result.dropLast() }
-        return String(result)
+        let scalars = Set(set.unicodeScalars)
+        var result = Substring(self).unicodeScalars[...]
+        while let first = result.first, scalars.contains(first) { result = result.dropFirst() }
+        while let last = result.last, scalars.contains(last) { result = result.dropLast() }
+        return String(String.UnicodeScalarView(result))
     }
 }

@@ -17,11 +17,13 @@ enum Scripts {
           redis.call('DEL', skey)
         end
         -- Forgets index entries whose session has expired; the index lives as long as its last entry.
+        -- Scores are whole seconds and a key set during second t lives until up to t + ttl + 1,
+        -- so an entry scored t is kept through second t and the index outlives its last entry by 1 s.
         local function tidyIndex(index, t)
-          redis.call('ZREMRANGEBYSCORE', index, '-inf', t)
+          redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. t)
           local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
           if #last == 0 then redis.call('DEL', index)
-          else redis.call('EXPIRE', index, math.max(1, tonumber(last[2]) - t)) end
+          else redis.call('EXPIRE', index, math.max(1, tonumber(last[2]) - t + 1)) end
         end
         -- Is the token (key tkey, session sid) live in session skey? Returns code, last-seen.
         local function check(tkey, skey, sid, idle, maxAge, t)
@@ -72,6 +74,7 @@ enum Scripts {
         if r < 0 then
           dropSession(KEYS[2], ARGV[5])
           redis.call('ZREM', KEYS[3], ARGV[1])
+          tidyIndex(KEYS[3], t)
         elseif r == 1 and ARGV[2] == '1' and seen < t then
           redis.call('HSET', KEYS[2], 'seen', t)
         end
@@ -90,6 +93,7 @@ enum Scripts {
         if r < 0 then
           dropSession(KEYS[2], ARGV[6])
           redis.call('ZREM', KEYS[3], ARGV[1])
+          tidyIndex(KEYS[3], t)
         end
         if r ~= 1 then return r end
         local ttl = tonumber(ARGV[3])
@@ -191,23 +195,29 @@ enum Scripts {
         """
     )
 
-    /// KEYS: counter. ARGV: limit. Seconds until the counter allows another try (0: allowed now).
-    static let failureWait = script(
-        "failure_wait",
+    /// KEYS: counter. ARGV: limit, window. Counts a login attempt *before* the password is checked,
+    /// so parallel guesses cannot all slip past the limit. Returns 0 when the attempt may go ahead,
+    /// else the seconds until it may (and the attempt is not counted). The window starts at the
+    /// first counted attempt.
+    static let loginAttempt = script(
+        "login_attempt",
         """
-        local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if n < tonumber(ARGV[1]) then return 0 end
+        local n = redis.call('INCR', KEYS[1])
+        if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        if n <= tonumber(ARGV[1]) then return 0 end
+        redis.call('DECR', KEYS[1])
         return math.max(1, redis.call('TTL', KEYS[1]))
         """
     )
 
-    /// KEYS: counter. ARGV: window. Counts one failed login; the window starts at the first failure.
-    static let failureRecord = script(
-        "failure_record",
+    /// KEYS: counter. Takes back an attempt counted by `loginAttempt` (the login succeeded, or another
+    /// counter refused it): only wrong credentials count.
+    static let loginRelease = script(
+        "login_release",
         """
-        local n = redis.call('INCR', KEYS[1])
-        if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
-        return n
+        local n = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if n > 1 then redis.call('DECR', KEYS[1]) elseif n == 1 then redis.call('DEL', KEYS[1]) end
+        return 0
         """
     )
 }

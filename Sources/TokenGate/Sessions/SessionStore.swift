@@ -167,22 +167,30 @@ public struct SessionStore: Sendable {
         return (now, sessions)
     }
 
-    /// Seconds until a login for `user` from `address` may be tried again (0: now).
-    public func failedLoginWait(user: String, address: String, userLimit: Int, addressLimit: Int) async throws(TokenGateError) -> Int {
+    /// Counts a login attempt for `user` and from `address` before the password is checked.
+    /// Returns 0 when it may go ahead (call `releaseLoginAttempt` if it succeeds), else the seconds
+    /// until a retry may (nothing stays counted then).
+    public func beginLoginAttempt(user: String, address: String, userLimit: Int, addressLimit: Int, window: Int) async throws(TokenGateError) -> Int {
         // Two keys in different hash slots: two scripts, sent together (pipelined).
-        async let byUser = try run(Scripts.failureWait, keys: [keys.failedLogins(user: user)], arguments: [String(userLimit)])
-        let byAddress = try await run(Scripts.failureWait, keys: [keys.failedLogins(address: address)], arguments: [String(addressLimit)])
-        do {
-            return Int(max(try await byUser.int ?? 0, byAddress.int ?? 0))
-        } catch {
+        let userKey = keys.failedLogins(user: user)
+        let addressKey = keys.failedLogins(address: address)
+        async let byUser = run(Scripts.loginAttempt, keys: [userKey], arguments: [String(userLimit), String(window)])
+        let byAddress = try await run(Scripts.loginAttempt, keys: [addressKey], arguments: [String(addressLimit), String(window)])
+        let userWait: Int64
+        do { userWait = try await byUser.int ?? 0 } catch {
             throw error as? TokenGateError ?? .storeUnavailable
         }
+        let addressWait = byAddress.int ?? 0
+        // A refusal by one counter must not leave the attempt counted in the other.
+        if userWait > 0, addressWait == 0 { _ = try await run(Scripts.loginRelease, keys: [addressKey], arguments: []) }
+        if addressWait > 0, userWait == 0 { _ = try await run(Scripts.loginRelease, keys: [userKey], arguments: []) }
+        return Int(max(userWait, addressWait))
     }
 
-    /// Counts a failed login against `user` and `address`.
-    public func recordFailedLogin(user: String, address: String, window: Int) async throws(TokenGateError) {
-        async let byUser = try run(Scripts.failureRecord, keys: [keys.failedLogins(user: user)], arguments: [String(window)])
-        _ = try await run(Scripts.failureRecord, keys: [keys.failedLogins(address: address)], arguments: [String(window)])
+    /// Takes back an attempt counted by `beginLoginAttempt`: the credentials were right.
+    public func releaseLoginAttempt(user: String, address: String) async throws(TokenGateError) {
+        async let byUser = run(Scripts.loginRelease, keys: [keys.failedLogins(user: user)], arguments: [])
+        _ = try await run(Scripts.loginRelease, keys: [keys.failedLogins(address: address)], arguments: [])
         do { _ = try await byUser } catch { throw error as? TokenGateError ?? .storeUnavailable }
     }
 

@@ -32,14 +32,14 @@ public struct StoreInspector: Sendable {
     /// Scans every key under the prefix for missing TTLs and every index for dangling entries.
     public func doctor() async throws(RedisError) -> Report {
         var report = Report()
-        try await scan(pattern: keys.allKeysPattern) { (batch: [String]) async throws(RedisError) in
+        try await scan(pattern: keys.allKeysPattern) { (batch: [String]) async throws(RedisError) -> Bool in
             report.keysScanned += batch.count
             for key in batch {
                 let ttl = try await redis.send(["TTL", key]).int ?? -2
                 if ttl == -1 { report.keysWithoutTTL.append(key) }
                 if key.hasSuffix("}:sessions"), let user = Self.user(inIndexKey: key, prefix: keys.prefix) {
                     let now = try await redis.send(["TIME"]).array?.first?.int ?? 0
-                    let members = try await redis.send(["ZRANGEBYSCORE", key, String(now + 1), "+inf"]).array ?? []
+                    let members = try await redis.send(["ZRANGEBYSCORE", key, String(now), "+inf"]).array ?? []
                     for member in members {
                         guard let sid = member.string else { continue }
                         if try await redis.send(["EXISTS", keys.session(user: user, sid: sid)]).int == 0 {
@@ -48,33 +48,36 @@ public struct StoreInspector: Sendable {
                     }
                 }
             }
+            return true
         }
         return report
     }
 
-    /// Live sessions across all users, counted from the indexes (at most `limit` indexes looked at).
-    public func liveSessionCount(limit: Int = 100_000) async throws(RedisError) -> Int {
+    /// Live sessions across all users, counted from the indexes. Stops after `limit` SCAN steps
+    /// (1,000 keys each), so the count is a lower bound on very large key spaces.
+    public func liveSessionCount(limit: Int = 100) async throws(RedisError) -> Int {
         var total = 0
-        var seen = 0
+        var steps = 0
         let now = try await redis.send(["TIME"]).array?.first?.int ?? 0
-        try await scan(pattern: keys.sessionIndexPattern) { (batch: [String]) async throws(RedisError) in
-            guard seen < limit else { return }
-            seen += batch.count
+        try await scan(pattern: keys.sessionIndexPattern) { (batch: [String]) async throws(RedisError) -> Bool in
+            steps += 1
             for key in batch {
-                total += Int(try await redis.send(["ZCOUNT", key, String(now + 1), "+inf"]).int ?? 0)
+                total += Int(try await redis.send(["ZCOUNT", key, String(now), "+inf"]).int ?? 0)
             }
+            return steps < limit
         }
         return total
     }
 
-    private func scan(pattern: String, _ body: ([String]) async throws(RedisError) -> Void) async throws(RedisError) {
+    /// Walks the key space with SCAN; `body` returns false to stop early.
+    private func scan(pattern: String, _ body: ([String]) async throws(RedisError) -> Bool) async throws(RedisError) {
         var cursor = "0"
         repeat {
             let reply = try await redis.send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"])
             guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let batch = parts[1].array else {
                 throw RedisError(.protocolError, "unexpected SCAN reply")
             }
-            try await body(batch.compactMap(\.string))
+            guard try await body(batch.compactMap(\.string)) else { return }
             cursor = next
         } while cursor != "0"
     }

@@ -51,6 +51,9 @@ public struct UserStore: Sendable {
         self.init(hashes: hashes)
     }
 
+    /// True when `username` (canonical) is a user.
+    public func contains(_ username: String) -> Bool { hashes[username] != nil }
+
     /// Checks a password; false for unknown users, wrong passwords and passwords over 72 bytes.
     public func verify(username: String, password: String) async -> Bool {
         let hash = hashes[username]

@@ -34,10 +34,10 @@ struct ServiceRoutes {
             return Response.json(json)
         }
         router.get("/metrics") { _, context in
-            do throws(RedisError) {
-                metrics.setLiveSessions(try await inspector.liveSessionCount())
+            do {
+                try await metrics.refreshLiveSessions { try await inspector.liveSessionCount() }
             } catch {
-                context.logger.debug("live session count unavailable", metadata: ["error": "\(error.message)"])
+                context.logger.debug("live session count unavailable", metadata: ["error": "\(error)"])
             }
             return Response(
                 status: .ok,

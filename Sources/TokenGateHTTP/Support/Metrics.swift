@@ -1,5 +1,6 @@
 import Prometheus
 import RedisClient
+import Synchronization
 
 /// The service's Prometheus metrics (`GET /metrics`).
 public final class Metrics: Sendable {
@@ -55,7 +56,20 @@ public final class Metrics: Sendable {
         )
     }
 
-    func setLiveSessions(_ count: Int) { liveSessions.set(Double(count)) }
+    private let liveSampled = Mutex<(at: ContinuousClock.Instant?, running: Bool)>((nil, false))
+
+    /// Re-counts live sessions when the last count is older than `interval`, one counter at a time,
+    /// so scraping `/metrics` often cannot load Redis with key-space scans.
+    func refreshLiveSessions(every interval: Duration = .seconds(15), count: () async throws -> Int) async rethrows {
+        let due = liveSampled.withLock { state -> Bool in
+            guard !state.running, state.at.map({ ContinuousClock.now - $0 >= interval }) ?? true else { return false }
+            state.running = true
+            return true
+        }
+        guard due else { return }
+        defer { liveSampled.withLock { $0 = (ContinuousClock.now, false) } }
+        liveSessions.set(Double(try await count()))
+    }
 
     func emit() -> [UInt8] { registry.emitToBuffer() }
 

@@ -1,0 +1,77 @@
+import RedisClient
+import Testing
+
+@testable import TokenGate
+
+@Suite("configuration")
+struct ConfigurationTests {
+    static let key = "k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y-k3y"
+
+    private func parse(_ values: [Setting: String], dev: Bool = false) throws(ConfigurationError) -> Configuration {
+        try Configuration.parse(values, dev: dev) { path in
+            guard path == "/keys/good" else { throw CocoaLikeError() }
+            return Self.key + "\n"
+        }
+    }
+
+    struct CocoaLikeError: Error {}
+
+    @Test("defaults are the contract's")
+    func defaults() throws {
+        let configuration = try parse([.signingKey: Self.key])
+        #expect(configuration.host == "127.0.0.1" && configuration.port == 8080)
+        #expect(configuration.redis.endpoint == .standalone(host: "127.0.0.1", port: 6379))
+        #expect(configuration.redis.timeout == .seconds(1))
+        #expect(configuration.tokenTTL == 30 && configuration.sessionIdle == 1800 && configuration.sessionMaxAge == 43200)
+        #expect(configuration.clockLeeway == 2 && configuration.closeGrace == 2 && configuration.reuseGrace == 2)
+        #expect(configuration.keys.prefix == "tg:" && configuration.issuer == "tokengate" && configuration.audience == nil)
+        #expect(!configuration.ephemeralKey)
+    }
+
+    @Test("the key file is read and trimmed; both forms at once are refused")
+    func keyFile() throws {
+        #expect(try parse([.signingKeyFile: "/keys/good"]).signingKey == Array(Self.key.utf8))
+        #expect(throws: ConfigurationError.self) { try parse([.signingKeyFile: "/keys/missing"]) }
+        #expect(throws: ConfigurationError.self) { try parse([.signingKeyFile: "/keys/good", .signingKey: Self.key]) }
+    }
+
+    @Test("no key refuses to start, except in --dev which makes a throw-away one")
+    func noKey() throws {
+        #expect {
+            try parse([:])
+        } throws: { error in
+            (error as? ConfigurationError)?.problems.contains { $0.contains("signing key is required") } == true
+        }
+        let dev = try parse([:], dev: true)
+        #expect(dev.ephemeralKey && dev.signingKey.count >= 32)
+    }
+
+    @Test("every bad value is reported, one line each, naming its variable")
+    func problems() {
+        do {
+            _ = try parse([
+                .signingKey: "short", .tokenTTL: "0", .clockLeeway: "6", .redisURL: "http://x", .listen: "nowhere",
+                .rotation: "sometimes", .keyPrefix: "tg*", .redisTimeout: "-1",
+            ])
+            Issue.record("expected a configuration error")
+        } catch {
+            let text = error.problems.joined(separator: "\n")
+            for name in ["signing key", "TOKENGATE_TOKEN_TTL", "TOKENGATE_CLOCK_LEEWAY", "TOKENGATE_REDIS_URL", "TOKENGATE_LISTEN",
+                "TOKENGATE_ROTATION", "TOKENGATE_KEY_PREFIX", "TOKENGATE_REDIS_TIMEOUT"]
+            {
+                #expect(text.contains(name), "missing \(name)")
+            }
+            #expect(!text.contains("short"), "the key itself must never be echoed")
+        }
+    }
+
+    @Test("listen addresses, kid derivation and fractional Redis timeouts")
+    func values() throws {
+        let configuration = try parse([.signingKey: Self.key, .listen: "0.0.0.0:0", .redisTimeout: "0.25", .audience: "app"])
+        #expect(configuration.host == "0.0.0.0" && configuration.port == 0)
+        #expect(configuration.redis.timeout == .milliseconds(250))
+        #expect(configuration.audience == "app")
+        #expect(configuration.signingKeyID == (try parse([.signingKey: Self.key])).signingKeyID)
+        #expect(configuration.signingKeyID.count == 12)
+    }
+}

@@ -1,0 +1,90 @@
+import Testing
+
+@testable import TokenGate
+
+@Suite("strict base64url")
+struct Base64URLTests {
+    @Test("round trip of every length")
+    func roundTrip() {
+        for length in 0..<40 {
+            let bytes = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) }
+            #expect(Base64URL.decode(Array(Base64URL.encode(bytes).utf8)) == bytes)
+        }
+    }
+
+    @Test("padding, foreign characters, impossible lengths and non-canonical tails are refused", arguments: [
+        "YQ==", "YQ=", "a+b/", "YW J", "Y", "YR", "YWJ", "YWE\n",
+    ])
+    func refused(text: String) {
+        if text == "YWJ" {
+            // "YWI" is the canonical spelling of "ab"; "YWJ" has a non-zero leftover bit.
+            #expect(Base64URL.decode(Array("YWI".utf8)) == Array("ab".utf8))
+        }
+        #expect(Base64URL.decode(Array(text.utf8)) == nil)
+    }
+}
+
+@Suite("strict JSON")
+struct StrictJSONTests {
+    @Test("objects, arrays, escapes and surrogate pairs parse")
+    func parses() throws {
+        let object = try StrictJSON.parseObject(Array(#" {"a":[1,-2.5e3,true,false,null],"b":"\u00e9\ud83d\ude00\n","c":{}} "#.utf8))
+        #expect(object["a"] == .array([.number("1"), .number("-2.5e3"), .bool(true), .bool(false), .null]))
+        #expect(object["b"] == .string("é😀\n"))
+        #expect(object["c"] == .object([:]))
+    }
+
+    @Test("what lenient parsers let through is refused", arguments: [
+        #"{"a":1,"a":2}"#, #"{"a":1} x"#, #"{"a":"\ud800"}"#, "{\"a\":\"\u{01}\"}", #"{"a":01}"#, #"{"a":1.}"#, #"{a:1}"#,
+        #"{"a":1,}"#, #"[1]"#, #"{"a":"\u+041"}"#, #""s""#, #"{"a":[[[[[[[[[[[[1]]]]]]]]]]]]}"#, #"{"a":"\x"}"#, "",
+    ])
+    func refused(text: String) {
+        #expect(throws: StrictJSON.ParseError.self) { try StrictJSON.parseObject(Array(text.utf8)) }
+    }
+
+    @Test("invalid UTF-8 inside a string is refused")
+    func invalidUTF8() {
+        #expect(throws: StrictJSON.ParseError.self) { try StrictJSON.parseObject([0x7B, 0x22, 0x61, 0x22, 0x3A, 0x22, 0xC3, 0x28, 0x22, 0x7D]) }
+    }
+
+    @Test("integers are exact; fractions and exponents are not integers")
+    func integers() {
+        #expect(JSONValue.number("1800000000").integer == 1_800_000_000)
+        #expect(JSONValue.number("1e9").integer == nil)
+        #expect(JSONValue.number("1.0").integer == nil)
+        #expect(JSONValue.number("99999999999999999999").integer == nil)
+    }
+}
+
+@Suite("usernames and key names")
+struct KeyLayoutTests {
+    @Test("usernames are lower-cased and limited to a safe alphabet")
+    func usernames() {
+        #expect(Username.canonical("Alice") == "alice")
+        #expect(Username.canonical("bob.smith@example.com") == "bob.smith@example.com")
+        #expect(Username.canonical("a}b") == nil)
+        #expect(Username.canonical("a b") == nil)
+        #expect(Username.canonical("") == nil)
+        #expect(Username.canonical(String(repeating: "a", count: 65)) == nil)
+        #expect(Username.canonical("ǅ") == nil)
+    }
+
+    @Test("every key of a user shares the hash tag {user}")
+    func keyNames() {
+        let keys = KeyLayout(prefix: "tg:")
+        #expect(keys.session(user: "alice", sid: "S") == "tg:{alice}:s:S")
+        #expect(keys.token(user: "alice", jti: "J") == "tg:{alice}:t:J")
+        #expect(keys.sessionIndex(user: "alice") == "tg:{alice}:sessions")
+        #expect(keys.failedLogins(address: "::1") == "tg:rl:ip:::1")
+        let hashed = keys.failedLogins(user: "alice")
+        #expect(hashed.hasPrefix("tg:rl:u:") && !hashed.contains("alice") && hashed.count == "tg:rl:u:".count + 20)
+    }
+
+    @Test("identifiers carry 128 random bits as 22 base64url characters")
+    func identifiers() {
+        let a = Identifier.random()
+        let b = Identifier.random()
+        #expect(a.utf8.count == 22 && Identifier.isValid(a) && a != b)
+        #expect(Base64URL.decode(Array(a.utf8))?.count == 16)
+    }
+}

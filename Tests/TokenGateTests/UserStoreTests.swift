@@ -1,0 +1,45 @@
+import Testing
+
+@testable import TokenGate
+
+@Suite("users file")
+struct UserStoreTests {
+    @Test("bcrypt lines verify, names are case-insensitive, Apache's $2y$ works")
+    func verify() async throws {
+        let line = UserStore.htpasswdLine(username: "alice", password: "correct horse", cost: 4)
+        let apache = UserStore.htpasswdLine(username: "bob", password: "battery", cost: 4).replacingOccurrences("$2b$", "$2y$")
+        let store = try UserStore(htpasswd: "# comment\n\(line)\nBOB:\(apache.dropFirst(4))\n")
+        #expect(store.usernames == ["alice", "bob"])
+        #expect(await store.verify(username: "alice", password: "correct horse"))
+        #expect(await store.verify(username: "bob", password: "battery"))
+        #expect(!(await store.verify(username: "alice", password: "wrong")))
+        #expect(!(await store.verify(username: "carol", password: "correct horse")))
+    }
+
+    @Test("passwords over 72 bytes never match (bcrypt would silently truncate them)")
+    func longPasswords() async throws {
+        let long = String(repeating: "p", count: 72)
+        let store = try UserStore(htpasswd: UserStore.htpasswdLine(username: "alice", password: long, cost: 4))
+        #expect(await store.verify(username: "alice", password: long))
+        #expect(!(await store.verify(username: "alice", password: long + "extra")))
+    }
+
+    @Test("bad lines are refused with their line numbers", arguments: [
+        "alice:{SHA}abc", "alice", "bad name:$2b$04$abcdefghijklmnopqrstuuAbcdefghijklmnopqrstuvwxyz01234",
+    ])
+    func refused(text: String) {
+        #expect(throws: ConfigurationError.self) { try UserStore(htpasswd: text) }
+    }
+
+    @Test("two names differing only by case are refused")
+    func duplicates() {
+        let line = UserStore.htpasswdLine(username: "alice", password: "x", cost: 4)
+        #expect(throws: ConfigurationError.self) { try UserStore(htpasswd: line + "\nA" + line.dropFirst()) }
+    }
+}
+
+extension String {
+    fileprivate func replacingOccurrences(_ target: String, _ replacement: String) -> String {
+        split(separator: target, omittingEmptySubsequences: false).joined(separator: replacement)
+    }
+}

@@ -1,0 +1,443 @@
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import RedisClient
+import Testing
+import TokenGate
+
+@testable import TokenGateHTTP
+
+/// End to end over real sockets: the real application, a real Redis.
+@Suite("HTTP API end to end")
+struct HTTPTests {
+    struct Harness {
+        let configuration: Configuration
+        let redis: RedisClient
+        let clock = TestClock()
+
+        init(_ overrides: [Setting: String] = [:], redisURL: String? = nil, tweak: (inout Configuration) -> Void = { _ in }) throws {
+            var configuration = try testConfiguration(overrides, redisURL: redisURL)
+            tweak(&configuration)
+            self.configuration = configuration
+            self.redis = try TestRedis.client()
+        }
+
+        func run(_ test: @Sendable (any TestClientProtocol) async throws -> Void) async throws {
+            var logger = Logger(label: "test.http")
+            logger.logLevel = .critical
+            let clock = self.clock
+            let parts = await TokenGateApplication.makeParts(
+                configuration: configuration,
+                users: TestUsers.store,
+                logger: logger,
+                now: { clock.now() }
+            )
+            let app = TokenGateApplication.application(parts, configuration: configuration, logger: logger)
+            try await app.test(.live, test)
+            redis.shutdown()
+        }
+
+        /// Every key this test's service wrote.
+        func allKeys() async throws -> [String] {
+            try await TestRedis.keys(redis, matching: configuration.keys.prefix + "*")
+        }
+    }
+
+    // MARK: helpers
+
+    static func json(_ body: String) -> ByteBuffer { ByteBuffer(string: body) }
+
+    static func login(_ client: some TestClientProtocol, user: String = "alice", password: String? = nil) async throws -> (token: String, sid: String) {
+        let response = try await client.execute(
+            uri: "/auth/login",
+            method: .post,
+            headers: [.contentType: "application/json", .userAgent: "tests/1.0"],
+            body: json(#"{"username":"\#(user)","password":"\#(password ?? user + "-password")"}"#)
+        )
+        #expect(response.status == .ok)
+        let object = try StrictJSON.parseObject(response.body.readableBytesView)
+        return (object["access_token"]?.string ?? "", object["session_id"]?.string ?? "")
+    }
+
+    static func bearer(_ token: String) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+    static func errorCode(_ response: TestResponse) -> String? {
+        (try? StrictJSON.parseObject(response.body.readableBytesView))?["error"]?.string
+    }
+
+    static func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(response.status == status, sourceLocation: sourceLocation)
+        #expect(errorCode(response) == code, sourceLocation: sourceLocation)
+        #expect(response.headers[.contentType] == "application/json", sourceLocation: sourceLocation)
+        if status == .unauthorized {
+            let challenge = response.headers[.wwwAuthenticate] ?? ""
+            #expect(challenge.hasPrefix(#"Bearer realm="tokengate""#), sourceLocation: sourceLocation)
+            let tokenError = ["invalid_token", "token_expired", "token_revoked", "session_expired"].contains(code)
+            #expect(challenge.contains(#"error="invalid_token""#) == tokenError, sourceLocation: sourceLocation)
+        }
+    }
+
+    // MARK: the walk-through
+
+    @Test("login, use, refresh, list, verify, logout, and the same token refused")
+    func walkThrough() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let response = try await client.execute(
+                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                body: Self.json(#"{"username":"Alice","password":"alice-password"}"#)
+            )
+            #expect(response.status == .ok)
+            #expect(response.headers[.cacheControl] == "no-store")
+            let body = try StrictJSON.parseObject(response.body.readableBytesView)
+            #expect(body["token_type"]?.string == "Bearer")
+            #expect(body["expires_in"]?.integer == 30)
+            let token = try #require(body["access_token"]?.string)
+            let sid = try #require(body["session_id"]?.string)
+
+            let me = try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token))
+            #expect(me.status == .ok)
+            let meBody = try StrictJSON.parseObject(me.body.readableBytesView)
+            #expect(meBody["user"]?.string == "alice" && meBody["session_id"]?.string == sid)
+            #expect((meBody["expires_in"]?.integer ?? 0) > 25)
+
+            let verify = try await client.execute(uri: "/auth/verify", method: .get, headers: Self.bearer(token))
+            #expect(verify.status == .ok)
+            #expect(verify.headers[HTTPField.Name("X-Auth-User")!] == "alice")
+            #expect(verify.headers[HTTPField.Name("X-Auth-Session")!] == sid)
+
+            let refreshed = try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(token))
+            #expect(refreshed.status == .ok && refreshed.headers[.cacheControl] == "no-store")
+            let refreshBody = try StrictJSON.parseObject(refreshed.body.readableBytesView)
+            #expect(refreshBody["session_id"]?.string == sid)
+            let newToken = try #require(refreshBody["access_token"]?.string)
+            #expect(newToken != token)
+            // Tokens are multi-use for their TTL: the parent still works after a refresh.
+            #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token)).status == .ok)
+
+            let sessions = try await client.execute(uri: "/auth/sessions", method: .get, headers: Self.bearer(newToken))
+            #expect(sessions.status == .ok)
+            let list = String(buffer: sessions.body)
+            #expect(list.hasPrefix("[{\"session_id\":\"\(sid)\""))
+            #expect(list.contains(#""current":true"#) && list.contains(#""ip":"127.0.0.1""#))
+            #expect(list.range(of: #""created_at":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ""#, options: .regularExpression) != nil)
+
+            let logout = try await client.execute(uri: "/auth/logout", method: .post, headers: Self.bearer(newToken))
+            #expect(logout.status == .noContent)
+            for stale in [token, newToken] {
+                Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(stale)), .unauthorized, "token_revoked")
+            }
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("logout accepts the token in the body, as navigator.sendBeacon sends it", arguments: [
+        ("application/x-www-form-urlencoded", "token=%@"), ("application/json", #"{"token":"%@"}"#), ("text/plain;charset=UTF-8", "%@"),
+    ])
+    func beaconLogout(contentType: String, template: String) async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let (token, _) = try await Self.login(client)
+            let body = template.replacingOccurrences(of: "%@", with: token)
+            let response = try await client.execute(
+                uri: "/auth/logout", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: body)
+            )
+            #expect(response.status == .noContent)
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("close shortens the session to CLOSE_GRACE and a refresh (a reload) brings it back")
+    func closeThenReload() async throws {
+        let harness = try Harness([.closeGrace: "2"])
+        try await harness.run { client in
+            let (token, sid) = try await Self.login(client)
+            let close = try await client.execute(
+                uri: "/auth/close", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: token)
+            )
+            #expect(close.status == .noContent)
+            let sessionKey = harness.configuration.keys.session(user: "alice", sid: sid)
+            #expect(try await TestRedis.ttl(harness.redis, sessionKey) <= 2)
+            let refreshed = try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(token))
+            #expect(refreshed.status == .ok)
+            #expect(try await TestRedis.ttl(harness.redis, sessionKey) > 20)
+        }
+    }
+
+    @Test("logout-all ends every session of the user and no one else's")
+    func logoutAll() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let first = try await Self.login(client)
+            let second = try await Self.login(client)
+            let bob = try await Self.login(client, user: "bob")
+            #expect(try await client.execute(uri: "/auth/logout-all", method: .post, headers: Self.bearer(first.token)).status == .noContent)
+            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)), .unauthorized, "token_revoked")
+            #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(bob.token)).status == .ok)
+            #expect(try await TestRedis.keys(harness.redis, matching: "\(harness.configuration.keys.prefix)*alice*").isEmpty)
+        }
+    }
+
+    @Test("a user can revoke their own other session; someone else's is not found")
+    func deleteSession() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let first = try await Self.login(client)
+            let second = try await Self.login(client)
+            let bob = try await Self.login(client, user: "bob")
+            Self.expectError(
+                try await client.execute(uri: "/auth/sessions/\(bob.sid)", method: .delete, headers: Self.bearer(first.token)), .notFound, "not_found"
+            )
+            #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(bob.token)).status == .ok)
+            let deleted = try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token))
+            #expect(deleted.status == .noContent)
+            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)), .unauthorized, "token_revoked")
+            Self.expectError(
+                try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token)), .notFound, "not_found"
+            )
+        }
+    }
+
+    // MARK: errors, each with nothing written
+
+    @Test("malformed logins get invalid_request and write nothing")
+    func invalidRequests() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let cases: [(HTTPFields, String)] = [
+                ([.contentType: "text/plain"], #"{"username":"alice","password":"alice-password"}"#),
+                ([:], #"{"username":"alice","password":"alice-password"}"#),
+                ([.contentType: "application/json"], #"{"username":"alice""#),
+                ([.contentType: "application/json"], #"{"username":"alice","password":"x","password":"alice-password"}"#),
+                ([.contentType: "application/json"], #"{"username":"alice"}"#),
+                ([.contentType: "application/json"], #"{"username":"alice","password":42}"#),
+                ([.contentType: "application/json"], #"["alice","alice-password"]"#),
+            ]
+            for (headers, body) in cases {
+                let response = try await client.execute(uri: "/auth/login", method: .post, headers: headers, body: ByteBuffer(string: body))
+                Self.expectError(response, .badRequest, "invalid_request")
+                #expect(!String(buffer: response.body).contains("alice-password"))
+            }
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("an auth body over 16 KiB gets payload_too_large")
+    func tooLarge() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let padding = String(repeating: "a", count: 17 * 1024)
+            let response = try await client.execute(
+                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"username":"alice","password":"\#(padding)"}"#)
+            )
+            Self.expectError(response, .contentTooLarge, "payload_too_large")
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("unknown user and wrong password get the same answer")
+    func invalidCredentials() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            var bodies: [String] = []
+            for body in [#"{"username":"alice","password":"nope"}"#, #"{"username":"mallory","password":"nope"}"#,
+                #"{"username":"bad name!","password":"nope"}"#, #"{"username":"alice","password":"\#(String(repeating: "p", count: 80))"}"#]
+            {
+                let response = try await client.execute(
+                    uri: "/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)
+                )
+                Self.expectError(response, .unauthorized, "invalid_credentials")
+                bodies.append(String(buffer: response.body))
+            }
+            #expect(Set(bodies).count == 1)
+            // Only the failed-login counters were written, never a session or token.
+            #expect(try await harness.allKeys().allSatisfy { $0.contains(":rl:") })
+        }
+    }
+
+    @Test("too many failed logins get 429 with Retry-After, for right passwords too")
+    func rateLimited() async throws {
+        let harness = try Harness { $0.maxFailedLoginsPerUser = 3 }
+        try await harness.run { client in
+            let wrong = ByteBuffer(string: #"{"username":"alice","password":"wrong"}"#)
+            for _ in 0..<3 {
+                let response = try await client.execute(uri: "/auth/login", method: .post, headers: [.contentType: "application/json"], body: wrong)
+                Self.expectError(response, .unauthorized, "invalid_credentials")
+            }
+            let limited = try await client.execute(
+                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"username":"alice","password":"alice-password"}"#)
+            )
+            Self.expectError(limited, .tooManyRequests, "rate_limited")
+            let retry = Int(limited.headers[.retryAfter] ?? "") ?? 0
+            #expect(retry > 0 && retry <= 300)
+            // Another user from the same address is not affected.
+            _ = try await Self.login(client, user: "bob")
+        }
+    }
+
+    @Test("protected routes without a token get missing_token; any other path too, with or without a route")
+    func missingToken() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            for (uri, method) in [("/api/me", HTTPRequest.Method.get), ("/auth/verify", .get), ("/auth/sessions", .get), ("/auth/refresh", .post),
+                ("/auth/logout", .post), ("/auth/logout-all", .post), ("/admin", .get), ("/api/nothing-here", .post)]
+            {
+                Self.expectError(try await client.execute(uri: uri, method: method), .unauthorized, "missing_token")
+            }
+            // A token in the query string is not a token.
+            let (token, _) = try await Self.login(client)
+            Self.expectError(try await client.execute(uri: "/api/me?access_token=\(token)", method: .get), .unauthorized, "missing_token")
+        }
+    }
+
+    @Test("with a valid token an unknown path is not_found")
+    func notFound() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let (token, _) = try await Self.login(client)
+            Self.expectError(try await client.execute(uri: "/api/unknown", method: .get, headers: Self.bearer(token)), .notFound, "not_found")
+        }
+    }
+
+    @Test("forged, tampered and foreign tokens get invalid_token and touch nothing")
+    func invalidTokens() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let (token, _) = try await Self.login(client)
+            let before = try await harness.allKeys()
+            let parts = token.split(separator: ".").map(String.init)
+            let claims = try StrictJSON.parseObject(Base64URL.decode(Array(parts[1].utf8)) ?? [])
+            let sub = claims["sub"]?.string ?? ""
+            let mallory = String(decoding: Base64URL.decode(Array(parts[1].utf8)) ?? [], as: UTF8.self)
+                .replacingOccurrences(of: "\"sub\":\"\(sub)\"", with: "\"sub\":\"bob\"")
+            let noneHeader = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
+            let wrongKey = HMAC<SHA256>.authenticationCode(
+                for: Array("\(parts[0]).\(parts[1])".utf8), using: SymmetricKey(data: Array("some-other-key-some-other-key-123".utf8))
+            )
+            let candidates = [
+                "\(noneHeader).\(parts[1]).",
+                "\(parts[0]).\(Base64URL.encode(Array(mallory.utf8))).\(parts[2])",
+                "\(parts[0]).\(parts[1]).\(Base64URL.encode(Array(wrongKey)))",
+                "\(parts[0]).\(parts[1])",
+                "not-a-token",
+                String(repeating: "a", count: 5000),
+            ]
+            for candidate in candidates {
+                for uri in ["/api/me", "/auth/verify"] {
+                    let response = try await client.execute(uri: uri, method: .get, headers: Self.bearer(candidate))
+                    Self.expectError(response, .unauthorized, "invalid_token")
+                    #expect(!String(buffer: response.body).contains(candidate.prefix(20)))
+                }
+                Self.expectError(
+                    try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(candidate)), .unauthorized, "invalid_token"
+                )
+            }
+            var twoHeaders = HTTPFields()
+            twoHeaders.append(HTTPField(name: .authorization, value: "Bearer \(token)"))
+            twoHeaders.append(HTTPField(name: .authorization, value: "Bearer \(token)"))
+            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: twoHeaders), .unauthorized, "invalid_token")
+            #expect(try await harness.allKeys() == before)
+        }
+    }
+
+    @Test("a token signed with the right key but never issued is refused: the Redis key decides")
+    func forgedWithRightKey() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let configuration = harness.configuration
+            let issuer = await TokenIssuer(
+                key: configuration.signingKey, kid: configuration.signingKeyID, issuer: configuration.issuer, audience: nil, tokenTTL: 30
+            )
+            let forged = try await issuer.issue(user: "alice", sid: Identifier.random(), now: harness.clock.now())
+            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(forged.token)), .unauthorized, "token_revoked")
+            Self.expectError(
+                try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(forged.token)), .unauthorized, "token_revoked"
+            )
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("an expired token gets token_expired before Redis is asked")
+    func expired() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            let (token, _) = try await Self.login(client)
+            harness.clock.advance(seconds: 33)
+            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token)), .unauthorized, "token_expired")
+            Self.expectError(try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(token)), .unauthorized, "token_expired")
+        }
+    }
+
+    @Test("past SESSION_MAX_AGE the session gets session_expired and its keys go")
+    func sessionExpired() async throws {
+        let harness = try Harness([.sessionMaxAge: "1"])
+        try await harness.run { client in
+            let (token, _) = try await Self.login(client)
+            var last: TestResponse? = nil
+            let ended = try await eventually(timeout: .seconds(5)) {
+                let response = try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token))
+                last = response
+                return response.status != .ok
+            }
+            #expect(ended)
+            if let last { Self.expectError(last, .unauthorized, "session_expired") }
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("without Redis: 503 store_unavailable, never 200; healthz still 200, readyz 503")
+    func storeUnavailable() async throws {
+        let harness = try Harness(redisURL: "redis://127.0.0.1:\(try freePort())/0")
+        let configuration = harness.configuration
+        try await harness.run { client in
+            let issuer = await TokenIssuer(
+                key: configuration.signingKey, kid: configuration.signingKeyID, issuer: configuration.issuer, audience: nil, tokenTTL: 30
+            )
+            let token = try await issuer.issue(user: "alice", sid: Identifier.random(), now: harness.clock.now()).token
+            for (uri, method) in [("/api/me", HTTPRequest.Method.get), ("/auth/verify", .get), ("/auth/refresh", .post), ("/auth/logout", .post)] {
+                Self.expectError(try await client.execute(uri: uri, method: method, headers: Self.bearer(token)), .serviceUnavailable, "store_unavailable")
+            }
+            let login = try await client.execute(
+                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"username":"alice","password":"alice-password"}"#)
+            )
+            Self.expectError(login, .serviceUnavailable, "store_unavailable")
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            Self.expectError(try await client.execute(uri: "/readyz", method: .get), .serviceUnavailable, "store_unavailable")
+        }
+    }
+
+    @Test("health, readiness, metrics and the browser files are public")
+    func publicRoutes() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
+            let (token, _) = try await Self.login(client)
+            _ = try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token))
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            #expect(metrics.status == .ok)
+            let text = String(buffer: metrics.body)
+            #expect(text.contains(#"tokengate_http_requests_total{route="/api/me",status="200"} 1"#))
+            #expect(text.contains("tokengate_verify_duration_seconds_bucket"))
+            #expect(text.contains("tokengate_live_sessions 1"))
+            let page = try await client.execute(uri: "/", method: .get)
+            #expect(page.status == .ok && String(buffer: page.body).contains("/tokengate.js"))
+            let script = try await client.execute(uri: "/tokengate.js", method: .get)
+            #expect(script.status == .ok && String(buffer: script.body).contains("window.TokenGate"))
+        }
+    }
+
+    @Test("RFC 3339 timestamps")
+    func timestamps() {
+        #expect(RFC3339.string(0) == "1970-01-01T00:00:00Z")
+        #expect(RFC3339.string(951_782_400) == "2000-02-29T00:00:00Z")
+        #expect(RFC3339.string(1_795_745_460) == "2026-11-27T02:11:00Z")
+    }
+}

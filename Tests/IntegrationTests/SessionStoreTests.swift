@@ -1,0 +1,200 @@
+import Logging
+import RedisClient
+import Testing
+import TokenGate
+
+/// The store contract, run against the real Redis store.
+@Suite("session store on Redis")
+struct SessionStoreTests {
+    let redis: RedisClient
+    let keys: KeyLayout
+    let store: SessionStore
+
+    init() throws {
+        redis = try TestRedis.client()
+        keys = KeyLayout(prefix: TestRedis.uniquePrefix())
+        store = SessionStore(redis: redis, keys: keys, logger: Logger(label: "test"))
+    }
+
+    private func token(_ user: String = "alice", sid: String, jti: String) -> VerifiedToken {
+        VerifiedToken(user: user, sid: sid, jti: jti, issuedAt: 0, expiresAt: 0)
+    }
+
+    private func login(_ user: String = "alice", ttl: Int = 30) async throws -> VerifiedToken {
+        let sid = Identifier.random()
+        let jti = Identifier.random()
+        try await store.create(user: user, sid: sid, jti: jti, ttl: ttl, userAgent: "test-agent", address: "127.0.0.1")
+        return token(user, sid: sid, jti: jti)
+    }
+
+    private func userKeys(_ user: String = "alice") async throws -> [String] {
+        try await TestRedis.keys(redis, matching: "\(keys.prefix)*\(user)*")
+    }
+
+    @Test("login writes a session hash, a token key and an index entry, each readable and with a TTL")
+    func layout() async throws {
+        let live = try await login(ttl: 30)
+        let sessionKey = keys.session(user: "alice", sid: live.sid)
+        let tokenKey = keys.token(user: "alice", jti: live.jti)
+        let indexKey = keys.sessionIndex(user: "alice")
+        #expect(try await userKeys() == [indexKey, sessionKey, tokenKey].sorted())
+        for key in [sessionKey, tokenKey, indexKey] {
+            let ttl = try await TestRedis.ttl(redis, key)
+            #expect(ttl > 0 && ttl <= 31, "\(key) ttl \(ttl)")
+        }
+        #expect(try await redis.send(["GET", tokenKey]).string == live.sid)
+        let fields = try await redis.send(["HGETALL", sessionKey]).array?.compactMap(\.string) ?? []
+        #expect(fields.contains("created") && fields.contains("seen") && fields.contains("ua") && fields.contains("test-agent"))
+        #expect(fields.contains("t:\(live.jti)"))
+        #expect(try await redis.send(["ZSCORE", indexKey, live.sid]) != .null)
+        #expect(try await store.check(live, activity: true, idle: 1800, maxAge: 43200) == .accepted)
+    }
+
+    @Test("a token is refused when its key names another session, or its session is gone")
+    func mismatch() async throws {
+        let live = try await login()
+        let other = try await login()
+        #expect(try await store.check(token(sid: other.sid, jti: live.jti), activity: true, idle: 1800, maxAge: 43200) == .revoked)
+        #expect(try await store.check(token("bob", sid: live.sid, jti: live.jti), activity: true, idle: 1800, maxAge: 43200) == .revoked)
+        _ = try await redis.send(["DEL", keys.session(user: "alice", sid: live.sid)])
+        #expect(try await store.check(live, activity: true, idle: 1800, maxAge: 43200) == .revoked)
+    }
+
+    @Test("Redis expires every key of an unrefreshed session after its TTL")
+    func expiry() async throws {
+        let live = try await login(ttl: 1)
+        #expect(try await eventually(timeout: .seconds(5)) { try await userKeys().isEmpty })
+        #expect(try await store.check(live, activity: false, idle: 1800, maxAge: 43200) == .revoked)
+    }
+
+    @Test("logout removes every key of that session and no other")
+    func logout() async throws {
+        let first = try await login()
+        #expect(try await store.refresh(first, newJti: Identifier.random(), ttl: 30, idle: 1800, maxAge: 43200) == .accepted)
+        let second = try await login()
+        #expect(try await store.logout(first))
+        let left = try await userKeys()
+        #expect(!left.contains { $0.contains(first.sid) || $0.contains(first.jti) })
+        #expect(left.contains(keys.token(user: "alice", jti: second.jti)))
+        #expect(try await store.check(first, activity: true, idle: 1800, maxAge: 43200) == .revoked)
+        #expect(try await !store.logout(first))
+    }
+
+    @Test("logout-all leaves no key of the user at all")
+    func logoutAll() async throws {
+        var sessions: [VerifiedToken] = []
+        for _ in 0..<5 { sessions.append(try await login()) }
+        let bob = try await login("bob")
+        #expect(try await store.logoutAll(sessions[2]))
+        #expect(try await userKeys("alice").isEmpty)
+        #expect(try await store.check(bob, activity: true, idle: 1800, maxAge: 43200) == .accepted)
+    }
+
+    @Test("revoking one session by id; an unknown id is reported as not found")
+    func revoke() async throws {
+        let first = try await login()
+        let second = try await login()
+        #expect(try await store.revoke(user: "alice", sid: first.sid))
+        #expect(try await !store.revoke(user: "alice", sid: first.sid))
+        #expect(try await !store.revoke(user: "bob", sid: second.sid))
+        #expect(try await store.sessions(user: "alice").sessions.map(\.sid) == [second.sid])
+        #expect(try await store.revokeAll(user: "alice") == 1)
+        #expect(try await userKeys().isEmpty)
+    }
+
+    @Test("concurrent logins for one user all land in the index")
+    func concurrentLogins() async throws {
+        let sids = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<50 { group.addTask { try await login().sid } }
+            return try await group.reduce(into: Set<String>()) { $0.insert($1) }
+        }
+        let listed = try await store.sessions(user: "alice").sessions
+        #expect(Set(listed.map(\.sid)) == sids)
+        #expect(try await redis.send(["ZCARD", keys.sessionIndex(user: "alice")]).int == 50)
+    }
+
+    @Test("close shortens every key to the grace period; a refresh within it restores the session")
+    func closeAndResume() async throws {
+        let live = try await login(ttl: 30)
+        #expect(try await store.close(live, grace: 2))
+        for key in try await userKeys() {
+            let ttl = try await TestRedis.ttl(redis, key)
+            #expect(ttl > 0 && ttl <= 3, "\(key) ttl \(ttl)")
+        }
+        let next = Identifier.random()
+        #expect(try await store.refresh(live, newJti: next, ttl: 30, idle: 1800, maxAge: 43200) == .accepted)
+        #expect(try await TestRedis.ttl(redis, keys.session(user: "alice", sid: live.sid)) > 20)
+        #expect(try await TestRedis.ttl(redis, keys.token(user: "alice", jti: next)) > 20)
+    }
+
+    @Test("a closed page that does not come back leaves nothing after the grace period")
+    func closeForGood() async throws {
+        let live = try await login(ttl: 30)
+        #expect(try await store.close(live, grace: 1))
+        #expect(try await eventually(timeout: .seconds(5)) { try await userKeys().isEmpty })
+    }
+
+    @Test("refreshes do not count as activity: an idle session ends and its keys go")
+    func idle() async throws {
+        var live = try await login(ttl: 2)
+        var result = SessionStore.Check.accepted
+        let ended = try await eventually(timeout: .seconds(8)) {
+            let next = Identifier.random()
+            result = try await store.refresh(live, newJti: next, ttl: 2, idle: 2, maxAge: 43200)
+            if result == .accepted { live = token(sid: live.sid, jti: next) }
+            return result != .accepted
+        }
+        #expect(ended && result == .idle)
+        #expect(try await userKeys().isEmpty)
+    }
+
+    @Test("user activity keeps a session past the idle limit")
+    func activity() async throws {
+        var live = try await login(ttl: 3)
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(4) {
+            #expect(try await store.check(live, activity: true, idle: 2, maxAge: 43200) == .accepted)
+            let next = Identifier.random()
+            #expect(try await store.refresh(live, newJti: next, ttl: 3, idle: 2, maxAge: 43200) == .accepted)
+            live = token(sid: live.sid, jti: next)
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    @Test("past the absolute max age the session is refused and deleted")
+    func maxAge() async throws {
+        let live = try await login(ttl: 30)
+        var result = SessionStore.Check.accepted
+        let ended = try await eventually(timeout: .seconds(5)) {
+            result = try await store.check(live, activity: true, idle: 1800, maxAge: 1)
+            return result != .accepted
+        }
+        #expect(ended && result == .tooOld)
+        #expect(try await userKeys().isEmpty)
+    }
+
+    @Test("login attempts are counted before the password check and given back on success")
+    func loginAttempts() async throws {
+        for _ in 0..<2 {
+            #expect(try await store.beginLoginAttempt(user: "alice", address: "10.9.9.9", userLimit: 2, addressLimit: 100, window: 60) == 0)
+        }
+        let wait = try await store.beginLoginAttempt(user: "alice", address: "10.9.9.9", userLimit: 2, addressLimit: 100, window: 60)
+        #expect(wait > 0 && wait <= 60)
+        // The refused attempt counted nowhere; a success gives its attempt back.
+        #expect(try await redis.send(["GET", keys.failedLogins(address: "10.9.9.9")]).int == 2)
+        try await store.releaseLoginAttempt(user: "alice", address: "10.9.9.9")
+        #expect(try await store.beginLoginAttempt(user: "alice", address: "10.9.9.9", userLimit: 2, addressLimit: 100, window: 60) == 0)
+        let ttl = try await TestRedis.ttl(redis, keys.failedLogins(user: "alice"))
+        #expect(ttl > 0 && ttl <= 60)
+    }
+
+    @Test("the store fails closed when Redis cannot be reached")
+    func unavailable() async throws {
+        let dead = try TestRedis.client(url: "redis://127.0.0.1:\(try freePort())/0")
+        defer { dead.shutdown() }
+        let store = SessionStore(redis: dead, keys: keys, logger: Logger(label: "test"))
+        await #expect(throws: TokenGateError.self) {
+            _ = try await store.check(token(sid: Identifier.random(), jti: Identifier.random()), activity: true, idle: 1800, maxAge: 43200)
+        }
+    }
+}

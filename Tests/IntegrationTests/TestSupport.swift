@@ -60,10 +60,6 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async throws -
     return try await condition()
 }
 
-// glibc >= 2.34 has it; Swift's Glibc module does not import it without _GNU_SOURCE.
-@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-private func spawnActionsCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
-
 private let portsHandedOut = Mutex<Set<Int>>([])
 
 /// A free TCP port on loopback (bound, read, released), never the same one twice in this process,
@@ -103,7 +99,7 @@ final class RedisServerProcess: Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        _ = spawnActionsCloseFrom(&actions, 3)
+        _ = spawnCloseFrom(&actions, 3)
         let status = posix_spawnp(&child, "redis-server", &actions, nil, &cArguments, environ)
         guard status == 0 else { throw SetupError("cannot spawn redis-server: \(status)") }
         pid.withLock { $0 = child }

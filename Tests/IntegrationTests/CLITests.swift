@@ -1,0 +1,134 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import RedisClient
+import Testing
+import TokenGate
+
+/// The real `tokengate` binary, as operators run it.
+@Suite("tokengate command line")
+struct CLITests {
+    @Test("serve refuses to start without a signing key, naming the setting")
+    func noKey() throws {
+        let result = try Subprocess.run(["serve"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("TOKENGATE_SIGNING_KEY_FILE or TOKENGATE_SIGNING_KEY: a signing key is required"))
+    }
+
+    @Test("bad settings stop start-up with one line per problem, from flags and environment alike")
+    func badSettings() throws {
+        let result = try Subprocess.run(
+            ["serve", "--token-ttl", "0", "--clock-leeway", "9"],
+            environment: ["TOKENGATE_SIGNING_KEY": "too-short", "TOKENGATE_REDIS_URL": "http://nope"]
+        )
+        #expect(result.status == 78)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 4, "\(result.stderr)")
+        #expect(lines.allSatisfy { $0.hasPrefix("tokengate: ") })
+        #expect(!result.stderr.contains("too-short"))
+    }
+
+    @Test("serve --help lists every setting with its environment variable")
+    func help() throws {
+        let result = try Subprocess.run(["serve", "--help"])
+        #expect(result.status == 0)
+        let text = result.stdout.replacingOccurrences(of: "\n", with: " ").replacingOccurrences(of: "  ", with: " ")
+        for setting in Setting.allCases {
+            #expect(result.stdout.contains(setting.flag), "missing \(setting.flag)")
+            #expect(text.contains(setting.environmentName), "missing \(setting.environmentName)")
+        }
+        for command in [["user", "add", "--help"], ["sessions", "--help"], ["revoke", "--help"], ["doctor", "--help"], ["key", "generate", "--help"]] {
+            #expect(try Subprocess.run(command).status == 0, "\(command)")
+        }
+    }
+
+    @Test("key generate prints a fresh 384-bit base64url key each time")
+    func keyGenerate() throws {
+        let first = try Subprocess.run(["key", "generate"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let second = try Subprocess.run(["key", "generate"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(first.count == 64 && Base64URL.decode(Array(first.utf8))?.count == 48)
+        #expect(first != second)
+    }
+
+    @Test("operators: add a user, serve, log in, list, check, revoke, stop gracefully")
+    func operatorFlow() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tg-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let usersFile = directory.appendingPathComponent("users").path
+        let keyFile = directory.appendingPathComponent("key").path
+        let key = try Subprocess.run(["key", "generate"]).stdout
+        try key.write(toFile: keyFile, atomically: true, encoding: .utf8)
+
+        let added = try Subprocess.run(["user", "add", "Alice", "--users-file", usersFile, "--cost", "4"], input: "wonderland\n")
+        #expect(added.status == 0, "\(added.stderr)")
+        let line = try String(contentsOfFile: usersFile, encoding: .utf8)
+        #expect(line.hasPrefix("alice:$2b$04$") && !line.contains("wonderland"))
+        let mode = try FileManager.default.attributesOfItem(atPath: usersFile)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+
+        let prefix = TestRedis.uniquePrefix()
+        let redisURL = try TestRedis.url
+        let port = try freePort()
+        let server = try Subprocess.spawn([
+            "serve", "--listen", "127.0.0.1:\(port)", "--signing-key-file", keyFile, "--users-file", usersFile, "--key-prefix", prefix,
+        ], environment: ["TOKENGATE_REDIS_URL": redisURL])
+        // Poll until the server answers, with a fresh client per attempt.
+        var connected: TestClient? = nil
+        let up = try await eventually {
+            let attempt = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
+            attempt.connect()
+            if (try? await attempt.get("/healthz").status) == .ok {
+                connected = attempt
+                return true
+            }
+            try? await attempt.shutdown()
+            return false
+        }
+        let client = try #require(connected)
+        #expect(up)
+        let login = try await client.post(
+            "/auth/login", headers: [.contentType: "application/json"],
+            body: ByteBuffer(string: #"{"username":"ALICE","password":"wonderland"}"#)
+        )
+        #expect(login.status == .ok)
+        let body = try StrictJSON.parseObject(login.body?.readableBytesView ?? ByteBuffer().readableBytesView)
+        let token = try #require(body["access_token"]?.string)
+        let sid = try #require(body["session_id"]?.string)
+
+        let operatorEnvironment = ["TOKENGATE_REDIS_URL": redisURL, "TOKENGATE_KEY_PREFIX": prefix]
+        let sessions = try Subprocess.run(["sessions", "alice"], environment: operatorEnvironment)
+        #expect(sessions.status == 0 && sessions.stdout.contains("session \(sid)") && sessions.stdout.contains("token "))
+
+        let healthy = try Subprocess.run(["doctor"], environment: operatorEnvironment)
+        #expect(healthy.status == 0, "\(healthy.stdout)")
+        let redis = try TestRedis.client()
+        defer { redis.shutdown() }
+        _ = try await redis.send(["SET", "\(prefix)stray", "no ttl"])
+        let sick = try Subprocess.run(["doctor"], environment: operatorEnvironment)
+        #expect(sick.status == 1 && sick.stdout.contains("\(prefix)stray"))
+        _ = try await redis.send(["DEL", "\(prefix)stray"])
+
+        let revoked = try Subprocess.run(["revoke", "alice"], environment: operatorEnvironment)
+        #expect(revoked.status == 0 && revoked.stdout.contains("revoked 1 session"))
+        #expect(try Subprocess.run(["sessions", "alice"], environment: operatorEnvironment).stdout.contains("no live sessions"))
+        let refused = try await client.get("/api/me", headers: [.authorization: "Bearer \(token)"])
+        #expect(refused.status == .unauthorized)
+        #expect(String(buffer: refused.body ?? ByteBuffer()).contains("token_revoked"))
+        try await client.shutdown()
+
+        server.signal(SIGTERM)
+        #expect(server.wait() == 0)
+    }
+}
+
+extension TestClient {
+    fileprivate func get(_ uri: String, headers: HTTPFields = [:]) async throws -> TestClient.Response {
+        try await execute(.init(uri, method: .get, authority: "127.0.0.1", headers: headers))
+    }
+
+    fileprivate func post(_ uri: String, headers: HTTPFields = [:], body: ByteBuffer) async throws -> TestClient.Response {
+        try await execute(.init(uri, method: .post, authority: "127.0.0.1", headers: headers, body: body))
+    }
+}

@@ -1,7 +1,6 @@
 import ArgumentParser
 
 /// `tokengate`: the one executable.
-@main
 struct TokenGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokengate",

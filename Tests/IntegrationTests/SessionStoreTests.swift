@@ -102,6 +102,24 @@ struct SessionStoreTests {
         #expect(try await userKeys().isEmpty)
     }
 
+    @Test("expired tokens are forgotten by later refreshes, so a session's hash stays bounded")
+    func tokenFieldsBounded() async throws {
+        var live = try await login(ttl: 1)
+        let sessionKey = keys.session(user: "alice", sid: live.sid)
+        for _ in 0..<60 {
+            let next = Identifier.random()
+            #expect(try await store.refresh(live, newJti: next, ttl: 1, idle: 1800, maxAge: 43200) == .accepted)
+            live = token(sid: live.sid, jti: next)
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let fields = try await redis.send(["HKEYS", sessionKey]).array?.compactMap(\.string) ?? []
+        let tokenFields = fields.filter { $0.hasPrefix("t:") }
+        let liveTokens = try await TestRedis.keys(redis, matching: keys.tokenPrefix(user: "alice") + "*").count
+        // 60 tokens were issued over ~3 s with a 1 s TTL: only a bounded number may still be listed.
+        #expect(tokenFields.count <= 2 * liveTokens + 9, "\(tokenFields.count) fields for \(liveTokens) live tokens")
+        #expect(tokenFields.count < 60)
+    }
+
     @Test("concurrent logins for one user all land in the index")
     func concurrentLogins() async throws {
         let sids = try await withThrowingTaskGroup(of: String.self) { group in

@@ -97,11 +97,18 @@ enum Scripts {
         end
         if r ~= 1 then return r end
         local ttl = tonumber(ARGV[3])
-        local fields = redis.call('HGETALL', KEYS[2])
-        for i = 1, #fields, 2 do
-          if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) <= t then
-            redis.call('HDEL', KEYS[2], fields[i])
+        -- Forget expired tokens, but only when the hash has doubled since the last clean-up ('n' is
+        -- the number of fields then): amortised O(1) per refresh however many tokens are live.
+        local size = redis.call('HLEN', KEYS[2])
+        if size > 2 * tonumber(redis.call('HGET', KEYS[2], 'n') or '0') + 8 then
+          local fields = redis.call('HGETALL', KEYS[2])
+          for i = 1, #fields, 2 do
+            if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) <= t then
+              redis.call('HDEL', KEYS[2], fields[i])
+              size = size - 1
+            end
           end
+          redis.call('HSET', KEYS[2], 'n', size)
         end
         redis.call('HSET', KEYS[2], 't:' .. ARGV[2], t + ttl)
         redis.call('EXPIRE', KEYS[2], ttl)

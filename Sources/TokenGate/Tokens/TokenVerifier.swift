@@ -13,6 +13,9 @@ public struct TokenVerifier: Sendable {
     public static let algorithm = "HS256"
 
     private let keys: [String: SymmetricKey]
+    /// The header segments TokenGate itself writes for each key (every member order of
+    /// `{"alg","typ","kid"}`), so the usual token skips header parsing. Anything else is parsed.
+    private let knownHeaders: [(segment: [UInt8], key: SymmetricKey)]
     private let issuer: String
     private let audience: String?
     private let tokenTTL: Int64
@@ -21,6 +24,15 @@ public struct TokenVerifier: Sendable {
     /// Creates a verifier for the given keys (by `kid`) and claim rules.
     public init(keys: [String: SymmetricKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
         self.keys = keys
+        var known: [(segment: [UInt8], key: SymmetricKey)] = []
+        for (kid, key) in keys {
+            let members = [#""alg":"\#(Self.algorithm)""#, #""typ":"JWT""#, #""kid":\#(JSONWriterLite.quote(kid))"#]
+            for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
+                let json = "{" + order.map { members[$0] }.joined(separator: ",") + "}"
+                known.append((Array(Base64URL.encode(Array(json.utf8)).utf8), key))
+            }
+        }
+        self.knownHeaders = known
         self.issuer = issuer
         self.audience = audience
         self.tokenTTL = Int64(tokenTTL)
@@ -38,16 +50,14 @@ public struct TokenVerifier: Sendable {
         let signatureText = token[token.index(after: secondDot)...]
         guard !signatureText.contains(UInt8(ascii: ".")) else { throw .invalidToken("not a JWS compact token") }
 
-        // Header: decoded and checked first, because its kid chooses the key.
-        guard let headerBytes = Base64URL.decode(token[..<firstDot]) else { throw .invalidToken("header is not base64url") }
-        let header: [String: JSONValue]
-        do { header = try StrictJSON.parseObject(headerBytes, maxDepth: 2) } catch { throw .invalidToken("header is not a JSON object") }
-        for name in header.keys where name != "alg" && name != "typ" && name != "kid" {
-            throw .invalidToken("header member \(name.prefix(16)) is not allowed")
+        // Header: checked first, because its kid chooses the key.
+        let headerSegment = token[..<firstDot]
+        let key: SymmetricKey
+        if let known = knownHeaders.first(where: { $0.segment.elementsEqual(headerSegment) }) {
+            key = known.key
+        } else {
+            key = try parseHeader(headerSegment)
         }
-        guard header["alg"]?.string == Self.algorithm else { throw .invalidToken("algorithm not accepted") }
-        guard header["typ"]?.string == "JWT" else { throw .invalidToken("typ must be JWT") }
-        guard let kid = header["kid"]?.string, let key = keys[kid] else { throw .invalidToken("unknown key id") }
 
         // Signature over the raw "header.payload" bytes, before anything of the payload is read.
         guard let signature = Base64URL.decode(signatureText), signature.count == SHA256.byteCount else {
@@ -87,8 +97,45 @@ public struct TokenVerifier: Sendable {
         return VerifiedToken(user: user, sid: sid, jti: jti, issuedAt: iat, expiresAt: exp)
     }
 
+    /// The key named by a header TokenGate did not write itself (other member order or spacing).
+    private func parseHeader(_ segment: Substring.UTF8View) throws(TokenGateError) -> SymmetricKey {
+        guard let headerBytes = Base64URL.decode(segment) else { throw .invalidToken("header is not base64url") }
+        let header: [String: JSONValue]
+        do { header = try StrictJSON.parseObject(headerBytes, maxDepth: 2) } catch { throw .invalidToken("header is not a JSON object") }
+        for name in header.keys where name != "alg" && name != "typ" && name != "kid" {
+            throw .invalidToken("header member \(name.prefix(16)) is not allowed")
+        }
+        guard header["alg"]?.string == Self.algorithm else { throw .invalidToken("algorithm not accepted") }
+        guard header["typ"]?.string == "JWT" else { throw .invalidToken("typ must be JWT") }
+        guard let kid = header["kid"]?.string, let key = keys[kid] else { throw .invalidToken("unknown key id") }
+        return key
+    }
+
     /// Verifies a token given as a string.
     public func verify(_ token: String, now: Int64) throws(TokenGateError) -> VerifiedToken {
         try verify(Substring(token).utf8, now: now)
+    }
+}
+
+/// JSON string quoting for the few strings the domain writes itself (key ids).
+enum JSONWriterLite {
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\u{00}"..."\u{1F}": out += String(format4: scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}
+
+extension String {
+    fileprivate init(format4 value: UInt32) {
+        let hex = String(value, radix: 16)
+        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

@@ -8,15 +8,25 @@ import TokenGate
 enum Credentials {
     /// The bearer token of the request; nil when there is no `Authorization` header.
     static func bearer(_ request: Request) throws(TokenGateError) -> Substring? {
-        let values = request.headers[values: .authorization]
-        guard let value = values.first else { return nil }
-        guard values.count == 1 else { throw TokenGateError(.invalidToken, "the token is invalid: more than one Authorization header") }
+        var found: String? = nil
+        for field in request.headers where field.name == .authorization {
+            guard found == nil else { throw TokenGateError(.invalidToken, "the token is invalid: more than one Authorization header") }
+            found = field.value
+        }
+        guard let value = found else { return nil }
+        // "Bearer" (any case), one or more spaces, then the token: compared as bytes, no copies.
         let utf8 = value.utf8
-        guard utf8.count > 7, value.prefix(7).lowercased() == "bearer " else {
+        guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
+            utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
+        else {
             throw TokenGateError(.missingToken, "a bearer token is required")
         }
-        let token = value.dropFirst(7).drop { $0 == " " }
-        guard !token.isEmpty, !token.contains(" ") else { throw TokenGateError(.invalidToken, "the token is invalid: malformed header") }
+        var start = utf8.index(utf8.startIndex, offsetBy: 7)
+        while start < utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        let token = value[start...]
+        guard !token.isEmpty, !token.utf8.contains(UInt8(ascii: " ")) else {
+            throw TokenGateError(.invalidToken, "the token is invalid: malformed header")
+        }
         return token
     }
 

@@ -43,8 +43,21 @@ public final class Metrics: Sendable {
         )
     }
 
+    private struct RouteStatus: Hashable {
+        let route: String
+        let status: Int
+    }
+    private let requestCounters = Mutex<[RouteStatus: Counter]>([:])
+
     func countRequest(route: String, status: Int) {
-        registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("status", String(status))]).increment()
+        let key = RouteStatus(route: route, status: status)
+        if let counter = requestCounters.withLock({ $0[key] }) {
+            counter.increment()
+            return
+        }
+        let counter = registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("status", String(status))])
+        requestCounters.withLock { $0[key] = counter }
+        counter.increment()
     }
 
     private static var requests: MetricNameDescriptor {

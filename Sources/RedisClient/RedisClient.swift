@@ -21,6 +21,7 @@ public final class RedisClient: Sendable {
     private let slotByLoop: [ObjectIdentifier: Int]
     private let nextSlot = Atomic<Int>(0)
     private let connects = Atomic<Int>(0)
+    private let commands = Atomic<Int>(0)
     private let logger: Logger
 
     /// Creates a client; no connection is made until the first command.
@@ -46,11 +47,15 @@ public final class RedisClient: Sendable {
     /// How many connections the client has opened so far (for tests and metrics).
     public var connectionsOpened: Int { connects.load(ordering: .relaxed) }
 
+    /// How many commands the client has sent so far (scripts count as one: what goes on the wire).
+    public var commandsSent: Int { commands.load(ordering: .relaxed) }
+
     /// Sends one command and returns its reply. An error reply from Redis is thrown as `.server`.
     public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
         var buffer = ByteBuffer()
         try RESPEncoder.encode(arguments, into: &buffer)
         let connection = try await connection(for: pickSlot())
+        commands.add(1, ordering: .relaxed)
         let reply: RESPValue
         do {
             reply = try await connection.send(buffer).get()

@@ -46,7 +46,7 @@ public enum TokenGateApplication {
         router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
         router.add(middleware: AuthMiddleware(auth: parts.auth, metrics: parts.metrics))
         AuthRoutes(auth: parts.auth).register(on: router)
-        ServiceRoutes(auth: parts.auth, inspector: parts.inspector, metrics: parts.metrics).register(on: router)
+        ServiceRoutes(auth: parts.auth, inspector: parts.inspector, metrics: parts.metrics, redis: parts.redis).register(on: router)
         return router
     }
 

@@ -427,6 +427,7 @@ struct HTTPTests {
             #expect(text.contains(#"tokengate_http_requests_total{route="/api/me",status="200"} 1"#))
             #expect(text.contains("tokengate_verify_duration_seconds_bucket"))
             #expect(text.contains("tokengate_live_sessions 1"))
+            #expect(text.contains("tokengate_redis_commands_total"))
             let page = try await client.execute(uri: "/", method: .get)
             #expect(page.status == .ok && String(buffer: page.body).contains("/tokengate.js"))
             let script = try await client.execute(uri: "/tokengate.js", method: .get)

@@ -10,6 +10,7 @@ struct ServiceRoutes {
     let auth: AuthService
     let inspector: StoreInspector
     let metrics: Metrics
+    let redis: RedisClient
 
     func register(on router: Router<TokenGateRequestContext>) {
         router.get("/api/me") { _, context in
@@ -39,6 +40,7 @@ struct ServiceRoutes {
             } catch {
                 context.logger.debug("live session count unavailable", metadata: ["error": "\(error)"])
             }
+            metrics.reportRedisCommands(total: redis.commandsSent)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

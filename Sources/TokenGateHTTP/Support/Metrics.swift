@@ -33,6 +33,14 @@ public final class Metrics: Sendable {
                 helpText: "Redis commands that failed or timed out"
             )
         )
+        self.redisCommands = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "tokengate",
+                metricName: "redis_commands",
+                unitName: "total",
+                helpText: "Commands sent to Redis (a script is one command)"
+            )
+        )
         self.liveSessions = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "tokengate",
@@ -67,6 +75,18 @@ public final class Metrics: Sendable {
         unitName: "total",
             helpText: "HTTP responses by route and status"
         )
+    }
+
+    private let redisCommands: Counter
+    private let redisCommandsReported = Mutex<Int>(0)
+
+    /// Brings `tokengate_redis_commands_total` up to the client's own count (called on scrape).
+    func reportRedisCommands(total: Int) {
+        let delta = redisCommandsReported.withLock { reported in
+            defer { reported = max(reported, total) }
+            return max(0, total - reported)
+        }
+        if delta > 0 { redisCommands.increment(by: Int64(delta)) }
     }
 
     private let liveSampled = Mutex<(at: ContinuousClock.Instant?, running: Bool)>((nil, false))

@@ -33,6 +33,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: help(.closeGrace)) var closeGrace: String?
     @Option(help: help(.cookie)) var cookie: String?
     @Option(help: help(.redisTimeout)) var redisTimeout: String?
+    @Option(help: help(.trustedProxies)) var trustedProxies: String?
 
     @Flag(help: "Development mode: make a throw-away signing key, and a demo user (demo / demo-password) when no users file is given.")
     var dev = false
@@ -50,7 +51,7 @@ struct Serve: AsyncParsableCommand {
             .listen: listen, .redisURL: redisURL, .signingKeyFile: signingKeyFile, .signingKey: signingKey, .tokenTTL: tokenTTL,
             .sessionIdle: sessionIdle, .sessionMaxAge: sessionMaxAge, .clockLeeway: clockLeeway, .rotation: rotation,
             .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
-            .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout,
+            .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
         ]
     }
 

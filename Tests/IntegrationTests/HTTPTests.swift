@@ -281,6 +281,36 @@ struct HTTPTests {
         }
     }
 
+    @Test("behind a trusted proxy, login limits and the session list use the X-Forwarded-For client")
+    func forwardedFor() async throws {
+        let harness = try Harness([.trustedProxies: "127.0.0.1"]) { $0.maxFailedLoginsPerAddress = 2 }
+        try await harness.run { client in
+            let wrong = ByteBuffer(string: #"{"username":"alice","password":"wrong"}"#)
+            for _ in 0..<2 {
+                let response = try await client.execute(
+                    uri: "/auth/login", method: .post,
+                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"], body: wrong
+                )
+                Self.expectError(response, .unauthorized, "invalid_credentials")
+            }
+            let limited = try await client.execute(
+                uri: "/auth/login", method: .post,
+                headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"], body: wrong
+            )
+            Self.expectError(limited, .tooManyRequests, "rate_limited")
+            // Another client behind the same proxy is not locked out, and its address is recorded.
+            let response = try await client.execute(
+                uri: "/auth/login", method: .post,
+                headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "198.51.100.20"],
+                body: ByteBuffer(string: #"{"username":"bob","password":"bob-password"}"#)
+            )
+            #expect(response.status == .ok)
+            let token = try StrictJSON.parseObject(response.body.readableBytesView)["access_token"]?.string ?? ""
+            let sessions = try await client.execute(uri: "/auth/sessions", method: .get, headers: Self.bearer(token))
+            #expect(String(buffer: sessions.body).contains(#""ip":"198.51.100.20""#))
+        }
+    }
+
     @Test("protected routes without a token get missing_token; any other path too, with or without a route")
     func missingToken() async throws {
         let harness = try Harness()

@@ -75,3 +75,26 @@ struct ConfigurationTests {
         #expect(configuration.signingKeyID.count == 12)
     }
 }
+
+@Suite("trusted proxies and X-Forwarded-For")
+struct TrustedProxiesTests {
+    @Test("addresses and CIDR ranges, IPv4 and IPv6")
+    func ranges() throws {
+        let proxies = try #require(TrustedProxies(parsing: "127.0.0.1, 10.0.0.0/8,fd00::/8"))
+        #expect(proxies.contains("127.0.0.1") && proxies.contains("10.200.3.4") && proxies.contains("fd12::1"))
+        #expect(!proxies.contains("127.0.0.2") && !proxies.contains("11.0.0.1") && !proxies.contains("::1"))
+        #expect(TrustedProxies(parsing: "10.0.0.0/33") == nil)
+        #expect(TrustedProxies(parsing: "nginx") == nil)
+    }
+
+    @Test("the client is the rightmost forwarded address that is not a trusted proxy")
+    func clientAddress() throws {
+        let proxies = try #require(TrustedProxies(parsing: "127.0.0.1,10.0.0.0/8"))
+        #expect(proxies.clientAddress(peer: "127.0.0.1", forwardedFor: ["203.0.113.9"]) == "203.0.113.9")
+        // A client cannot pick its own address by sending X-Forwarded-For through the proxy.
+        #expect(proxies.clientAddress(peer: "127.0.0.1", forwardedFor: ["6.6.6.6, 203.0.113.9, 10.1.1.1"]) == "203.0.113.9")
+        #expect(proxies.clientAddress(peer: "198.51.100.7", forwardedFor: ["203.0.113.9"]) == "198.51.100.7")
+        #expect(proxies.clientAddress(peer: "127.0.0.1", forwardedFor: ["not-an-address"]) == "127.0.0.1")
+        #expect(TrustedProxies.none.clientAddress(peer: "127.0.0.1", forwardedFor: ["203.0.113.9"]) == "127.0.0.1")
+    }
+}

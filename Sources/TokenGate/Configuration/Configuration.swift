@@ -35,6 +35,8 @@ public struct Configuration: Sendable {
     public var closeGrace: Int
     /// Seconds a rotated-out token keeps working.
     public var reuseGrace: Int
+    /// Proxies whose `X-Forwarded-For` is believed.
+    public var trustedProxies: TrustedProxies
     /// Failed logins per username within `failedLoginWindow` before 429.
     public var maxFailedLoginsPerUser = 10
     /// Failed logins per client address within `failedLoginWindow` before 429.
@@ -156,6 +158,14 @@ public struct Configuration: Sendable {
         case "on": problems.append("\(Setting.cookie.environmentName): cookie mode is not available in this version; use off")
         default: problems.append("\(Setting.cookie.environmentName): must be on or off")
         }
+        var trustedProxies = TrustedProxies.none
+        if let text = values[.trustedProxies], !text.isEmpty {
+            if let parsed = TrustedProxies(parsing: text) {
+                trustedProxies = parsed
+            } else {
+                problems.append("\(Setting.trustedProxies.environmentName): a comma-separated list of IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8")
+            }
+        }
         if sessionIdle < tokenTTL { problems.append("\(Setting.sessionIdle.environmentName): must not be shorter than the token TTL") }
 
         if !problems.isEmpty { throw ConfigurationError(problems) }
@@ -177,6 +187,7 @@ public struct Configuration: Sendable {
             audience: audience,
             closeGrace: closeGrace,
             reuseGrace: reuseGrace,
+            trustedProxies: trustedProxies,
             dev: dev
         )
     }

@@ -20,6 +20,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case closeGrace = "TOKENGATE_CLOSE_GRACE"
     case cookie = "TOKENGATE_COOKIE"
     case redisTimeout = "TOKENGATE_REDIS_TIMEOUT"
+    case trustedProxies = "TOKENGATE_TRUSTED_PROXIES"
 
     /// The environment variable.
     public var environmentName: String { rawValue }
@@ -34,7 +35,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .listen: "127.0.0.1:8080"
         case .redisURL: "redis://127.0.0.1:6379/0"
-        case .signingKeyFile, .signingKey, .usersFile, .audience: nil
+        case .signingKeyFile, .signingKey, .usersFile, .audience, .trustedProxies: nil
         case .tokenTTL: "30"
         case .sessionIdle: "1800"
         case .sessionMaxAge: "43200"
@@ -69,6 +70,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .closeGrace: "seconds a closed page's session survives so a reload can resume it"
         case .cookie: "on or off: also carry the token in a session cookie (not yet available)"
         case .redisTimeout: "seconds to connect to and hear back from Redis before failing closed (503)"
+        case .trustedProxies: "addresses or CIDR ranges of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1"
         }
     }
 }

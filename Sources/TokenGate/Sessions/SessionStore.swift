@@ -1,5 +1,6 @@
 import Logging
 import RedisClient
+import Synchronization
 
 /// Sessions and tokens in Redis: every operation is one Lua script from `Scripts`, one round trip.
 ///
@@ -8,6 +9,7 @@ public struct SessionStore: Sendable {
     private let redis: RedisClient
     private let keys: KeyLayout
     private let logger: Logger
+    private let outageLog = Throttle(every: .seconds(5))
 
     /// Creates a store over a Redis client and a key layout.
     public init(redis: RedisClient, keys: KeyLayout, logger: Logger) {
@@ -205,8 +207,9 @@ public struct SessionStore: Sendable {
         } catch {
             if error.kind == .server {
                 logger.error("Redis script failed", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
-            } else {
-                logger.debug("Redis unavailable", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
+            } else if outageLog.allow() {
+                // At most one line per 5 s: an outage must not flood the log, but must show in it.
+                logger.warning("Redis unavailable: answering 503", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
             }
             onRedisError?(error)
             throw .storeUnavailable
@@ -219,5 +222,22 @@ public struct SessionStore: Sendable {
     private func unexpected(_ what: String) -> TokenGateError {
         logger.error("unexpected reply from Redis", metadata: ["script": "\(what)"])
         return .storeUnavailable
+    }
+}
+
+/// Lets an action through at most once per interval (for log lines during an outage).
+final class Throttle: Sendable {
+    private let interval: Duration
+    private let last = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(every interval: Duration) { self.interval = interval }
+
+    func allow() -> Bool {
+        let now = ContinuousClock.now
+        return last.withLock { last in
+            if let previous = last, now - previous < interval { return false }
+            last = now
+            return true
+        }
     }
 }

@@ -57,7 +57,10 @@ struct AuthRoutes {
             username: username,
             password: password,
             userAgent: request.headers[.userAgent] ?? "",
-            address: context.clientAddress
+            address: auth.configuration.trustedProxies.clientAddress(
+                peer: context.clientAddress,
+                forwardedFor: request.headers[values: .xForwardedFor]
+            )
         )
         return Self.grantResponse(grant)
     }
@@ -117,4 +120,5 @@ extension HTTPField.Name {
     static let xAuthUser = Self("X-Auth-User")!
     static let xAuthSession = Self("X-Auth-Session")!
     static let pragma = Self("Pragma")!
+    static let xForwardedFor = Self("X-Forwarded-For")!
 }

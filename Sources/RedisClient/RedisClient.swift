@@ -73,7 +73,7 @@ public final class RedisClient: Sendable {
         let tail = [String(keys.count)] + keys + arguments
         do throws(RedisError) {
             return try await send(["EVALSHA", script.sha1] + tail)
-        } catch where error.isNoScript {
+        } catch  where error.isNoScript {
             logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
             return try await send(["EVAL", script.source] + tail)
         }

@@ -62,16 +62,17 @@ struct Sessions: AsyncParsableCommand {
 
     func run() async throws {
         let user = try canonicalUser(name)
-        let (client, keys) = redis.connect()
+        let (client, keys, store) = redis.sessionStore()
         defer { client.shutdown() }
-        let store = SessionStore(redis: client, keys: keys, logger: .init(label: "tokengate"))
         let (_, sessions) = try await store.sessions(user: user)
         if sessions.isEmpty {
             print("\(user) has no live sessions")
             return
         }
         for session in sessions {
-            print("session \(session.sid)  ttl \(session.expiresIn)s  created \(session.createdAt)  last seen \(session.lastSeen)  ip \(session.address)  ua \(session.userAgent)")
+            print(
+                "session \(session.sid)  ttl \(session.expiresIn)s  created \(session.createdAt)  last seen \(session.lastSeen)  ip \(session.address)  ua \(session.userAgent)"
+            )
             for token in session.tokens {
                 print("  token \(token.jti)  ttl \(token.ttl)s  key \(keys.token(user: user, jti: token.jti))")
             }
@@ -89,9 +90,8 @@ struct Revoke: AsyncParsableCommand {
 
     func run() async throws {
         let user = try canonicalUser(name)
-        let (client, keys) = redis.connect()
+        let (client, _, store) = redis.sessionStore()
         defer { client.shutdown() }
-        let store = SessionStore(redis: client, keys: keys, logger: .init(label: "tokengate"))
         if let sid {
             guard Identifier.isValid(sid), try await store.revoke(user: user, sid: sid) else {
                 print("no session \(sid) for \(user)")

@@ -106,7 +106,10 @@ struct Serve: AsyncParsableCommand {
                 )
             }
         } catch {
-            logger.warning("Redis is not reachable at start-up; requests fail with 503 and /readyz says so until it is", metadata: ["error": "\(error.message)"])
+            logger.warning(
+                "Redis is not reachable at start-up; requests fail with 503 and /readyz says so until it is",
+                metadata: ["error": "\(error.message)"]
+            )
         }
     }
 }

@@ -48,6 +48,12 @@ struct RedisOptions: ParsableArguments {
     @Option(name: .customLong("redis-timeout"), help: ArgumentHelp("\(Setting.redisTimeout.help) [env: \(Setting.redisTimeout.environmentName)]"))
     var redisTimeout: String?
 
+    /// The session store of the operator commands, with its client (to shut down) and key layout.
+    func sessionStore() -> (RedisClient, KeyLayout, SessionStore) {
+        let (client, keys) = connect()
+        return (client, keys, SessionStore(redis: client, keys: keys, logger: Logger(label: "tokengate")))
+    }
+
     /// A Redis client and key layout from flags, then environment, then defaults.
     func connect() -> (RedisClient, KeyLayout) {
         let environment = Environment.settings()

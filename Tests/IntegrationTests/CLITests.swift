@@ -38,7 +38,9 @@ struct CLITests {
             #expect(result.stdout.contains(setting.flag), "missing \(setting.flag)")
             #expect(text.contains(setting.environmentName), "missing \(setting.environmentName)")
         }
-        for command in [["user", "add", "--help"], ["sessions", "--help"], ["revoke", "--help"], ["doctor", "--help"], ["key", "generate", "--help"]] {
+        for command in [
+            ["user", "add", "--help"], ["sessions", "--help"], ["revoke", "--help"], ["doctor", "--help"], ["key", "generate", "--help"],
+        ] {
             #expect(try Subprocess.run(command).status == 0, "\(command)")
         }
     }
@@ -71,9 +73,12 @@ struct CLITests {
         let prefix = TestRedis.uniquePrefix()
         let redisURL = try TestRedis.url
         let port = try freePort()
-        let server = try Subprocess.spawn([
-            "serve", "--listen", "127.0.0.1:\(port)", "--signing-key-file", keyFile, "--users-file", usersFile, "--key-prefix", prefix,
-        ], environment: ["TOKENGATE_REDIS_URL": redisURL])
+        let server = try Subprocess.spawn(
+            [
+                "serve", "--listen", "127.0.0.1:\(port)", "--signing-key-file", keyFile, "--users-file", usersFile, "--key-prefix", prefix,
+            ],
+            environment: ["TOKENGATE_REDIS_URL": redisURL]
+        )
         // Poll until the server answers, with a fresh client per attempt.
         var connected: TestClient? = nil
         let up = try await eventually {
@@ -89,7 +94,8 @@ struct CLITests {
         let client = try #require(connected)
         #expect(up)
         let login = try await client.post(
-            "/auth/login", headers: [.contentType: "application/json"],
+            "/auth/login",
+            headers: [.contentType: "application/json"],
             body: ByteBuffer(string: #"{"username":"ALICE","password":"wonderland"}"#)
         )
         #expect(login.status == .ok)

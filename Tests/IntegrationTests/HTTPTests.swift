@@ -51,7 +51,8 @@ struct HTTPTests {
 
     static func json(_ body: String) -> ByteBuffer { ByteBuffer(string: body) }
 
-    static func login(_ client: some TestClientProtocol, user: String = "alice", password: String? = nil) async throws -> (token: String, sid: String) {
+    static func login(_ client: some TestClientProtocol, user: String = "alice", password: String? = nil) async throws -> (token: String, sid: String)
+    {
         let response = try await client.execute(
             uri: "/auth/login",
             method: .post,
@@ -69,7 +70,12 @@ struct HTTPTests {
         (try? StrictJSON.parseObject(response.body.readableBytesView))?["error"]?.string
     }
 
-    static func expectError(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) {
+    static func expectError(
+        _ response: TestResponse,
+        _ status: HTTPResponse.Status,
+        _ code: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         #expect(response.status == status, sourceLocation: sourceLocation)
         #expect(errorCode(response) == code, sourceLocation: sourceLocation)
         #expect(response.headers[.contentType] == "application/json", sourceLocation: sourceLocation)
@@ -88,7 +94,9 @@ struct HTTPTests {
         let harness = try Harness()
         try await harness.run { client in
             let response = try await client.execute(
-                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                uri: "/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
                 body: Self.json(#"{"username":"Alice","password":"alice-password"}"#)
             )
             #expect(response.status == .ok)
@@ -135,16 +143,22 @@ struct HTTPTests {
         }
     }
 
-    @Test("logout accepts the token in the body, as navigator.sendBeacon sends it", arguments: [
-        ("application/x-www-form-urlencoded", "token=%@"), ("application/json", #"{"token":"%@"}"#), ("text/plain;charset=UTF-8", "%@"),
-    ])
+    @Test(
+        "logout accepts the token in the body, as navigator.sendBeacon sends it",
+        arguments: [
+            ("application/x-www-form-urlencoded", "token=%@"), ("application/json", #"{"token":"%@"}"#), ("text/plain;charset=UTF-8", "%@"),
+        ]
+    )
     func beaconLogout(contentType: String, template: String) async throws {
         let harness = try Harness()
         try await harness.run { client in
             let (token, _) = try await Self.login(client)
             let body = template.replacingOccurrences(of: "%@", with: token)
             let response = try await client.execute(
-                uri: "/auth/logout", method: .post, headers: [.contentType: contentType], body: ByteBuffer(string: body)
+                uri: "/auth/logout",
+                method: .post,
+                headers: [.contentType: contentType],
+                body: ByteBuffer(string: body)
             )
             #expect(response.status == .noContent)
             #expect(try await harness.allKeys().isEmpty)
@@ -157,7 +171,10 @@ struct HTTPTests {
         try await harness.run { client in
             let (token, sid) = try await Self.login(client)
             let close = try await client.execute(
-                uri: "/auth/close", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: token)
+                uri: "/auth/close",
+                method: .post,
+                headers: [.contentType: "text/plain"],
+                body: ByteBuffer(string: token)
             )
             #expect(close.status == .noContent)
             let sessionKey = harness.configuration.keys.session(user: "alice", sid: sid)
@@ -176,7 +193,11 @@ struct HTTPTests {
             let second = try await Self.login(client)
             let bob = try await Self.login(client, user: "bob")
             #expect(try await client.execute(uri: "/auth/logout-all", method: .post, headers: Self.bearer(first.token)).status == .noContent)
-            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)), .unauthorized, "token_revoked")
+            Self.expectError(
+                try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)),
+                .unauthorized,
+                "token_revoked"
+            )
             #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(bob.token)).status == .ok)
             #expect(try await TestRedis.keys(harness.redis, matching: "\(harness.configuration.keys.prefix)*alice*").isEmpty)
         }
@@ -190,14 +211,22 @@ struct HTTPTests {
             let second = try await Self.login(client)
             let bob = try await Self.login(client, user: "bob")
             Self.expectError(
-                try await client.execute(uri: "/auth/sessions/\(bob.sid)", method: .delete, headers: Self.bearer(first.token)), .notFound, "not_found"
+                try await client.execute(uri: "/auth/sessions/\(bob.sid)", method: .delete, headers: Self.bearer(first.token)),
+                .notFound,
+                "not_found"
             )
             #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(bob.token)).status == .ok)
             let deleted = try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token))
             #expect(deleted.status == .noContent)
-            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)), .unauthorized, "token_revoked")
             Self.expectError(
-                try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token)), .notFound, "not_found"
+                try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)),
+                .unauthorized,
+                "token_revoked"
+            )
+            Self.expectError(
+                try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token)),
+                .notFound,
+                "not_found"
             )
         }
     }
@@ -232,7 +261,9 @@ struct HTTPTests {
         try await harness.run { client in
             let padding = String(repeating: "a", count: 17 * 1024)
             let response = try await client.execute(
-                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                uri: "/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
                 body: ByteBuffer(string: #"{"username":"alice","password":"\#(padding)"}"#)
             )
             Self.expectError(response, .contentTooLarge, "payload_too_large")
@@ -245,11 +276,15 @@ struct HTTPTests {
         let harness = try Harness()
         try await harness.run { client in
             var bodies: [String] = []
-            for body in [#"{"username":"alice","password":"nope"}"#, #"{"username":"mallory","password":"nope"}"#,
-                #"{"username":"bad name!","password":"nope"}"#, #"{"username":"alice","password":"\#(String(repeating: "p", count: 80))"}"#]
-            {
+            for body in [
+                #"{"username":"alice","password":"nope"}"#, #"{"username":"mallory","password":"nope"}"#,
+                #"{"username":"bad name!","password":"nope"}"#, #"{"username":"alice","password":"\#(String(repeating: "p", count: 80))"}"#,
+            ] {
                 let response = try await client.execute(
-                    uri: "/auth/login", method: .post, headers: [.contentType: "application/json"], body: ByteBuffer(string: body)
+                    uri: "/auth/login",
+                    method: .post,
+                    headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: body)
                 )
                 Self.expectError(response, .unauthorized, "invalid_credentials")
                 bodies.append(String(buffer: response.body))
@@ -270,7 +305,9 @@ struct HTTPTests {
                 Self.expectError(response, .unauthorized, "invalid_credentials")
             }
             let limited = try await client.execute(
-                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                uri: "/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
                 body: ByteBuffer(string: #"{"username":"alice","password":"alice-password"}"#)
             )
             Self.expectError(limited, .tooManyRequests, "rate_limited")
@@ -288,19 +325,24 @@ struct HTTPTests {
             let wrong = ByteBuffer(string: #"{"username":"alice","password":"wrong"}"#)
             for _ in 0..<2 {
                 let response = try await client.execute(
-                    uri: "/auth/login", method: .post,
-                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"], body: wrong
+                    uri: "/auth/login",
+                    method: .post,
+                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"],
+                    body: wrong
                 )
                 Self.expectError(response, .unauthorized, "invalid_credentials")
             }
             let limited = try await client.execute(
-                uri: "/auth/login", method: .post,
-                headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"], body: wrong
+                uri: "/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"],
+                body: wrong
             )
             Self.expectError(limited, .tooManyRequests, "rate_limited")
             // Another client behind the same proxy is not locked out, and its address is recorded.
             let response = try await client.execute(
-                uri: "/auth/login", method: .post,
+                uri: "/auth/login",
+                method: .post,
                 headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "198.51.100.20"],
                 body: ByteBuffer(string: #"{"username":"bob","password":"bob-password"}"#)
             )
@@ -315,9 +357,10 @@ struct HTTPTests {
     func missingToken() async throws {
         let harness = try Harness()
         try await harness.run { client in
-            for (uri, method) in [("/api/me", HTTPRequest.Method.get), ("/auth/verify", .get), ("/auth/sessions", .get), ("/auth/refresh", .post),
-                ("/auth/logout", .post), ("/auth/logout-all", .post), ("/admin", .get), ("/api/nothing-here", .post)]
-            {
+            for (uri, method) in [
+                ("/api/me", HTTPRequest.Method.get), ("/auth/verify", .get), ("/auth/sessions", .get), ("/auth/refresh", .post),
+                ("/auth/logout", .post), ("/auth/logout-all", .post), ("/admin", .get), ("/api/nothing-here", .post),
+            ] {
                 Self.expectError(try await client.execute(uri: uri, method: method), .unauthorized, "missing_token")
             }
             // A token in the query string is not a token.
@@ -348,7 +391,8 @@ struct HTTPTests {
                 .replacingOccurrences(of: "\"sub\":\"\(sub)\"", with: "\"sub\":\"bob\"")
             let noneHeader = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
             let wrongKey = HMAC<SHA256>.authenticationCode(
-                for: Array("\(parts[0]).\(parts[1])".utf8), using: SymmetricKey(data: Array("some-other-key-some-other-key-123".utf8))
+                for: Array("\(parts[0]).\(parts[1])".utf8),
+                using: SymmetricKey(data: Array("some-other-key-some-other-key-123".utf8))
             )
             let candidates = [
                 "\(noneHeader).\(parts[1]).",
@@ -365,7 +409,9 @@ struct HTTPTests {
                     #expect(!String(buffer: response.body).contains(candidate.prefix(20)))
                 }
                 Self.expectError(
-                    try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(candidate)), .unauthorized, "invalid_token"
+                    try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(candidate)),
+                    .unauthorized,
+                    "invalid_token"
                 )
             }
             var twoHeaders = HTTPFields()
@@ -382,12 +428,22 @@ struct HTTPTests {
         try await harness.run { client in
             let configuration = harness.configuration
             let issuer = await TokenIssuer(
-                key: configuration.signingKey, kid: configuration.signingKeyID, issuer: configuration.issuer, audience: nil, tokenTTL: 30
+                key: configuration.signingKey,
+                kid: configuration.signingKeyID,
+                issuer: configuration.issuer,
+                audience: nil,
+                tokenTTL: 30
             )
             let forged = try await issuer.issue(user: "alice", sid: Identifier.random(), now: harness.clock.now())
-            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(forged.token)), .unauthorized, "token_revoked")
             Self.expectError(
-                try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(forged.token)), .unauthorized, "token_revoked"
+                try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(forged.token)),
+                .unauthorized,
+                "token_revoked"
+            )
+            Self.expectError(
+                try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(forged.token)),
+                .unauthorized,
+                "token_revoked"
             )
             #expect(try await harness.allKeys().isEmpty)
         }
@@ -400,7 +456,11 @@ struct HTTPTests {
             let (token, _) = try await Self.login(client)
             harness.clock.advance(seconds: 33)
             Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token)), .unauthorized, "token_expired")
-            Self.expectError(try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(token)), .unauthorized, "token_expired")
+            Self.expectError(
+                try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(token)),
+                .unauthorized,
+                "token_expired"
+            )
         }
     }
 
@@ -427,14 +487,24 @@ struct HTTPTests {
         let configuration = harness.configuration
         try await harness.run { client in
             let issuer = await TokenIssuer(
-                key: configuration.signingKey, kid: configuration.signingKeyID, issuer: configuration.issuer, audience: nil, tokenTTL: 30
+                key: configuration.signingKey,
+                kid: configuration.signingKeyID,
+                issuer: configuration.issuer,
+                audience: nil,
+                tokenTTL: 30
             )
             let token = try await issuer.issue(user: "alice", sid: Identifier.random(), now: harness.clock.now()).token
             for (uri, method) in [("/api/me", HTTPRequest.Method.get), ("/auth/verify", .get), ("/auth/refresh", .post), ("/auth/logout", .post)] {
-                Self.expectError(try await client.execute(uri: uri, method: method, headers: Self.bearer(token)), .serviceUnavailable, "store_unavailable")
+                Self.expectError(
+                    try await client.execute(uri: uri, method: method, headers: Self.bearer(token)),
+                    .serviceUnavailable,
+                    "store_unavailable"
+                )
             }
             let login = try await client.execute(
-                uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                uri: "/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
                 body: ByteBuffer(string: #"{"username":"alice","password":"alice-password"}"#)
             )
             Self.expectError(login, .serviceUnavailable, "store_unavailable")

@@ -85,8 +85,7 @@ enum Subprocess {
         let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv + envp { free(pointer) }
         }
         var pid: pid_t = 0
         let status = argv.withUnsafeBufferPointer { argvBuffer in
@@ -98,7 +97,12 @@ enum Subprocess {
         try stdoutPipe.fileHandleForWriting.close()
         try stderrPipe.fileHandleForWriting.close()
         guard status == 0 else { throw SetupError("cannot start \(binary): error \(status)") }
-        return Child(pid: pid, stdin: stdinPipe.fileHandleForWriting, stdout: stdoutPipe.fileHandleForReading, stderr: stderrPipe.fileHandleForReading)
+        return Child(
+            pid: pid,
+            stdin: stdinPipe.fileHandleForWriting,
+            stdout: stdoutPipe.fileHandleForReading,
+            stderr: stderrPipe.fileHandleForReading
+        )
     }
 }
 

@@ -90,8 +90,11 @@ final class RedisServerProcess: Sendable {
     var url: String { "redis://\(authPart)127.0.0.1:\(port)/0" }
 
     func start() async throws {
-        let arguments = ["redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--logfile", "/dev/null"] + extraArguments
+        let arguments =
+            [
+                "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                "--logfile", "/dev/null",
+            ] + extraArguments
         var child: pid_t = 0
         var cArguments: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
         defer { for pointer in cArguments { free(pointer) } }
@@ -118,7 +121,12 @@ final class RedisServerProcess: Sendable {
     }
 
     func stop() {
-        guard let child = pid.withLock({ value -> pid_t? in defer { value = nil }; return value }) else { return }
+        guard
+            let child = pid.withLock({ value -> pid_t? in
+                defer { value = nil }
+                return value
+            })
+        else { return }
         kill(child, SIGKILL)
         var status: Int32 = 0
         waitpid(child, &status, 0)

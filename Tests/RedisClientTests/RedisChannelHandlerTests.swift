@@ -68,7 +68,7 @@ struct RedisChannelHandlerTests {
     @Test("a reply nobody asked for is a protocol error, not someone else's answer")
     func unexpectedReply() throws {
         let channel = try makeChannel()
-        try? channel.writeInbound(ByteBuffer(string: "+OK\r\n"))
+        _ = try? channel.writeInbound(ByteBuffer(string: "+OK\r\n"))
         #expect(!channel.isActive)
     }
 }

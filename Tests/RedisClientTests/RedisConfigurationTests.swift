@@ -28,9 +28,12 @@ struct RedisConfigurationTests {
         #expect(try RedisConfiguration(url: "redis://[::1]:7000").endpoint == .standalone(host: "::1", port: 7000))
     }
 
-    @Test("malformed URLs are refused without echoing the password", arguments: [
-        "http://127.0.0.1:6379", "redis://", "redis://host:99999", "redis://host:6379/x", "redis://:pw@host:port",
-    ])
+    @Test(
+        "malformed URLs are refused without echoing the password",
+        arguments: [
+            "http://127.0.0.1:6379", "redis://", "redis://host:99999", "redis://host:6379/x", "redis://:pw@host:port",
+        ]
+    )
     func refused(url: String) {
         #expect {
             try RedisConfiguration(url: url)

@@ -56,9 +56,10 @@ struct ConfigurationTests {
             Issue.record("expected a configuration error")
         } catch {
             let text = error.problems.joined(separator: "\n")
-            for name in ["signing key", "TOKENGATE_TOKEN_TTL", "TOKENGATE_CLOCK_LEEWAY", "TOKENGATE_REDIS_URL", "TOKENGATE_LISTEN",
-                "TOKENGATE_ROTATION", "TOKENGATE_KEY_PREFIX", "TOKENGATE_REDIS_TIMEOUT"]
-            {
+            for name in [
+                "signing key", "TOKENGATE_TOKEN_TTL", "TOKENGATE_CLOCK_LEEWAY", "TOKENGATE_REDIS_URL", "TOKENGATE_LISTEN",
+                "TOKENGATE_ROTATION", "TOKENGATE_KEY_PREFIX", "TOKENGATE_REDIS_TIMEOUT",
+            ] {
                 #expect(text.contains(name), "missing \(name)")
             }
             #expect(!text.contains("short"), "the key itself must never be echoed")

@@ -12,9 +12,12 @@ struct Base64URLTests {
         }
     }
 
-    @Test("padding, foreign characters, impossible lengths and non-canonical tails are refused", arguments: [
-        "YQ==", "YQ=", "a+b/", "YW J", "Y", "YR", "YWJ", "YWE\n",
-    ])
+    @Test(
+        "padding, foreign characters, impossible lengths and non-canonical tails are refused",
+        arguments: [
+            "YQ==", "YQ=", "a+b/", "YW J", "Y", "YR", "YWJ", "YWE\n",
+        ]
+    )
     func refused(text: String) {
         if text == "YWJ" {
             // "YWI" is the canonical spelling of "ab"; "YWJ" has a non-zero leftover bit.
@@ -34,10 +37,13 @@ struct StrictJSONTests {
         #expect(object["c"] == .object([:]))
     }
 
-    @Test("what lenient parsers let through is refused", arguments: [
-        #"{"a":1,"a":2}"#, #"{"a":1} x"#, #"{"a":"\ud800"}"#, "{\"a\":\"\u{01}\"}", #"{"a":01}"#, #"{"a":1.}"#, #"{a:1}"#,
-        #"{"a":1,}"#, #"[1]"#, #"{"a":"\u+041"}"#, #""s""#, #"{"a":[[[[[[[[[[[[1]]]]]]]]]]]]}"#, #"{"a":"\x"}"#, "",
-    ])
+    @Test(
+        "what lenient parsers let through is refused",
+        arguments: [
+            #"{"a":1,"a":2}"#, #"{"a":1} x"#, #"{"a":"\ud800"}"#, "{\"a\":\"\u{01}\"}", #"{"a":01}"#, #"{"a":1.}"#, #"{a:1}"#,
+            #"{"a":1,}"#, #"[1]"#, #"{"a":"\u+041"}"#, #""s""#, #"{"a":[[[[[[[[[[[[1]]]]]]]]]]]]}"#, #"{"a":"\x"}"#, "",
+        ]
+    )
     func refused(text: String) {
         #expect(throws: StrictJSON.ParseError.self) { try StrictJSON.parseObject(Array(text.utf8)) }
     }

@@ -22,7 +22,9 @@ struct TokenVerifierTests {
     @Test("a well-formed token verifies and yields its claims")
     func valid() throws {
         let claims = try verifier.verify(factory.sign(), now: now)
-        #expect(claims == VerifiedToken(user: "alice", sid: "sSsSsSsSsSsSsSsSsSsSsS", jti: "jJjJjJjJjJjJjJjJjJjJjJ", issuedAt: now, expiresAt: now + 30))
+        #expect(
+            claims == VerifiedToken(user: "alice", sid: "sSsSsSsSsSsSsSsSsSsSsS", jti: "jJjJjJjJjJjJjJjJjJjJjJ", issuedAt: now, expiresAt: now + 30)
+        )
     }
 
     @Test("expiry honours the clock leeway, then answers token_expired")
@@ -46,26 +48,29 @@ struct TokenVerifierTests {
         #expect(code(factory.sign(payload: TokenFactory.claims(exp: now))) == .invalidToken)
     }
 
-    @Test("only HS256 with typ JWT and a known kid is accepted", arguments: [
-        #"{"alg":"none","typ":"JWT","kid":"test-kid"}"#,
-        #"{"alg":"None","typ":"JWT","kid":"test-kid"}"#,
-        #"{"alg":"hs256","typ":"JWT","kid":"test-kid"}"#,
-        #"{"alg":"HS384","typ":"JWT","kid":"test-kid"}"#,
-        #"{"alg":"RS256","typ":"JWT","kid":"test-kid"}"#,
-        #"{"typ":"JWT","kid":"test-kid"}"#,
-        #"{"alg":"HS256","kid":"test-kid"}"#,
-        #"{"alg":"HS256","typ":"at+jwt","kid":"test-kid"}"#,
-        #"{"alg":"HS256","typ":"JWT"}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"other"}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"../../etc/passwd"}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"test-kid","crit":["exp"]}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"test-kid","b64":false}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"test-kid","jku":"https://evil.example/keys"}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"test-kid","jwk":{"kty":"oct","k":"AAAA"}}"#,
-        #"{"alg":"HS256","typ":"JWT","kid":"test-kid","x5u":"https://evil.example/cert"}"#,
-        #"{"alg":"HS256","alg":"HS256","typ":"JWT","kid":"test-kid"}"#,
-        #"["HS256"]"#,
-    ])
+    @Test(
+        "only HS256 with typ JWT and a known kid is accepted",
+        arguments: [
+            #"{"alg":"none","typ":"JWT","kid":"test-kid"}"#,
+            #"{"alg":"None","typ":"JWT","kid":"test-kid"}"#,
+            #"{"alg":"hs256","typ":"JWT","kid":"test-kid"}"#,
+            #"{"alg":"HS384","typ":"JWT","kid":"test-kid"}"#,
+            #"{"alg":"RS256","typ":"JWT","kid":"test-kid"}"#,
+            #"{"typ":"JWT","kid":"test-kid"}"#,
+            #"{"alg":"HS256","kid":"test-kid"}"#,
+            #"{"alg":"HS256","typ":"at+jwt","kid":"test-kid"}"#,
+            #"{"alg":"HS256","typ":"JWT"}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"other"}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"../../etc/passwd"}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"test-kid","crit":["exp"]}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"test-kid","b64":false}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"test-kid","jku":"https://evil.example/keys"}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"test-kid","jwk":{"kty":"oct","k":"AAAA"}}"#,
+            #"{"alg":"HS256","typ":"JWT","kid":"test-kid","x5u":"https://evil.example/cert"}"#,
+            #"{"alg":"HS256","alg":"HS256","typ":"JWT","kid":"test-kid"}"#,
+            #"["HS256"]"#,
+        ]
+    )
     func header(header: String) {
         #expect(code(factory.sign(header: header)) == .invalidToken)
     }
@@ -105,22 +110,25 @@ struct TokenVerifierTests {
         #expect(code("..") == .invalidToken)
     }
 
-    @Test("claims of the wrong type or form are refused", arguments: [
-        TokenFactory.claims(iss: "someone-else"),
-        TokenFactory.claims(sub: "Alice"),
-        TokenFactory.claims(sub: "a{b}"),
-        TokenFactory.claims(sid: "short"),
-        TokenFactory.claims(jti: "short"),
-        TokenFactory.claims(jti: "jJjJjJjJjJjJjJjJjJjJ\\r\\nFLUSHALL"),
-        #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":"1800000000","exp":1800000030}"#,
-        #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":1800000000.5,"exp":1800000030}"#,
-        #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":1800000000}"#,
-        #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","iat":1800000000,"exp":1800000030}"#,
-        #"{"iss":"tokengate","sub":"alice","sub":"bob","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":1800000000,"exp":1800000030}"#,
-        TokenFactory.claims(extra: #","aud":"somebody""#),
-        #"[1,2,3]"#,
-        #"null"#,
-    ])
+    @Test(
+        "claims of the wrong type or form are refused",
+        arguments: [
+            TokenFactory.claims(iss: "someone-else"),
+            TokenFactory.claims(sub: "Alice"),
+            TokenFactory.claims(sub: "a{b}"),
+            TokenFactory.claims(sid: "short"),
+            TokenFactory.claims(jti: "short"),
+            TokenFactory.claims(jti: "jJjJjJjJjJjJjJjJjJjJ\\r\\nFLUSHALL"),
+            #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":"1800000000","exp":1800000030}"#,
+            #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":1800000000.5,"exp":1800000030}"#,
+            #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":1800000000}"#,
+            #"{"iss":"tokengate","sub":"alice","sid":"sSsSsSsSsSsSsSsSsSsSsS","iat":1800000000,"exp":1800000030}"#,
+            #"{"iss":"tokengate","sub":"alice","sub":"bob","sid":"sSsSsSsSsSsSsSsSsSsSsS","jti":"jJjJjJjJjJjJjJjJjJjJjJ","iat":1800000000,"exp":1800000030}"#,
+            TokenFactory.claims(extra: #","aud":"somebody""#),
+            #"[1,2,3]"#,
+            #"null"#,
+        ]
+    )
     func claims(payload: String) {
         #expect(code(factory.sign(payload: payload)) == .invalidToken)
     }

@@ -24,9 +24,12 @@ struct UserStoreTests {
         #expect(!(await store.verify(username: "alice", password: long + "extra")))
     }
 
-    @Test("bad lines are refused with their line numbers", arguments: [
-        "alice:{SHA}abc", "alice", "bad name:$2b$04$abcdefghijklmnopqrstuuAbcdefghijklmnopqrstuvwxyz01234",
-    ])
+    @Test(
+        "bad lines are refused with their line numbers",
+        arguments: [
+            "alice:{SHA}abc", "alice", "bad name:$2b$04$abcdefghijklmnopqrstuuAbcdefghijklmnopqrstuvwxyz01234",
+        ]
+    )
     func refused(text: String) {
         #expect(throws: ConfigurationError.self) { try UserStore(htpasswd: text) }
     }

@@ -1,10 +1,11 @@
+import Crypto
+import Logging
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Crypto
-import Logging
 
 /// What happens on login, refresh, logout, close and verify: the domain's one entry point.
 ///

@@ -163,7 +163,9 @@ public struct Configuration: Sendable {
             if let parsed = TrustedProxies(parsing: text) {
                 trustedProxies = parsed
             } else {
-                problems.append("\(Setting.trustedProxies.environmentName): a comma-separated list of IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8")
+                problems.append(
+                    "\(Setting.trustedProxies.environmentName): a comma-separated list of IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8"
+                )
             }
         }
         if sessionIdle < tokenTTL { problems.append("\(Setting.sessionIdle.environmentName): must not be shorter than the token TTL") }

@@ -161,7 +161,8 @@ public enum StrictJSON {
         }
 
         mutating func hex4() throws(ParseError) -> UInt32 {
-            guard index + 4 <= bytes.count, bytes[index..<index + 4].allSatisfy({ byte in
+            guard index + 4 <= bytes.count,
+                bytes[index..<index + 4].allSatisfy({ byte in
                     (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x46) || (byte >= 0x61 && byte <= 0x66)
                 }),
                 let value = UInt32(String(decoding: bytes[index..<index + 4], as: UTF8.self), radix: 16)

@@ -64,9 +64,10 @@ public struct TokenVerifier: Sendable {
             throw .invalidToken("signature is malformed")
         }
         let signingInput = token[..<secondDot]
-        let valid = signingInput.withContiguousStorageIfAvailable { bytes in
-            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: UnsafeRawBufferPointer(bytes), using: key)
-        } ?? HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signingInput), using: key)
+        let valid =
+            signingInput.withContiguousStorageIfAvailable { bytes in
+                HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: UnsafeRawBufferPointer(bytes), using: key)
+            } ?? HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signingInput), using: key)
         guard valid else { throw .invalidToken("signature does not verify") }
 
         // Claims.

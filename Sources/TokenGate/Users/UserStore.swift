@@ -59,9 +59,10 @@ public struct UserStore: Sendable {
         let hash = hashes[username]
         let usable = password.utf8.count <= Self.maxPasswordBytes && !password.utf8.contains(0)
         let candidate = usable ? password : "x"
-        let matched = (try? await NIOThreadPool.singleton.runIfActive {
-            Bcrypt.verify(candidate, hash: hash ?? dummyHash)
-        }) ?? false
+        let matched =
+            (try? await NIOThreadPool.singleton.runIfActive {
+                Bcrypt.verify(candidate, hash: hash ?? dummyHash)
+            }) ?? false
         return matched && hash != nil && usable
     }
 

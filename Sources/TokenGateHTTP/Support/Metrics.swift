@@ -22,8 +22,10 @@ public final class Metrics: Sendable {
                 unitName: "seconds",
                 helpText: "Time to authenticate a protected request: claims, signature and the Redis check"
             ),
-            buckets: [.microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
-                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1)]
+            buckets: [
+                .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
+            ]
         )
         self.redisErrors = registry.makeCounter(
             descriptor: MetricNameDescriptor(
@@ -70,9 +72,9 @@ public final class Metrics: Sendable {
 
     private static var requests: MetricNameDescriptor {
         MetricNameDescriptor(
-        namespace: "tokengate",
-        metricName: "http_requests",
-        unitName: "total",
+            namespace: "tokengate",
+            metricName: "http_requests",
+            unitName: "total",
             helpText: "HTTP responses by route and status"
         )
     }

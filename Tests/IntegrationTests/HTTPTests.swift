@@ -322,30 +322,21 @@ struct HTTPTests {
     func forwardedFor() async throws {
         let harness = try Harness([.trustedProxies: "127.0.0.1"]) { $0.maxFailedLoginsPerAddress = 2 }
         try await harness.run { client in
-            let wrong = ByteBuffer(string: #"{"username":"alice","password":"wrong"}"#)
-            for _ in 0..<2 {
-                let response = try await client.execute(
+            @Sendable func login(_ body: String, from address: String) async throws -> TestResponse {
+                try await client.execute(
                     uri: "/auth/login",
                     method: .post,
-                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"],
-                    body: wrong
+                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: address],
+                    body: ByteBuffer(string: body)
                 )
-                Self.expectError(response, .unauthorized, "invalid_credentials")
             }
-            let limited = try await client.execute(
-                uri: "/auth/login",
-                method: .post,
-                headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "203.0.113.9"],
-                body: wrong
-            )
-            Self.expectError(limited, .tooManyRequests, "rate_limited")
+            let wrong = #"{"username":"alice","password":"wrong"}"#
+            for _ in 0..<2 {
+                Self.expectError(try await login(wrong, from: "203.0.113.9"), .unauthorized, "invalid_credentials")
+            }
+            Self.expectError(try await login(wrong, from: "203.0.113.9"), .tooManyRequests, "rate_limited")
             // Another client behind the same proxy is not locked out, and its address is recorded.
-            let response = try await client.execute(
-                uri: "/auth/login",
-                method: .post,
-                headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: "198.51.100.20"],
-                body: ByteBuffer(string: #"{"username":"bob","password":"bob-password"}"#)
-            )
+            let response = try await login(#"{"username":"bob","password":"bob-password"}"#, from: "198.51.100.20")
             #expect(response.status == .ok)
             let token = try StrictJSON.parseObject(response.body.readableBytesView)["access_token"]?.string ?? ""
             let sessions = try await client.execute(uri: "/auth/sessions", method: .get, headers: Self.bearer(token))

@@ -34,12 +34,20 @@ public struct TokenGateError: Error, Sendable, Equatable, CustomStringConvertibl
 
     public var description: String { "\(code.rawValue): \(message)" }
 
-    static func invalidToken(_ reason: String) -> TokenGateError { TokenGateError(.invalidToken, "the token is invalid: \(reason)") }
-    static let missingToken = TokenGateError(.missingToken, "a bearer token is required")
-    static let tokenExpired = TokenGateError(.tokenExpired, "the token has expired")
-    static let tokenRevoked = TokenGateError(.tokenRevoked, "the token is no longer valid (logged out, replaced or idle)")
-    static let sessionExpired = TokenGateError(.sessionExpired, "the session reached its maximum age; log in again")
-    static let storeUnavailable = TokenGateError(.storeUnavailable, "the session store is unavailable; try again")
-    static let invalidCredentials = TokenGateError(.invalidCredentials, "unknown user or wrong password")
-    static let notFound = TokenGateError(.notFound, "not found")
+    /// `invalid_token` with the reason (never the token itself).
+    public static func invalidToken(_ reason: String) -> TokenGateError { TokenGateError(.invalidToken, "the token is invalid: \(reason)") }
+    /// `missing_token`.
+    public static let missingToken = TokenGateError(.missingToken, "a bearer token is required")
+    /// `tokenExpired`.
+    public static let tokenExpired = TokenGateError(.tokenExpired, "the token has expired")
+    /// `tokenRevoked`.
+    public static let tokenRevoked = TokenGateError(.tokenRevoked, "the token is no longer valid (logged out, replaced or idle)")
+    /// `sessionExpired`.
+    public static let sessionExpired = TokenGateError(.sessionExpired, "the session reached its maximum age; log in again")
+    /// `storeUnavailable`.
+    public static let storeUnavailable = TokenGateError(.storeUnavailable, "the session store is unavailable; try again")
+    /// `invalidCredentials`.
+    public static let invalidCredentials = TokenGateError(.invalidCredentials, "unknown user or wrong password")
+    /// `notFound`.
+    public static let notFound = TokenGateError(.notFound, "not found")
 }

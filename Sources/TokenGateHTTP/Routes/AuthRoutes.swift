@@ -32,7 +32,7 @@ struct AuthRoutes {
             let identity = try context.requireIdentity()
             let sid = context.parameters.get("sid") ?? ""
             guard Identifier.isValid(sid), try await auth.store.revoke(user: identity.user, sid: sid) else {
-                throw TokenGateError.notFoundError
+                throw TokenGateError.notFound
             }
             return Response(status: .noContent)
         }
@@ -101,7 +101,7 @@ struct AuthRoutes {
 
 extension TokenGateRequestContext {
     func requireIdentity() throws(TokenGateError) -> VerifiedToken {
-        guard let identity else { throw TokenGateError(.missingToken, "a bearer token is required") }
+        guard let identity else { throw TokenGateError.missingToken }
         return identity
     }
 }

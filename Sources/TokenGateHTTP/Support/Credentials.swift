@@ -10,7 +10,7 @@ enum Credentials {
     static func bearer(_ request: Request) throws(TokenGateError) -> Substring? {
         var found: String? = nil
         for field in request.headers where field.name == .authorization {
-            guard found == nil else { throw TokenGateError(.invalidToken, "the token is invalid: more than one Authorization header") }
+            guard found == nil else { throw TokenGateError.invalidToken("more than one Authorization header") }
             found = field.value
         }
         guard let value = found else { return nil }
@@ -19,20 +19,20 @@ enum Credentials {
         guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
             utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
         else {
-            throw TokenGateError(.missingToken, "a bearer token is required")
+            throw TokenGateError.missingToken
         }
         var start = utf8.index(utf8.startIndex, offsetBy: 7)
         while start < utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
         let token = value[start...]
         guard !token.isEmpty, !token.utf8.contains(UInt8(ascii: " ")) else {
-            throw TokenGateError(.invalidToken, "the token is invalid: malformed header")
+            throw TokenGateError.invalidToken("malformed header")
         }
         return token
     }
 
     /// The bearer token, or `missing_token`.
     static func requireBearer(_ request: Request) throws(TokenGateError) -> Substring {
-        guard let token = try bearer(request) else { throw TokenGateError(.missingToken, "a bearer token is required") }
+        guard let token = try bearer(request) else { throw TokenGateError.missingToken }
         return token
     }
 
@@ -42,7 +42,7 @@ enum Credentials {
         if let token = try bearer(request) { return token }
         let body = try await request.body.collect(upTo: maxBodyBytes)
         let bytes = Array(body.readableBytesView)
-        if bytes.isEmpty { throw TokenGateError(.missingToken, "a bearer token is required") }
+        if bytes.isEmpty { throw TokenGateError.missingToken }
         let type = (request.headers[.contentType] ?? "").lowercased()
         let mediaType = type.split(separator: ";").first.map { $0.trimmingSpaces() } ?? ""
         switch mediaType {
@@ -52,7 +52,7 @@ enum Credentials {
                 guard found == nil else { throw TokenGateError(.invalidRequest, "token appears more than once") }
                 found = pair.dropFirst("token=".count)
             }
-            guard let found, !found.isEmpty else { throw TokenGateError(.missingToken, "a bearer token is required") }
+            guard let found, !found.isEmpty else { throw TokenGateError.missingToken }
             return found
         case "application/json":
             let object: [String: JSONValue]

@@ -46,7 +46,7 @@ extension TokenGateError: HTTPResponseError {
         case is NIOTooManyBytesError:
             return TokenGateError(.payloadTooLarge, "the request body is larger than allowed")
         case let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed:
-            return .notFoundError
+            return .notFound
         case let error as HTTPError where error.status == .contentTooLarge:
             return TokenGateError(.payloadTooLarge, "the request body is larger than allowed")
         case let error as HTTPError where error.status.kind == .clientError:
@@ -55,6 +55,4 @@ extension TokenGateError: HTTPResponseError {
             return nil
         }
     }
-
-    static let notFoundError = TokenGateError(.notFound, "not found")
 }

@@ -83,7 +83,7 @@ struct Serve: AsyncParsableCommand {
         guard let path = configuration.usersFile else {
             if configuration.dev {
                 FileHandle.standardError.write(Data("tokengate: DEV MODE: demo user 'demo' with password 'demo-password'\n".utf8))
-                return UserStore(hashes: ["demo": Bcrypt12.demoHash])
+                return UserStore(hashes: ["demo": DemoUser.hash])
             }
             FileHandle.standardError.write(Data("tokengate: warning: no users file (\(Setting.usersFile.environmentName)); nobody can log in\n".utf8))
             return UserStore(hashes: [:])
@@ -114,7 +114,8 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-enum Bcrypt12 {
-    /// Hash of the demo password, made at start-up (cost 10 keeps --dev start-up quick).
-    static var demoHash: String { String(UserStore.htpasswdLine(username: "demo", password: "demo-password", cost: 10).dropFirst("demo:".count)) }
+/// The `--dev` demo user, when no users file is given.
+enum DemoUser {
+    /// bcrypt hash of `demo-password`, made at start-up (cost 10 keeps --dev start-up quick).
+    static var hash: String { String(UserStore.htpasswdLine(username: "demo", password: "demo-password", cost: 10).dropFirst("demo:".count)) }
 }

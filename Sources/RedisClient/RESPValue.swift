@@ -42,10 +42,4 @@ public enum RESPValue: Sendable, Equatable {
         default: return nil
         }
     }
-
-    /// True for the null reply.
-    public var isNull: Bool {
-        if case .null = self { return true }
-        return false
-    }
 }

@@ -41,6 +41,18 @@ struct HTTPTests {
             redis.shutdown()
         }
 
+        /// A token signed with the service's own key for a session that was never created.
+        func forgeToken(user: String) async throws -> String {
+            let issuer = await TokenIssuer(
+                key: configuration.signingKey,
+                kid: configuration.signingKeyID,
+                issuer: configuration.issuer,
+                audience: configuration.audience,
+                tokenTTL: configuration.tokenTTL
+            )
+            return try await issuer.issue(user: user, sid: Identifier.random(), now: clock.now()).token
+        }
+
         /// Every key this test's service wrote.
         func allKeys() async throws -> [String] {
             try await TestRedis.keys(redis, matching: configuration.keys.prefix + "*")
@@ -68,6 +80,20 @@ struct HTTPTests {
 
     static func errorCode(_ response: TestResponse) -> String? {
         (try? StrictJSON.parseObject(response.body.readableBytesView))?["error"]?.string
+    }
+
+    /// Sends a bearer request and expects the contract's error.
+    static func expectError(
+        _ client: some TestClientProtocol,
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        token: String,
+        _ status: HTTPResponse.Status,
+        _ code: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let response = try await client.execute(uri: uri, method: method, headers: bearer(token))
+        expectError(response, status, code, sourceLocation: sourceLocation)
     }
 
     static func expectError(
@@ -137,7 +163,7 @@ struct HTTPTests {
             let logout = try await client.execute(uri: "/auth/logout", method: .post, headers: Self.bearer(newToken))
             #expect(logout.status == .noContent)
             for stale in [token, newToken] {
-                Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(stale)), .unauthorized, "token_revoked")
+                try await Self.expectError(client, .get, "/api/me", token: stale, .unauthorized, "token_revoked")
             }
             #expect(try await harness.allKeys().isEmpty)
         }
@@ -193,11 +219,7 @@ struct HTTPTests {
             let second = try await Self.login(client)
             let bob = try await Self.login(client, user: "bob")
             #expect(try await client.execute(uri: "/auth/logout-all", method: .post, headers: Self.bearer(first.token)).status == .noContent)
-            Self.expectError(
-                try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)),
-                .unauthorized,
-                "token_revoked"
-            )
+            try await Self.expectError(client, .get, "/api/me", token: second.token, .unauthorized, "token_revoked")
             #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(bob.token)).status == .ok)
             #expect(try await TestRedis.keys(harness.redis, matching: "\(harness.configuration.keys.prefix)*alice*").isEmpty)
         }
@@ -210,24 +232,12 @@ struct HTTPTests {
             let first = try await Self.login(client)
             let second = try await Self.login(client)
             let bob = try await Self.login(client, user: "bob")
-            Self.expectError(
-                try await client.execute(uri: "/auth/sessions/\(bob.sid)", method: .delete, headers: Self.bearer(first.token)),
-                .notFound,
-                "not_found"
-            )
+            try await Self.expectError(client, .delete, "/auth/sessions/\(bob.sid)", token: first.token, .notFound, "not_found")
             #expect(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(bob.token)).status == .ok)
             let deleted = try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token))
             #expect(deleted.status == .noContent)
-            Self.expectError(
-                try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(second.token)),
-                .unauthorized,
-                "token_revoked"
-            )
-            Self.expectError(
-                try await client.execute(uri: "/auth/sessions/\(second.sid)", method: .delete, headers: Self.bearer(first.token)),
-                .notFound,
-                "not_found"
-            )
+            try await Self.expectError(client, .get, "/api/me", token: second.token, .unauthorized, "token_revoked")
+            try await Self.expectError(client, .delete, "/auth/sessions/\(second.sid)", token: first.token, .notFound, "not_found")
         }
     }
 
@@ -365,7 +375,7 @@ struct HTTPTests {
         let harness = try Harness()
         try await harness.run { client in
             let (token, _) = try await Self.login(client)
-            Self.expectError(try await client.execute(uri: "/api/unknown", method: .get, headers: Self.bearer(token)), .notFound, "not_found")
+            try await Self.expectError(client, .get, "/api/unknown", token: token, .notFound, "not_found")
         }
     }
 
@@ -399,11 +409,7 @@ struct HTTPTests {
                     Self.expectError(response, .unauthorized, "invalid_token")
                     #expect(!String(buffer: response.body).contains(candidate.prefix(20)))
                 }
-                Self.expectError(
-                    try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(candidate)),
-                    .unauthorized,
-                    "invalid_token"
-                )
+                try await Self.expectError(client, .post, "/auth/refresh", token: candidate, .unauthorized, "invalid_token")
             }
             var twoHeaders = HTTPFields()
             twoHeaders.append(HTTPField(name: .authorization, value: "Bearer \(token)"))
@@ -417,25 +423,9 @@ struct HTTPTests {
     func forgedWithRightKey() async throws {
         let harness = try Harness()
         try await harness.run { client in
-            let configuration = harness.configuration
-            let issuer = await TokenIssuer(
-                key: configuration.signingKey,
-                kid: configuration.signingKeyID,
-                issuer: configuration.issuer,
-                audience: nil,
-                tokenTTL: 30
-            )
-            let forged = try await issuer.issue(user: "alice", sid: Identifier.random(), now: harness.clock.now())
-            Self.expectError(
-                try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(forged.token)),
-                .unauthorized,
-                "token_revoked"
-            )
-            Self.expectError(
-                try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(forged.token)),
-                .unauthorized,
-                "token_revoked"
-            )
+            let forged = try await harness.forgeToken(user: "alice")
+            try await Self.expectError(client, .get, "/api/me", token: forged, .unauthorized, "token_revoked")
+            try await Self.expectError(client, .post, "/auth/refresh", token: forged, .unauthorized, "token_revoked")
             #expect(try await harness.allKeys().isEmpty)
         }
     }
@@ -446,12 +436,8 @@ struct HTTPTests {
         try await harness.run { client in
             let (token, _) = try await Self.login(client)
             harness.clock.advance(seconds: 33)
-            Self.expectError(try await client.execute(uri: "/api/me", method: .get, headers: Self.bearer(token)), .unauthorized, "token_expired")
-            Self.expectError(
-                try await client.execute(uri: "/auth/refresh", method: .post, headers: Self.bearer(token)),
-                .unauthorized,
-                "token_expired"
-            )
+            try await Self.expectError(client, .get, "/api/me", token: token, .unauthorized, "token_expired")
+            try await Self.expectError(client, .post, "/auth/refresh", token: token, .unauthorized, "token_expired")
         }
     }
 
@@ -475,22 +461,10 @@ struct HTTPTests {
     @Test("without Redis: 503 store_unavailable, never 200; healthz still 200, readyz 503")
     func storeUnavailable() async throws {
         let harness = try Harness(redisURL: "redis://127.0.0.1:\(try freePort())/0")
-        let configuration = harness.configuration
         try await harness.run { client in
-            let issuer = await TokenIssuer(
-                key: configuration.signingKey,
-                kid: configuration.signingKeyID,
-                issuer: configuration.issuer,
-                audience: nil,
-                tokenTTL: 30
-            )
-            let token = try await issuer.issue(user: "alice", sid: Identifier.random(), now: harness.clock.now()).token
+            let token = try await harness.forgeToken(user: "alice")
             for (uri, method) in [("/api/me", HTTPRequest.Method.get), ("/auth/verify", .get), ("/auth/refresh", .post), ("/auth/logout", .post)] {
-                Self.expectError(
-                    try await client.execute(uri: uri, method: method, headers: Self.bearer(token)),
-                    .serviceUnavailable,
-                    "store_unavailable"
-                )
+                try await Self.expectError(client, method, uri, token: token, .serviceUnavailable, "store_unavailable")
             }
             let login = try await client.execute(
                 uri: "/auth/login",

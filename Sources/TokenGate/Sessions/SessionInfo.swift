@@ -1,5 +1,5 @@
 /// One live session as `GET /auth/sessions` and `tokengate sessions` show it.
-public struct SessionInfo: Sendable, Equatable {
+public struct SessionInfo: Sendable {
     /// The session id.
     public let sid: String
     /// Login time, Unix seconds (Redis clock).
@@ -14,10 +14,4 @@ public struct SessionInfo: Sendable, Equatable {
     public let address: String
     /// Live tokens of the session: `jti` and seconds left.
     public let tokens: [(jti: String, ttl: Int64)]
-
-    public static func == (lhs: SessionInfo, rhs: SessionInfo) -> Bool {
-        lhs.sid == rhs.sid && lhs.createdAt == rhs.createdAt && lhs.lastSeen == rhs.lastSeen && lhs.expiresIn == rhs.expiresIn
-            && lhs.userAgent == rhs.userAgent && lhs.address == rhs.address
-            && lhs.tokens.map(\.jti) == rhs.tokens.map(\.jti) && lhs.tokens.map(\.ttl) == rhs.tokens.map(\.ttl)
-    }
 }

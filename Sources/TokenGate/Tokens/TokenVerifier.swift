@@ -25,8 +25,10 @@ public struct TokenVerifier: Sendable {
     public init(keys: [String: SymmetricKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
         self.keys = keys
         var known: [(segment: [UInt8], key: SymmetricKey)] = []
-        for (kid, key) in keys {
-            let members = [#""alg":"\#(Self.algorithm)""#, #""typ":"JWT""#, #""kid":\#(JSONWriterLite.quote(kid))"#]
+        // Key ids that need no JSON escaping (TokenGate's own are hex) get the fast path; any other
+        // is found by parsing the header.
+        for (kid, key) in keys where Base64URL.isAlphabet(kid.utf8) {
+            let members = [#""alg":"\#(Self.algorithm)""#, #""typ":"JWT""#, #""kid":"\#(kid)""#]
             for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
                 let json = "{" + order.map { members[$0] }.joined(separator: ",") + "}"
                 known.append((Array(Base64URL.encode(Array(json.utf8)).utf8), key))
@@ -115,28 +117,5 @@ public struct TokenVerifier: Sendable {
     /// Verifies a token given as a string.
     public func verify(_ token: String, now: Int64) throws(TokenGateError) -> VerifiedToken {
         try verify(Substring(token).utf8, now: now)
-    }
-}
-
-/// JSON string quoting for the few strings the domain writes itself (key ids).
-enum JSONWriterLite {
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{00}"..."\u{1F}": out += String(format4: scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}
-
-extension String {
-    fileprivate init(format4 value: UInt32) {
-        let hex = String(value, radix: 16)
-        self = "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
     }
 }

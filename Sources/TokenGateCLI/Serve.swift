@@ -34,6 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: help(.cookie)) var cookie: String?
     @Option(help: help(.redisTimeout)) var redisTimeout: String?
     @Option(help: help(.trustedProxies)) var trustedProxies: String?
+    @Option(help: help(.maxSessions)) var maxSessions: String?
 
     @Flag(help: "Development mode: make a throw-away signing key, and a demo user (demo / demo-password) when no users file is given.")
     var dev = false
@@ -52,6 +53,7 @@ struct Serve: AsyncParsableCommand {
             .sessionIdle: sessionIdle, .sessionMaxAge: sessionMaxAge, .clockLeeway: clockLeeway, .rotation: rotation,
             .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
             .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
+            .maxSessions: maxSessions,
         ]
     }
 

@@ -30,12 +30,13 @@ public enum TokenGateApplication {
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
         var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger)
         store.onRedisError = { error in metrics.countRedisError(error) }
-        let auth: AuthService
+        var auth: AuthService
         if let now {
             auth = await AuthService(configuration: configuration, store: store, users: users, logger: logger, now: now)
         } else {
             auth = await AuthService(configuration: configuration, store: store, users: users, logger: logger)
         }
+        auth.onReplay = { metrics.countReplay() }
         return Parts(redis: redis, auth: auth, inspector: StoreInspector(redis: redis, keys: configuration.keys), metrics: metrics)
     }
 

@@ -27,6 +27,10 @@ struct SessionStoreTests {
         return token(user, sid: sid, jti: jti)
     }
 
+    private func limits(ttl: Int = 30, idle: Int = 1800, maxAge: Int = 43200, grace: Int = 2) -> SessionStore.Limits {
+        SessionStore.Limits(ttl: ttl, idle: idle, maxAge: maxAge, reuseGrace: grace)
+    }
+
     private func userKeys(_ user: String = "alice") async throws -> [String] {
         try await TestRedis.keys(redis, matching: "\(keys.prefix)*\(user)*")
     }
@@ -47,36 +51,36 @@ struct SessionStoreTests {
         #expect(fields.contains("created") && fields.contains("seen") && fields.contains("ua") && fields.contains("test-agent"))
         #expect(fields.contains("t:\(live.jti)"))
         #expect(try await redis.send(["ZSCORE", indexKey, live.sid]) != .null)
-        #expect(try await store.check(live, activity: true, idle: 1800, maxAge: 43200) == .accepted)
+        #expect(try await store.check(live, activity: true, limits: limits()) == .accepted)
     }
 
     @Test("a token is refused when its key names another session, or its session is gone")
     func mismatch() async throws {
         let live = try await login()
         let other = try await login()
-        #expect(try await store.check(token(sid: other.sid, jti: live.jti), activity: true, idle: 1800, maxAge: 43200) == .revoked)
-        #expect(try await store.check(token("bob", sid: live.sid, jti: live.jti), activity: true, idle: 1800, maxAge: 43200) == .revoked)
+        #expect(try await store.check(token(sid: other.sid, jti: live.jti), activity: true, limits: limits()) == .revoked)
+        #expect(try await store.check(token("bob", sid: live.sid, jti: live.jti), activity: true, limits: limits()) == .revoked)
         _ = try await redis.send(["DEL", keys.session(user: "alice", sid: live.sid)])
-        #expect(try await store.check(live, activity: true, idle: 1800, maxAge: 43200) == .revoked)
+        #expect(try await store.check(live, activity: true, limits: limits()) == .revoked)
     }
 
     @Test("Redis expires every key of an unrefreshed session after its TTL")
     func expiry() async throws {
         let live = try await login(ttl: 1)
         #expect(try await eventually(timeout: .seconds(5)) { try await userKeys().isEmpty })
-        #expect(try await store.check(live, activity: false, idle: 1800, maxAge: 43200) == .revoked)
+        #expect(try await store.check(live, activity: false, limits: limits()) == .revoked)
     }
 
     @Test("logout removes every key of that session and no other")
     func logout() async throws {
         let first = try await login()
-        #expect(try await store.refresh(first, newJti: Identifier.random(), ttl: 30, idle: 1800, maxAge: 43200) == .accepted)
+        #expect(try await store.refresh(first, newJti: Identifier.random(), limits: limits()) == .accepted)
         let second = try await login()
         #expect(try await store.logout(first))
         let left = try await userKeys()
         #expect(!left.contains { $0.contains(first.sid) || $0.contains(first.jti) })
         #expect(left.contains(keys.token(user: "alice", jti: second.jti)))
-        #expect(try await store.check(first, activity: true, idle: 1800, maxAge: 43200) == .revoked)
+        #expect(try await store.check(first, activity: true, limits: limits()) == .revoked)
         #expect(try await !store.logout(first))
     }
 
@@ -87,7 +91,7 @@ struct SessionStoreTests {
         let bob = try await login("bob")
         #expect(try await store.logoutAll(sessions[2]))
         #expect(try await userKeys("alice").isEmpty)
-        #expect(try await store.check(bob, activity: true, idle: 1800, maxAge: 43200) == .accepted)
+        #expect(try await store.check(bob, activity: true, limits: limits()) == .accepted)
     }
 
     @Test("revoking one session by id; an unknown id is reported as not found")
@@ -108,7 +112,7 @@ struct SessionStoreTests {
         let sessionKey = keys.session(user: "alice", sid: live.sid)
         for _ in 0..<60 {
             let next = Identifier.random()
-            #expect(try await store.refresh(live, newJti: next, ttl: 1, idle: 1800, maxAge: 43200) == .accepted)
+            #expect(try await store.refresh(live, newJti: next, limits: limits(ttl: 1)) == .accepted)
             live = token(sid: live.sid, jti: next)
             try await Task.sleep(for: .milliseconds(50))
         }
@@ -140,7 +144,7 @@ struct SessionStoreTests {
             #expect(ttl > 0 && ttl <= 3, "\(key) ttl \(ttl)")
         }
         let next = Identifier.random()
-        #expect(try await store.refresh(live, newJti: next, ttl: 30, idle: 1800, maxAge: 43200) == .accepted)
+        #expect(try await store.refresh(live, newJti: next, limits: limits()) == .accepted)
         #expect(try await TestRedis.ttl(redis, keys.session(user: "alice", sid: live.sid)) > 20)
         #expect(try await TestRedis.ttl(redis, keys.token(user: "alice", jti: next)) > 20)
     }
@@ -152,13 +156,77 @@ struct SessionStoreTests {
         #expect(try await eventually(timeout: .seconds(5)) { try await userKeys().isEmpty })
     }
 
+    @Test("a beacon that arrives after the reloaded page already refreshed changes nothing")
+    func lateBeacon() async throws {
+        let closing = try await login(ttl: 30)
+        // The reloaded page's refresh wins the race: its token expires later than the closing one.
+        #expect(try await store.refresh(closing, newJti: Identifier.random(), limits: limits(ttl: 60)) == .accepted)
+        #expect(try await store.close(closing, grace: 1))
+        #expect(try await TestRedis.ttl(redis, keys.session(user: "alice", sid: closing.sid)) > 50)
+    }
+
+    @Test("rotation: one successor per parent, stored in the parent's key, the same for every use in the grace window")
+    func rotation() async throws {
+        let parent = try await login()
+        let first = Identifier.random()
+        let second = Identifier.random()
+        let rotated = try await store.rotate(parent, candidate: "token-\(first)", candidateJti: first, activity: true, limits: limits())
+        #expect(rotated.check == .accepted && rotated.successor == "token-\(first)")
+        let again = try await store.rotate(parent, candidate: "token-\(second)", candidateJti: second, activity: true, limits: limits())
+        #expect(again.check == .accepted && again.successor == "token-\(first)", "the first successor, not a second one")
+        #expect(try await redis.send(["EXISTS", keys.token(user: "alice", jti: second)]).int == 0)
+        let value = try await redis.send(["GET", keys.token(user: "alice", jti: parent.jti)]).string ?? ""
+        #expect(value.hasPrefix(parent.sid + " ") && value.hasSuffix(" token-\(first)"))
+        #expect(try await redis.send(["GET", keys.token(user: "alice", jti: first)]).string == parent.sid)
+        #expect(try await TestRedis.ttl(redis, keys.token(user: "alice", jti: parent.jti)) > 0, "the spent token's key keeps its TTL")
+        // A logout with the spent token still ends the session, every key of it.
+        #expect(try await store.logout(parent))
+        #expect(try await userKeys().isEmpty)
+    }
+
+    @Test("rotation: a spent token used after the grace window ends its session and no other")
+    func replay() async throws {
+        let victim = try await login()
+        let other = try await login()
+        let next = Identifier.random()
+        _ = try await store.rotate(victim, candidate: "t", candidateJti: next, activity: true, limits: limits(grace: 0))
+        var check = SessionStore.Check.accepted
+        #expect(
+            try await eventually(timeout: .seconds(2)) {
+                check = try await store.rotate(victim, candidate: "u", candidateJti: Identifier.random(), activity: true, limits: limits(grace: 0))
+                    .check
+                return check != .accepted
+            }
+        )
+        #expect(check == .replayed)
+        #expect(try await store.check(token(sid: victim.sid, jti: next), activity: true, limits: limits()) == .revoked)
+        #expect(try await userKeys().allSatisfy { !$0.contains(victim.sid) && !$0.contains(victim.jti) && !$0.contains(next) })
+        #expect(try await store.check(other, activity: true, limits: limits()) == .accepted)
+    }
+
+    @Test("the session cap ends the sessions closest to expiry to make room")
+    func sessionCap() async throws {
+        var sessions: [VerifiedToken] = []
+        for ttl in [10, 20, 30] {
+            let sid = Identifier.random()
+            let jti = Identifier.random()
+            try await store.create(user: "alice", sid: sid, jti: jti, ttl: ttl, userAgent: "", address: "", maxSessions: 2)
+            sessions.append(token(sid: sid, jti: jti))
+        }
+        #expect(try await store.check(sessions[0], activity: false, limits: limits()) == .revoked)
+        #expect(try await store.check(sessions[1], activity: false, limits: limits()) == .accepted)
+        #expect(try await store.check(sessions[2], activity: false, limits: limits()) == .accepted)
+        #expect(try await redis.send(["ZCARD", keys.sessionIndex(user: "alice")]).int == 2)
+        #expect(try await userKeys().allSatisfy { !$0.contains(sessions[0].sid) && !$0.contains(sessions[0].jti) })
+    }
+
     @Test("refreshes do not count as activity: an idle session ends and its keys go")
     func idle() async throws {
         var live = try await login(ttl: 2)
         var result = SessionStore.Check.accepted
         let ended = try await eventually(timeout: .seconds(8)) {
             let next = Identifier.random()
-            result = try await store.refresh(live, newJti: next, ttl: 2, idle: 2, maxAge: 43200)
+            result = try await store.refresh(live, newJti: next, limits: limits(ttl: 2, idle: 2))
             if result == .accepted { live = token(sid: live.sid, jti: next) }
             return result != .accepted
         }
@@ -171,9 +239,9 @@ struct SessionStoreTests {
         var live = try await login(ttl: 3)
         let started = ContinuousClock.now
         while ContinuousClock.now - started < .seconds(4) {
-            #expect(try await store.check(live, activity: true, idle: 2, maxAge: 43200) == .accepted)
+            #expect(try await store.check(live, activity: true, limits: limits(idle: 2)) == .accepted)
             let next = Identifier.random()
-            #expect(try await store.refresh(live, newJti: next, ttl: 3, idle: 2, maxAge: 43200) == .accepted)
+            #expect(try await store.refresh(live, newJti: next, limits: limits(ttl: 3, idle: 2)) == .accepted)
             live = token(sid: live.sid, jti: next)
             try await Task.sleep(for: .milliseconds(500))
         }
@@ -184,7 +252,7 @@ struct SessionStoreTests {
         let live = try await login(ttl: 30)
         var result = SessionStore.Check.accepted
         let ended = try await eventually(timeout: .seconds(5)) {
-            result = try await store.check(live, activity: true, idle: 1800, maxAge: 1)
+            result = try await store.check(live, activity: true, limits: limits(maxAge: 1))
             return result != .accepted
         }
         #expect(ended && result == .tooOld)
@@ -212,7 +280,7 @@ struct SessionStoreTests {
         defer { dead.shutdown() }
         let store = SessionStore(redis: dead, keys: keys, logger: Logger(label: "test"))
         await #expect(throws: TokenGateError.self) {
-            _ = try await store.check(token(sid: Identifier.random(), jti: Identifier.random()), activity: true, idle: 1800, maxAge: 43200)
+            _ = try await store.check(token(sid: Identifier.random(), jti: Identifier.random()), activity: true, limits: limits())
         }
     }
 }

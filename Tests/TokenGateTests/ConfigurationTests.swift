@@ -26,6 +26,15 @@ struct ConfigurationTests {
         #expect(configuration.clockLeeway == 2 && configuration.closeGrace == 2 && configuration.reuseGrace == 2)
         #expect(configuration.keys.prefix == "tg:" && configuration.issuer == "tokengate" && configuration.audience == nil)
         #expect(!configuration.ephemeralKey)
+        #expect(configuration.rotation == .off && !configuration.cookieMode && configuration.maxSessions == 100)
+    }
+
+    @Test("rotation, cookie mode and the session cap")
+    func modes() throws {
+        let configuration = try parse([.signingKey: Self.key, .rotation: "per-request", .cookie: "on", .maxSessions: "0"])
+        #expect(configuration.rotation == .perRequest && configuration.cookieMode && configuration.maxSessions == nil)
+        #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .cookie: "yes"]) }
+        #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .maxSessions: "-1"]) }
     }
 
     @Test("the key file is read and trimmed; both forms at once are refused")

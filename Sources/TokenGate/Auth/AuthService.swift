@@ -23,6 +23,9 @@ public struct AuthService: Sendable {
     private let issuer: TokenIssuer
     private let now: @Sendable () -> Int64
     private let logger: Logger
+    private let csrfKey: SymmetricKey
+    /// Called when a rotated-out token comes back after its grace window (the HTTP layer counts it).
+    public var onReplay: (@Sendable () -> Void)? = nil
 
     /// A token handed to a client.
     public struct Grant: Sendable {
@@ -34,6 +37,15 @@ public struct AuthService: Sendable {
         public let sid: String
         /// Its user.
         public let user: String
+    }
+
+    /// A request admitted by `authenticate`: its token and, with per-request rotation, the
+    /// successor the response must carry.
+    public struct Admission: Sendable {
+        /// The verified, live token.
+        public let identity: VerifiedToken
+        /// The token's successor (per-request rotation), else nil.
+        public let successor: String?
     }
 
     /// Creates the service. `now` gives Unix seconds (injected so tests can move time).
@@ -49,6 +61,10 @@ public struct AuthService: Sendable {
         self.users = users
         self.logger = logger
         self.now = now
+        // The CSRF secret is derived from the signing key, so every instance agrees without another setting.
+        self.csrfKey = SymmetricKey(
+            data: HMAC<SHA256>.authenticationCode(for: Array("tokengate csrf".utf8), using: SymmetricKey(data: configuration.signingKey))
+        )
         self.verifier = TokenVerifier(
             keys: [configuration.signingKeyID: SymmetricKey(data: configuration.signingKey)],
             issuer: configuration.issuer,
@@ -92,7 +108,8 @@ public struct AuthService: Sendable {
             jti: issued.jti,
             ttl: configuration.tokenTTL,
             userAgent: String(userAgent.prefix(256)),
-            address: address
+            address: address,
+            maxSessions: configuration.maxSessions
         )
         logger.info("login", metadata: ["user": "\(user)", "sid": "\(sid)"])
         return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: sid, user: user)
@@ -103,20 +120,22 @@ public struct AuthService: Sendable {
         try verifier.verify(token, now: now())
     }
 
-    /// The full check for a protected request: claims, then Redis. `activity` restarts the idle clock.
-    public func authenticate(_ token: Substring.UTF8View, activity: Bool) async throws(TokenGateError) -> VerifiedToken {
+    /// The full check for a protected request: claims, then one Redis script. `activity` restarts
+    /// the idle clock. With per-request rotation the admission carries the token's successor.
+    public func authenticate(_ token: Substring.UTF8View, activity: Bool) async throws(TokenGateError) -> Admission {
         let claims = try verifier.verify(token, now: now())
-        let check = try await store.check(
-            claims,
-            activity: activity,
-            idle: configuration.sessionIdle,
-            maxAge: configuration.sessionMaxAge
-        )
-        if let error = check.error { throw error }
-        return claims
+        if configuration.rotation == .perRequest {
+            let successor = try await rotate(claims, activity: activity)
+            return Admission(identity: claims, successor: successor.token)
+        }
+        let check = try await store.check(claims, activity: activity, limits: limits)
+        if let error = check.error { throw refusal(error, check, claims) }
+        return Admission(identity: claims, successor: nil)
     }
 
-    /// Issues a successor token in the same session. Does not count as user activity.
+    /// Issues a successor token in the same session. Does not count as user activity. With
+    /// per-request rotation this is the token's one successor, the same one a protected request
+    /// made with it got (or gets).
     public func refresh(_ token: Substring.UTF8View) async throws(TokenGateError) -> Grant {
         let claims = try verifier.verify(token, now: now())
         guard users.contains(claims.user) else {
@@ -124,16 +143,55 @@ public struct AuthService: Sendable {
             _ = try await store.revoke(user: claims.user, sid: claims.sid)
             throw .tokenRevoked
         }
+        if configuration.rotation == .perRequest {
+            let successor = try await rotate(claims, activity: false)
+            return Grant(token: successor.token, expiresIn: Int(secondsLeft(successor.claims)), sid: claims.sid, user: claims.user)
+        }
         let issued = try await sign(user: claims.user, sid: claims.sid)
-        let check = try await store.refresh(
-            claims,
-            newJti: issued.jti,
+        let check = try await store.refresh(claims, newJti: issued.jti, limits: limits)
+        if let error = check.error { throw refusal(error, check, claims) }
+        return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: claims.sid, user: claims.user)
+    }
+
+    /// The CSRF token of a session for cookie mode: an HMAC of the session id, so any instance can
+    /// check it and it cannot be made up for another session.
+    public func csrfToken(sid: String) -> String {
+        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(sid.utf8), using: csrfKey)).prefix(18))
+    }
+
+    private var limits: SessionStore.Limits {
+        SessionStore.Limits(
             ttl: configuration.tokenTTL,
             idle: configuration.sessionIdle,
-            maxAge: configuration.sessionMaxAge
+            maxAge: configuration.sessionMaxAge,
+            reuseGrace: configuration.reuseGrace
         )
-        if let error = check.error { throw error }
-        return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: claims.sid, user: claims.user)
+    }
+
+    /// Signs a candidate successor and lets Redis pick the one successor of `claims`.
+    private func rotate(_ claims: VerifiedToken, activity: Bool) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
+        let candidate = try await sign(user: claims.user, sid: claims.sid)
+        let result = try await store.rotate(claims, candidate: candidate.token, candidateJti: candidate.jti, activity: activity, limits: limits)
+        if let error = result.check.error { throw refusal(error, result.check, claims) }
+        guard let token = result.successor else { throw .storeUnavailable }
+        // The successor may have been signed by another instance: it is checked like any token.
+        guard let successor = try? verifier.verify(token, now: now()), successor.sid == claims.sid, successor.user == claims.user else {
+            logger.error("stored successor token does not verify", metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"])
+            throw .storeUnavailable
+        }
+        return (token, successor)
+    }
+
+    /// Logs and counts a replayed rotated-out token before refusing it.
+    private func refusal(_ error: TokenGateError, _ check: SessionStore.Check, _ claims: VerifiedToken) -> TokenGateError {
+        if check == .replayed {
+            logger.warning(
+                "rotated-out token used after its grace window: session ended",
+                metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"]
+            )
+            onReplay?()
+        }
+        return error
     }
 
     /// Ends the token's session.

@@ -35,6 +35,12 @@ public struct Configuration: Sendable {
     public var closeGrace: Int
     /// Seconds a rotated-out token keeps working.
     public var reuseGrace: Int
+    /// Whether every protected response carries a successor token.
+    public var rotation: Rotation
+    /// Whether the token also travels in an HttpOnly cookie (with a CSRF check).
+    public var cookieMode: Bool
+    /// Live sessions per user; nil for no limit.
+    public var maxSessions: Int?
     /// Proxies whose `X-Forwarded-For` is believed.
     public var trustedProxies: TrustedProxies
     /// Failed logins per username within `failedLoginWindow` before 429.
@@ -64,9 +70,9 @@ public struct Configuration: Sendable {
             if let raw = values[setting] { return raw }
             return setting.defaultValue
         }
-        func seconds(_ setting: Setting, _ range: ClosedRange<Int>) -> Int {
+        func seconds(_ setting: Setting, _ range: ClosedRange<Int>, unit: String = "seconds") -> Int {
             guard let text = value(setting), let number = Int(text), range.contains(number) else {
-                problems.append("\(setting.environmentName): must be a whole number of seconds from \(range.lowerBound) to \(range.upperBound)")
+                problems.append("\(setting.environmentName): must be a whole number of \(unit) from \(range.lowerBound) to \(range.upperBound)")
                 return range.lowerBound
             }
             return number
@@ -147,17 +153,13 @@ public struct Configuration: Sendable {
         let audience = values[.audience].flatMap { $0.isEmpty ? nil : $0 }
         if let audience, audience.utf8.count > 256 { problems.append("\(Setting.audience.environmentName): at most 256 characters") }
 
-        switch value(.rotation) {
-        case "off": break
-        case "per-request":
-            problems.append("\(Setting.rotation.environmentName): per-request rotation is not available in this version; use off")
-        default: problems.append("\(Setting.rotation.environmentName): must be off or per-request")
+        let rotation = value(.rotation).flatMap(Rotation.init(rawValue:)) ?? .off
+        if Rotation(rawValue: value(.rotation) ?? "") == nil {
+            problems.append("\(Setting.rotation.environmentName): must be off or per-request")
         }
-        switch value(.cookie) {
-        case "off": break
-        case "on": problems.append("\(Setting.cookie.environmentName): cookie mode is not available in this version; use off")
-        default: problems.append("\(Setting.cookie.environmentName): must be on or off")
-        }
+        let cookieMode = value(.cookie) == "on"
+        if value(.cookie) != "on", value(.cookie) != "off" { problems.append("\(Setting.cookie.environmentName): must be on or off") }
+        let maxSessions = seconds(.maxSessions, 0...1_000_000, unit: "sessions")
         var trustedProxies = TrustedProxies.none
         if let text = values[.trustedProxies], !text.isEmpty {
             if let parsed = TrustedProxies(parsing: text) {
@@ -189,10 +191,21 @@ public struct Configuration: Sendable {
             audience: audience,
             closeGrace: closeGrace,
             reuseGrace: reuseGrace,
+            rotation: rotation,
+            cookieMode: cookieMode,
+            maxSessions: maxSessions == 0 ? nil : maxSessions,
             trustedProxies: trustedProxies,
             dev: dev
         )
     }
+}
+
+/// `TOKENGATE_ROTATION`.
+public enum Rotation: String, Sendable {
+    /// Tokens are multi-use for their TTL; only `/auth/refresh` hands out a successor.
+    case off
+    /// Every successful protected response carries a successor (CONTRACT section 5).
+    case perRequest = "per-request"
 }
 
 extension String {

@@ -21,6 +21,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case cookie = "TOKENGATE_COOKIE"
     case redisTimeout = "TOKENGATE_REDIS_TIMEOUT"
     case trustedProxies = "TOKENGATE_TRUSTED_PROXIES"
+    case maxSessions = "TOKENGATE_MAX_SESSIONS"
 
     /// The environment variable.
     public var environmentName: String { rawValue }
@@ -47,6 +48,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .closeGrace: "2"
         case .cookie: "off"
         case .redisTimeout: "1"
+        case .maxSessions: "100"
         }
     }
 
@@ -61,16 +63,17 @@ public enum Setting: String, CaseIterable, Sendable {
         case .sessionIdle: "seconds without a user-driven request before a session ends"
         case .sessionMaxAge: "absolute session lifetime in seconds"
         case .clockLeeway: "seconds of clock skew tolerated on exp/iat (0-5)"
-        case .rotation: "off or per-request (not yet available)"
+        case .rotation: "off, or per-request: every protected response carries a successor token in X-Next-Token"
         case .usersFile: "htpasswd file with bcrypt entries"
         case .keyPrefix: "prefix of every Redis key"
         case .issuer: "iss written into and required of every token"
         case .audience: "aud written into and required of every token, when set"
         case .reuseGrace: "seconds a rotated-out token keeps working"
         case .closeGrace: "seconds a closed page's session survives so a reload can resume it"
-        case .cookie: "on or off: also carry the token in a session cookie (not yet available)"
+        case .cookie: "on or off: also carry the token in an HttpOnly session cookie, with a CSRF check"
         case .redisTimeout: "seconds to connect to and hear back from Redis before failing closed (503)"
         case .trustedProxies: "addresses or CIDR ranges of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1"
+        case .maxSessions: "live sessions per user; a login beyond it ends the session closest to expiry (0: no limit)"
         }
     }
 }

@@ -13,6 +13,7 @@ public struct TokenGateError: Error, Sendable, Equatable, CustomStringConvertibl
         case tokenExpired = "token_expired"
         case tokenRevoked = "token_revoked"
         case sessionExpired = "session_expired"
+        case csrfFailed = "csrf_failed"
         case notFound = "not_found"
         case rateLimited = "rate_limited"
         case storeUnavailable = "store_unavailable"
@@ -48,6 +49,11 @@ public struct TokenGateError: Error, Sendable, Equatable, CustomStringConvertibl
     public static let storeUnavailable = TokenGateError(.storeUnavailable, "the session store is unavailable; try again")
     /// `invalidCredentials`.
     public static let invalidCredentials = TokenGateError(.invalidCredentials, "unknown user or wrong password")
+    /// `csrfFailed`.
+    public static let csrfFailed = TokenGateError(
+        .csrfFailed,
+        "cross-site request refused: send X-CSRF-Token from the tg_csrf cookie, from this origin"
+    )
     /// `notFound`.
     public static let notFound = TokenGateError(.notFound, "not found")
 }

@@ -4,11 +4,18 @@ import RedisClient
 /// one round trip, atomic, and timed by Redis's own clock (`TIME`), never an instance's.
 ///
 /// Check results shared by several scripts: `1` accepted, `0` revoked (the token's key or its
-/// session is gone, or names another session), `-1` idle too long, `-2` past the session's max age.
+/// session is gone, or names another session), `-1` idle too long, `-2` past the session's max age,
+/// `-3` a rotated-out token used after its grace window (the session is ended as stolen).
 enum Scripts {
     /// Helpers prepended to every script (Redis scripts cannot share functions otherwise).
     private static let prelude = """
-        local function now() return tonumber(redis.call('TIME')[1]) end
+        -- Redis's clock: whole seconds, and milliseconds.
+        local function clock()
+          local t = redis.call('TIME')
+          local s = tonumber(t[1])
+          return s, s * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function now() return (clock()) end
         -- Deletes a session hash and every token key it lists (fields 't:<jti>').
         local function dropSession(skey, tprefix)
           for _, f in ipairs(redis.call('HKEYS', skey)) do
@@ -25,15 +32,57 @@ enum Scripts {
           if #last == 0 then redis.call('DEL', index)
           else redis.call('EXPIRE', index, math.max(1, tonumber(last[2]) - t + 1)) end
         end
-        -- Is the token (key tkey, session sid) live in session skey? Returns code, last-seen.
-        local function check(tkey, skey, sid, idle, maxAge, t)
-          if redis.call('GET', tkey) ~= sid then return 0, 0 end
+        -- A token key holds its session id; once rotated (per-request rotation) it holds
+        -- '<sid> <rotated at, Unix ms> <successor token>' for the rest of its life. Returns 1 (live),
+        -- 2 (rotated; then the time and the successor) or 0 (gone, or another session's).
+        local function tokenState(tkey, sid)
+          local v = redis.call('GET', tkey)
+          if v == sid then return 1 end
+          if not v then return 0 end
+          local owner, at, successor = string.match(v, '^(%S+) (%d+) (%S+)$')
+          if owner ~= sid then return 0 end
+          return 2, tonumber(at), successor
+        end
+        -- Is the token (key tkey, session sid) live in session skey? Returns code, last-seen and,
+        -- for a rotated token inside its grace window, its successor. A rotated token used after
+        -- the window (graceMs) is a replay of a consumed token: code -3.
+        local function check(tkey, skey, sid, idle, maxAge, t, ms, graceMs)
+          local state, at, successor = tokenState(tkey, sid)
+          if state == 0 then return 0, 0 end
+          if state == 2 and ms - at > graceMs then return -3, 0 end
           local s = redis.call('HMGET', skey, 'created', 'seen')
           if not s[1] or not s[2] then return 0, 0 end
           local seen = tonumber(s[2])
           if t - tonumber(s[1]) >= maxAge then return -2, seen end
           if t - seen >= idle then return -1, seen end
-          return 1, seen
+          return 1, seen, successor
+        end
+        -- Ends a session that failed its check (idle, too old, replayed token).
+        local function endSession(skey, index, sid, tprefix, t)
+          dropSession(skey, tprefix)
+          redis.call('ZREM', index, sid)
+          tidyIndex(index, t)
+        end
+        -- Adds token jti (key tkey) to session sid and restarts the session's TTL. Expired token
+        -- fields are forgotten only when the hash has doubled since the last clean-up ('n' is the
+        -- number of fields then): amortised O(1) per token however many are live.
+        local function addToken(skey, index, tkey, sid, jti, ttl, t, ms)
+          local size = redis.call('HLEN', skey)
+          if size > 2 * tonumber(redis.call('HGET', skey, 'n') or '0') + 8 then
+            local fields = redis.call('HGETALL', skey)
+            for i = 1, #fields, 2 do
+              if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) <= ms then
+                redis.call('HDEL', skey, fields[i])
+                size = size - 1
+              end
+            end
+            redis.call('HSET', skey, 'n', size)
+          end
+          redis.call('HSET', skey, 't:' .. jti, ms + ttl * 1000)
+          redis.call('EXPIRE', skey, ttl)
+          redis.call('SET', tkey, sid, 'EX', ttl)
+          redis.call('ZADD', index, t + ttl, sid)
+          tidyIndex(index, t)
         end
         -- Drops every session in a user's index: keys are deleted 500 at a time (one UNLINK per
         -- batch instead of one DEL per key), so 10,000 sessions cost about 10,000 HKEYS and 60 UNLINKs.
@@ -62,13 +111,26 @@ enum Scripts {
         RedisScript(name: name, source: prelude + body)
     }
 
-    /// KEYS: session, token, index. ARGV: sid, jti, ttl, user agent, address. Returns Redis's time.
+    /// KEYS: session, token, index. ARGV: sid, jti, ttl, user agent, address, session cap (0: none),
+    /// session prefix, token prefix. At the cap, the sessions closest to expiry (the least recently
+    /// refreshed) end first. Returns Redis's time.
     static let login = script(
         "login",
         """
-        local t = now()
+        local t, ms = clock()
         local ttl = tonumber(ARGV[3])
-        redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], t + ttl)
+        local cap = tonumber(ARGV[6])
+        if cap > 0 then
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. t)
+          local extra = redis.call('ZCARD', KEYS[3]) - cap + 1
+          if extra > 0 then
+            for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, extra - 1)) do
+              dropSession(ARGV[7] .. sid, ARGV[8])
+              redis.call('ZREM', KEYS[3], sid)
+            end
+          end
+        end
+        redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], ms + ttl * 1000)
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
         redis.call('ZADD', KEYS[3], t + ttl, ARGV[1])
@@ -77,17 +139,15 @@ enum Scripts {
         """
     )
 
-    /// The hot path. KEYS: token, session, index. ARGV: sid, activity (1/0), idle, max age, token prefix.
-    /// Returns the check code; an idle or too-old session is deleted on the spot.
+    /// The hot path. KEYS: token, session, index. ARGV: sid, activity (1/0), idle, max age, token
+    /// prefix, reuse grace (ms). Returns the check code; a session failing its check ends on the spot.
     static let verify = script(
         "verify",
         """
-        local t = now()
-        local r, seen = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), t)
+        local t, ms = clock()
+        local r, seen = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), t, ms, tonumber(ARGV[6]))
         if r < 0 then
-          dropSession(KEYS[2], ARGV[5])
-          redis.call('ZREM', KEYS[3], ARGV[1])
-          tidyIndex(KEYS[3], t)
+          endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[5], t)
         elseif r == 1 and ARGV[2] == '1' and seen < t then
           redis.call('HSET', KEYS[2], 'seen', t)
         end
@@ -95,40 +155,38 @@ enum Scripts {
         """
     )
 
-    /// KEYS: token, session, index, new token. ARGV: sid, new jti, ttl, idle, max age, token prefix.
-    /// Checks like `verify` (without counting as activity), then adds the new token, restarts the
-    /// session's TTL (undoing a close) and forgets expired tokens.
+    /// KEYS: token, session, index, new token. ARGV: sid, new jti, ttl, idle, max age, token prefix,
+    /// reuse grace (ms). Checks like `verify` (without counting as activity), then adds the new token
+    /// and restarts the session's TTL (undoing a close). The old token stays valid until it expires.
     static let refresh = script(
         "refresh",
         """
-        local t = now()
-        local r = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t)
-        if r < 0 then
-          dropSession(KEYS[2], ARGV[6])
-          redis.call('ZREM', KEYS[3], ARGV[1])
-          tidyIndex(KEYS[3], t)
-        end
+        local t, ms = clock()
+        local r = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
+        if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], t) end
         if r ~= 1 then return r end
-        local ttl = tonumber(ARGV[3])
-        -- Forget expired tokens, but only when the hash has doubled since the last clean-up ('n' is
-        -- the number of fields then): amortised O(1) per refresh however many tokens are live.
-        local size = redis.call('HLEN', KEYS[2])
-        if size > 2 * tonumber(redis.call('HGET', KEYS[2], 'n') or '0') + 8 then
-          local fields = redis.call('HGETALL', KEYS[2])
-          for i = 1, #fields, 2 do
-            if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) <= t then
-              redis.call('HDEL', KEYS[2], fields[i])
-              size = size - 1
-            end
-          end
-          redis.call('HSET', KEYS[2], 'n', size)
-        end
-        redis.call('HSET', KEYS[2], 't:' .. ARGV[2], t + ttl)
-        redis.call('EXPIRE', KEYS[2], ttl)
-        redis.call('SET', KEYS[4], ARGV[1], 'EX', ttl)
-        redis.call('ZADD', KEYS[3], t + ttl, ARGV[1])
-        tidyIndex(KEYS[3], t)
+        addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
         return 1
+        """
+    )
+
+    /// Per-request rotation (CONTRACT section 5). KEYS: token, session, index, successor's key.
+    /// ARGV: sid, successor's jti, ttl, idle, max age, token prefix, reuse grace (ms), activity (1/0),
+    /// successor token. The first use of a token stores `successor` in the token's key and adds it
+    /// to the session; every use inside the grace window gets that same successor back; a use after
+    /// it ends the session (code -3). Returns `{code}` or `{1, successor}`.
+    static let rotate = script(
+        "rotate",
+        """
+        local t, ms = clock()
+        local r, seen, successor = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
+        if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], t) end
+        if r ~= 1 then return {r} end
+        if ARGV[8] == '1' and seen < t then redis.call('HSET', KEYS[2], 'seen', t) end
+        if successor then return {1, successor} end
+        addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
+        redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ms .. ' ' .. ARGV[9], 'KEEPTTL')
+        return {1, ARGV[9]}
         """
     )
 
@@ -136,7 +194,7 @@ enum Scripts {
     static let logout = script(
         "logout",
         """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        if tokenState(KEYS[1], ARGV[1]) == 0 then return 0 end
         dropSession(KEYS[2], ARGV[2])
         redis.call('ZREM', KEYS[3], ARGV[1])
         tidyIndex(KEYS[3], now())
@@ -149,7 +207,7 @@ enum Scripts {
     static let logoutAll = script(
         "logout_all",
         """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        if tokenState(KEYS[1], ARGV[1]) == 0 then return 0 end
         dropSession(KEYS[3], ARGV[2])
         return 1 + dropAll(KEYS[2], ARGV[3], ARGV[2])
         """
@@ -170,16 +228,25 @@ enum Scripts {
         """
     )
 
-    /// KEYS: token, session, index. ARGV: sid, grace, token prefix. The page is closing: every key of
-    /// the session now lives at most `grace` seconds; a refresh within that time restores it.
+    /// KEYS: token, session, index. ARGV: sid, grace, token prefix, jti. The page is closing: every
+    /// key of the session now lives at most `grace` seconds; a refresh within that time restores it.
+    /// When the session already holds a newer token than the closing one (a reloaded page refreshed
+    /// before this beacon arrived), the page that holds it is alive and nothing changes.
     static let close = script(
         "close",
         """
-        if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+        local state = tokenState(KEYS[1], ARGV[1])
+        if state == 0 then return 0 end
+        if state == 2 then return 1 end
         local t = now()
         local g = tonumber(ARGV[2])
-        for _, f in ipairs(redis.call('HKEYS', KEYS[2])) do
-          if string.sub(f, 1, 2) == 't:' then redis.call('EXPIRE', ARGV[3] .. string.sub(f, 3), g, 'LT') end
+        local fields = redis.call('HGETALL', KEYS[2])
+        local mine = tonumber(redis.call('HGET', KEYS[2], 't:' .. ARGV[4]) or '0')
+        for i = 1, #fields, 2 do
+          if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) > mine then return 1 end
+        end
+        for i = 1, #fields, 2 do
+          if string.sub(fields[i], 1, 2) == 't:' then redis.call('EXPIRE', ARGV[3] .. string.sub(fields[i], 3), g, 'LT') end
         end
         redis.call('EXPIRE', KEYS[2], g, 'LT')
         redis.call('ZADD', KEYS[3], 'XX', 'LT', t + g, ARGV[1])

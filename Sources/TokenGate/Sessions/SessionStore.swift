@@ -20,13 +20,23 @@ public struct SessionStore: Sendable {
 
     /// What a check of a live token found.
     public enum Check: Sendable, Equatable {
-        case accepted, revoked, idle, tooOld
+        /// Live.
+        case accepted
+        /// Its key or session is gone.
+        case revoked
+        /// The session was idle too long (and has now ended).
+        case idle
+        /// The session passed its maximum age (and has now ended).
+        case tooOld
+        /// A rotated-out token came back after its grace window: the session has been ended as stolen.
+        case replayed
 
         init(_ code: Int64?) {
             switch code {
             case 1: self = .accepted
             case -1: self = .idle
             case -2: self = .tooOld
+            case -3: self = .replayed
             default: self = .revoked
             }
         }
@@ -35,38 +45,76 @@ public struct SessionStore: Sendable {
         var error: TokenGateError? {
             switch self {
             case .accepted: nil
-            case .revoked, .idle: .tokenRevoked
+            case .revoked, .idle, .replayed: .tokenRevoked
             case .tooOld: .sessionExpired
             }
         }
     }
 
-    /// Creates a session with its first token. Returns Redis's time at creation.
+    /// Timings of a session: how long its tokens live, when it goes idle or too old, and how long a
+    /// rotated-out token keeps working.
+    public struct Limits: Sendable {
+        /// Token TTL, seconds.
+        public var ttl: Int
+        /// Idle limit, seconds.
+        public var idle: Int
+        /// Absolute limit, seconds.
+        public var maxAge: Int
+        /// Reuse grace of a rotated-out token, seconds.
+        public var reuseGrace: Int
+
+        /// Creates limits.
+        public init(ttl: Int, idle: Int, maxAge: Int, reuseGrace: Int) {
+            self.ttl = ttl
+            self.idle = idle
+            self.maxAge = maxAge
+            self.reuseGrace = reuseGrace
+        }
+
+        var graceMilliseconds: String { String(reuseGrace * 1000) }
+    }
+
+    /// Creates a session with its first token. With `maxSessions`, the user's sessions closest to
+    /// expiry end first to make room. Returns Redis's time at creation.
     @discardableResult
-    public func create(user: String, sid: String, jti: String, ttl: Int, userAgent: String, address: String) async throws(TokenGateError) -> Int64 {
+    public func create(
+        user: String,
+        sid: String,
+        jti: String,
+        ttl: Int,
+        userAgent: String,
+        address: String,
+        maxSessions: Int? = nil
+    ) async throws(TokenGateError) -> Int64 {
         let reply = try await run(
             Scripts.login,
             keys: [keys.session(user: user, sid: sid), keys.token(user: user, jti: jti), keys.sessionIndex(user: user)],
-            arguments: [sid, jti, String(ttl), userAgent, address]
+            arguments: [
+                sid, jti, String(ttl), userAgent, address, String(maxSessions ?? 0), keys.sessionPrefix(user: user),
+                keys.tokenPrefix(user: user),
+            ]
         )
         return reply.int ?? 0
     }
 
     /// The hot path: is this verified token still live? `activity` restarts the idle clock.
-    public func check(_ token: VerifiedToken, activity: Bool, idle: Int, maxAge: Int) async throws(TokenGateError) -> Check {
+    public func check(_ token: VerifiedToken, activity: Bool, limits: Limits) async throws(TokenGateError) -> Check {
         let reply = try await run(
             Scripts.verify,
             keys: [
                 keys.token(user: token.user, jti: token.jti), keys.session(user: token.user, sid: token.sid),
                 keys.sessionIndex(user: token.user),
             ],
-            arguments: [token.sid, activity ? "1" : "0", String(idle), String(maxAge), keys.tokenPrefix(user: token.user)]
+            arguments: [
+                token.sid, activity ? "1" : "0", String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: token.user),
+                limits.graceMilliseconds,
+            ]
         )
         return Check(reply.int)
     }
 
     /// Adds a successor token `newJti` to the token's session, if the token is still live.
-    public func refresh(_ token: VerifiedToken, newJti: String, ttl: Int, idle: Int, maxAge: Int) async throws(TokenGateError) -> Check {
+    public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits) async throws(TokenGateError) -> Check {
         let user = token.user
         let reply = try await run(
             Scripts.refresh,
@@ -74,9 +122,41 @@ public struct SessionStore: Sendable {
                 keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user),
                 keys.token(user: user, jti: newJti),
             ],
-            arguments: [token.sid, newJti, String(ttl), String(idle), String(maxAge), keys.tokenPrefix(user: user)]
+            arguments: [
+                token.sid, newJti, String(limits.ttl), String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: user),
+                limits.graceMilliseconds,
+            ]
         )
         return Check(reply.int)
+    }
+
+    /// Per-request rotation: checks the token and returns its one successor. The first use stores
+    /// `candidate` (a signed token with id `candidateJti`) as the successor; later uses inside the
+    /// grace window get that same token back, whichever instance signed it.
+    public func rotate(
+        _ token: VerifiedToken,
+        candidate: String,
+        candidateJti: String,
+        activity: Bool,
+        limits: Limits
+    ) async throws(TokenGateError) -> (check: Check, successor: String?) {
+        let user = token.user
+        let reply = try await run(
+            Scripts.rotate,
+            keys: [
+                keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user),
+                keys.token(user: user, jti: candidateJti),
+            ],
+            arguments: [
+                token.sid, candidateJti, String(limits.ttl), String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: user),
+                limits.graceMilliseconds, activity ? "1" : "0", candidate,
+            ]
+        )
+        guard let items = reply.array, let code = items.first?.int else { throw unexpected("rotate") }
+        let check = Check(code)
+        guard check == .accepted else { return (check, nil) }
+        guard items.count == 2, let successor = items[1].string else { throw unexpected("rotate") }
+        return (check, successor)
     }
 
     /// Deletes the token's session and every key of it. False when the token was not live.
@@ -107,7 +187,7 @@ public struct SessionStore: Sendable {
         let reply = try await run(
             Scripts.close,
             keys: [keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user)],
-            arguments: [token.sid, String(grace), keys.tokenPrefix(user: user)]
+            arguments: [token.sid, String(grace), keys.tokenPrefix(user: user), token.jti]
         )
         return reply.int == 1
     }

@@ -20,11 +20,23 @@ struct AuthMiddleware: RouterMiddleware {
         if let route = context.endpointPath, Self.publicRoutes.contains(route) || Self.selfCheckingRoutes.contains(route) {
             return try await next(request, context)
         }
-        let token = try Credentials.requireBearer(request)
+        let token = try Credentials.token(request, auth: auth)
         let started = ContinuousClock.now
-        defer { metrics.recordVerify(ContinuousClock.now - started) }
+        let admission = try await auth.authenticate(token.utf8, activity: true)
+        metrics.recordVerify(ContinuousClock.now - started)
         var context = context
-        context.identity = try await auth.authenticate(token.utf8, activity: true)
-        return try await next(request, context)
+        context.identity = admission.identity
+        guard let successor = admission.successor else { return try await next(request, context) }
+        // Per-request rotation: the token is spent, so the answer carries its successor even when
+        // the handler fails; a client left without it would be refused after the grace window.
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = try EdgeMiddleware.response(for: error, request: request, context: context)
+        }
+        response.headers[.xNextToken] = successor
+        if auth.configuration.cookieMode { SessionCookies.set(token: successor, csrf: nil, on: &response) }
+        return response
     }
 }

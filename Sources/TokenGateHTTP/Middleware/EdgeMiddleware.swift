@@ -14,17 +14,22 @@ struct EdgeMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let mapped: TokenGateError
-            if let known = TokenGateError.from(error) {
-                mapped = known
-            } else {
-                // Unknown failures are logged (without request data) and answered as unavailable.
-                context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
-                mapped = TokenGateError(.storeUnavailable, "the service cannot answer right now")
-            }
-            response = try mapped.response(from: request, context: context)
+            response = try Self.response(for: error, request: request, context: context)
         }
         metrics.countRequest(route: context.endpointPath ?? "unmatched", status: response.status.code)
         return response
+    }
+
+    /// The contract's error response for any error.
+    static func response(for error: any Error, request: Request, context: Context) throws -> Response {
+        let mapped: TokenGateError
+        if let known = TokenGateError.from(error) {
+            mapped = known
+        } else {
+            // Unknown failures are logged (without request data) and answered as unavailable.
+            context.logger.error("unexpected error", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            mapped = TokenGateError(.storeUnavailable, "the service cannot answer right now")
+        }
+        return try mapped.response(from: request, context: context)
     }
 }

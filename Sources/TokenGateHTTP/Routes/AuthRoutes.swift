@@ -12,20 +12,22 @@ struct AuthRoutes {
     func register(on router: Router<TokenGateRequestContext>) {
         router.post("/auth/login") { request, context in try await login(request, context) }
         router.post("/auth/refresh") { request, _ in
-            let grant = try await auth.refresh(try Credentials.requireBearer(request).utf8)
-            return Self.grantResponse(grant)
+            let grant = try await auth.refresh(try Credentials.token(request, auth: auth).utf8)
+            return grantResponse(grant)
         }
         router.post("/auth/logout") { request, _ in
-            try await auth.logout(try await Credentials.headerOrBody(request, maxBodyBytes: maxBody).utf8)
-            return Response(status: .noContent)
+            let body = try await Credentials.body(request, maxBodyBytes: maxBody)
+            try await auth.logout(try Credentials.token(request, auth: auth, body: body).utf8)
+            return ended()
         }
         router.post("/auth/close") { request, _ in
-            try await auth.close(try await Credentials.headerOrBody(request, maxBodyBytes: maxBody).utf8)
+            let body = try await Credentials.body(request, maxBodyBytes: maxBody)
+            try await auth.close(try Credentials.token(request, auth: auth, body: body).utf8)
             return Response(status: .noContent)
         }
         router.post("/auth/logout-all") { request, _ in
-            try await auth.logoutAll(try Credentials.requireBearer(request).utf8)
-            return Response(status: .noContent)
+            try await auth.logoutAll(try Credentials.token(request, auth: auth).utf8)
+            return ended()
         }
         router.get("/auth/sessions") { _, context in try await sessions(context) }
         router.delete("/auth/sessions/{sid}") { _, context in
@@ -43,6 +45,8 @@ struct AuthRoutes {
     }
 
     private func login(_ request: Request, _ context: TokenGateRequestContext) async throws -> Response {
+        // Cookie mode: another site must not log the browser in (into the attacker's account).
+        if auth.configuration.cookieMode { try Credentials.checkOrigin(request) }
         let mediaType = (request.headers[.contentType] ?? "").lowercased().split(separator: ";").first.map { $0.trimmingSpaces() }
         guard mediaType == "application/json" else { throw TokenGateError(.invalidRequest, "send a JSON body (Content-Type: application/json)") }
         let body = try await request.body.collect(upTo: maxBody)
@@ -62,7 +66,7 @@ struct AuthRoutes {
                 forwardedFor: request.headers[values: .xForwardedFor]
             )
         )
-        return Self.grantResponse(grant)
+        return grantResponse(grant)
     }
 
     private func sessions(_ context: TokenGateRequestContext) async throws -> Response {
@@ -85,7 +89,15 @@ struct AuthRoutes {
         return Response.json(json)
     }
 
-    static func grantResponse(_ grant: AuthService.Grant) -> Response {
+    /// A logout's answer: 204, and in cookie mode the cookies cleared.
+    private func ended() -> Response {
+        var response = Response(status: .noContent)
+        if auth.configuration.cookieMode { SessionCookies.clear(on: &response) }
+        return response
+    }
+
+    /// A token's answer (login and refresh); in cookie mode the cookies are set too.
+    private func grantResponse(_ grant: AuthService.Grant) -> Response {
         var json = JSONWriter()
         json.object {
             $0.field("access_token", grant.token)
@@ -95,6 +107,9 @@ struct AuthRoutes {
         }
         var response = Response.json(json)
         response.headers[.pragma] = "no-cache"
+        if auth.configuration.cookieMode {
+            SessionCookies.set(token: grant.token, csrf: auth.csrfToken(sid: grant.sid), on: &response)
+        }
         return response
     }
 }

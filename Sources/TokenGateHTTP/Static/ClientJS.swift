@@ -56,14 +56,41 @@ extension StaticFiles {
           async function errorOf(response) {
             try { return (await response.json()).error; } catch (e) { return 'http_' + response.status; }
           }
+          // Cookie mode: the server's readable double-submit cookie, echoed on every request.
+          function csrf() {
+            var m = document.cookie.match(/(?:^|;\s*)tg_csrf=([^;]*)/);
+            return m ? m[1] : null;
+          }
+          function authHeaders(token, headers) {
+            headers = new Headers(headers || {});
+            headers.set('Authorization', 'Bearer ' + token);
+            var c = csrf();
+            if (c) headers.set('X-CSRF-Token', c);
+            return headers;
+          }
+          // A successor (rotation or refresh) is adopted only while the token it replaces is still
+          // the current one: a late answer to an older request must not bring back a spent token.
+          function follow(sent, token, expiresIn) {
+            if (!state || state.token !== sent) return false;
+            save(Object.assign({}, state, { token: token, expiresAt: Date.now() + (expiresIn || state.lifetime) }));
+            return true;
+          }
           function refresh() {
             if (!state) return Promise.resolve(false);
             if (refreshing) return refreshing;
-            var user = state.user;
-            refreshing = fetch('/auth/refresh', { method: 'POST', headers: { Authorization: 'Bearer ' + state.token } })
+            var sent = state.token;
+            refreshing = fetch('/auth/refresh', { method: 'POST', headers: authHeaders(sent) })
               .then(async function (response) {
-                if (response.ok) { adopt(await response.json(), user); return true; }
-                if (response.status === 401) { expired(await errorOf(response)); return false; }
+                if (response.ok) {
+                  var grant = await response.json();
+                  if (!follow(sent, grant.access_token, grant.expires_in * 1000)) schedule();
+                  return true;
+                }
+                if (response.status === 401) {
+                  var code = await errorOf(response);
+                  if (state && state.token === sent) expired(code); else schedule();
+                  return false;
+                }
                 tick(1000);  // store unavailable or network trouble: try again soon
                 return false;
               }, function () { tick(1000); return false; })
@@ -89,13 +116,12 @@ extension StaticFiles {
             },
             fetch: async function (url, init) {
               init = Object.assign({}, init || {});
-              var headers = new Headers(init.headers || {});
-              if (state) headers.set('Authorization', 'Bearer ' + state.token);
-              init.headers = headers;
+              var sent = state ? state.token : null;
+              if (sent) init.headers = authHeaders(sent, init.headers);
               var response = await fetch(url, init);
               var next = response.headers.get('X-Next-Token');
-              if (next && state) save(Object.assign({}, state, { token: next, expiresAt: Date.now() + state.lifetime }));
-              if (response.status === 401 && state) {
+              if (next && sent && next !== sent) follow(sent, next);
+              if (response.status === 401 && sent && state && state.token === sent) {
                 var code = await errorOf(response.clone());
                 if (code === 'token_revoked' || code === 'token_expired' || code === 'session_expired') expired(code);
               }
@@ -114,13 +140,17 @@ extension StaticFiles {
             if (!state) return;
             var token = state.token;
             save(null);
-            try { await fetch(path, { method: 'POST', headers: { Authorization: 'Bearer ' + token } }); }
+            try { await fetch(path, { method: 'POST', headers: authHeaders(token) }); }
             finally { emit('logout', {}); }
           }
 
           // Closing or leaving the page: shorten the session to CLOSE_GRACE. A reload refreshes within it.
           window.addEventListener('pagehide', function () {
-            if (state) navigator.sendBeacon('/auth/close', new Blob([state.token], { type: 'text/plain' }));
+            if (!state) return;
+            var body = new URLSearchParams({ token: state.token });
+            var c = csrf();
+            if (c) body.set('csrf', c);
+            navigator.sendBeacon('/auth/close', body);
           });
           window.addEventListener('pageshow', function (e) { if (e.persisted && state) refresh(); });
           // A reloaded page resumes its session at once.

@@ -3,9 +3,83 @@ import Hummingbird
 import NIOCore
 import TokenGate
 
-/// Where a request's token comes from: the `Authorization: Bearer` header, or (for the
-/// `sendBeacon` routes) the body. Never the query string.
+/// Where a request's token comes from: the `Authorization: Bearer` header, the body (for the
+/// `sendBeacon` routes) or, in cookie mode, the session cookie. Never the query string.
+///
+/// In cookie mode a state-changing request that is authenticated by the cookie alone must pass
+/// the CSRF check (CONTRACT section 6): a same-origin `Sec-Fetch-Site` (or `Origin`), and the
+/// `tg_csrf` cookie echoed in `X-CSRF-Token` (or the body field `csrf`), which must be the
+/// session's own CSRF token.
 enum Credentials {
+    /// The token for `auth` and whether it came from the cookie. `body` is what the beacon routes
+    /// found in the body (read only when there is no `Authorization` header).
+    static func token(_ request: Request, auth: AuthService, body: BodyCredentials = .none) throws(TokenGateError) -> Substring {
+        let header = try bearer(request)
+        guard auth.configuration.cookieMode else {
+            guard let token = header ?? body.token else { throw TokenGateError.missingToken }
+            return token
+        }
+        let cookie = try SessionCookies.value(of: SessionCookies.token, in: request)
+        if let header {
+            // Two tabs of one user hold different sessions but share one cookie jar, so a header
+            // and cookie may differ; two different users in one request is refused.
+            if let cookie, cookie != header, let fromCookie = try? auth.verifyClaims(cookie.utf8),
+                let fromHeader = try? auth.verifyClaims(header.utf8), fromCookie.user != fromHeader.user
+            {
+                throw TokenGateError.invalidToken("the Authorization header and the session cookie name different users")
+            }
+            return header
+        }
+        if let token = body.token { return token }
+        guard let cookie else { throw TokenGateError.missingToken }
+        if request.method.changesState {
+            try checkOrigin(request)
+            let claims = try auth.verifyClaims(cookie.utf8)
+            let sent = request.headers[.xCSRFToken].map { Substring($0) } ?? body.csrf
+            let jar = try SessionCookies.value(of: SessionCookies.csrf, in: request)
+            guard let sent, let jar, constantTimeEqual(sent, jar), constantTimeEqual(sent, Substring(auth.csrfToken(sid: claims.sid))) else {
+                throw TokenGateError.csrfFailed
+            }
+        }
+        return cookie
+    }
+
+    /// Cookie mode's origin check for a state-changing request: `Sec-Fetch-Site` must say
+    /// same-origin (or none: typed by the user), else `Origin`, when sent, must name this host.
+    /// Clients that send neither (curl, servers) pass; they cannot be made to act by another site.
+    static func checkOrigin(_ request: Request) throws(TokenGateError) {
+        if let site = request.headers[.secFetchSite] {
+            guard site == "same-origin" || site == "none" else { throw TokenGateError.csrfFailed }
+            return
+        }
+        guard let origin = request.headers[.origin] else { return }
+        guard let host = request.head.authority, let authority = originAuthority(origin),
+            authority == host.lowercased()
+        else {
+            throw TokenGateError.csrfFailed
+        }
+    }
+
+    /// `host[:port]` of an origin like `https://example.com:8443`; nil for `null` or garbage.
+    private static func originAuthority(_ origin: String) -> String? {
+        let lowered = origin.lowercased()
+        for scheme in ["https://", "http://"] where lowered.hasPrefix(scheme) {
+            let rest = lowered.dropFirst(scheme.count)
+            guard !rest.isEmpty, !rest.contains("/") else { return nil }
+            return String(rest)
+        }
+        return nil
+    }
+
+    private static func constantTimeEqual(_ a: Substring, _ b: Substring) -> Bool {
+        let a = a.utf8
+        let b = b.utf8
+        guard a.count == b.count else { return false }
+        var difference: UInt8 = 0
+        for (x, y) in zip(a, b) { difference |= x ^ y }
+        return difference == 0
+    }
+
     /// The bearer token of the request; nil when there is no `Authorization` header.
     static func bearer(_ request: Request) throws(TokenGateError) -> Substring? {
         var found: String? = nil
@@ -30,44 +104,107 @@ enum Credentials {
         return token
     }
 
-    /// The bearer token, or `missing_token`.
-    static func requireBearer(_ request: Request) throws(TokenGateError) -> Substring {
-        guard let token = try bearer(request) else { throw TokenGateError.missingToken }
-        return token
+    /// What a beacon route's body holds: a `token=…&csrf=…` form, a JSON `{"token", "csrf"}` or
+    /// the whole `text/plain` body as the token (what `navigator.sendBeacon` can send). The body is
+    /// read only when there is no `Authorization` header.
+    struct BodyCredentials: Sendable {
+        var token: Substring?
+        var csrf: Substring?
+        static let none = BodyCredentials()
     }
 
-    /// The token from the header or, failing that, from the body: a `token=` form field, a JSON
-    /// `{"token": ...}` or the whole `text/plain` body (what `navigator.sendBeacon` can send).
-    static func headerOrBody(_ request: Request, maxBodyBytes: Int) async throws -> Substring {
-        if let token = try bearer(request) { return token }
+    static func body(_ request: Request, maxBodyBytes: Int) async throws -> BodyCredentials {
+        if try bearer(request) != nil { return .none }
         let body = try await request.body.collect(upTo: maxBodyBytes)
         let bytes = Array(body.readableBytesView)
-        if bytes.isEmpty { throw TokenGateError.missingToken }
+        if bytes.isEmpty { return .none }
         let type = (request.headers[.contentType] ?? "").lowercased()
         let mediaType = type.split(separator: ";").first.map { $0.trimmingSpaces() } ?? ""
         switch mediaType {
         case "application/x-www-form-urlencoded":
-            var found: Substring? = nil
-            for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") where pair.hasPrefix("token=") {
-                guard found == nil else { throw TokenGateError(.invalidRequest, "token appears more than once") }
-                found = pair.dropFirst("token=".count)
+            var found = BodyCredentials()
+            for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
+                let (name, value) = pair.firstIndex(of: "=").map { (pair[..<$0], pair[pair.index(after: $0)...]) } ?? (pair, "")
+                switch name {
+                case "token":
+                    guard found.token == nil else { throw TokenGateError(.invalidRequest, "token appears more than once") }
+                    found.token = value
+                case "csrf":
+                    guard found.csrf == nil else { throw TokenGateError(.invalidRequest, "csrf appears more than once") }
+                    found.csrf = value
+                default: break
+                }
             }
-            guard let found, !found.isEmpty else { throw TokenGateError.missingToken }
+            if found.token?.isEmpty == true { found.token = nil }
             return found
         case "application/json":
             let object: [String: JSONValue]
             do { object = try StrictJSON.parseObject(bytes) } catch {
                 throw TokenGateError(.invalidRequest, "the body is not a JSON object: \(error.reason)")
             }
-            guard let token = object["token"]?.string else { throw TokenGateError(.invalidRequest, "the body needs a string field token") }
-            return Substring(token)
+            guard object["token"]?.string != nil || (object["token"] == nil && object["csrf"]?.string != nil) else {
+                throw TokenGateError(.invalidRequest, "the body needs a string field token")
+            }
+            return BodyCredentials(token: object["token"]?.string.map { Substring($0) }, csrf: object["csrf"]?.string.map { Substring($0) })
         case "text/plain", "":
             let text = String(decoding: bytes, as: UTF8.self).trimmingSpaces()
-            return Substring(text)
+            return BodyCredentials(token: text.isEmpty ? nil : Substring(text))
         default:
             throw TokenGateError(.invalidRequest, "unsupported content type")
         }
     }
+}
+
+/// Cookie mode's two cookies: the token (`HttpOnly`) and the readable CSRF token.
+enum SessionCookies {
+    /// The token cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
+    static let token = "__Host-tg_token"
+    /// The double-submit CSRF cookie, readable by the page's script.
+    static let csrf = "tg_csrf"
+
+    /// The value of cookie `name` across the request's `Cookie` headers; nil when absent. A name
+    /// sent twice is refused: which one the browser meant cannot be known.
+    static func value(of name: String, in request: Request) throws(TokenGateError) -> Substring? {
+        var found: Substring? = nil
+        for field in request.headers where field.name == .cookie {
+            for pair in field.value.split(separator: ";") {
+                let pair = pair.drop { $0 == " " }
+                guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
+                guard found == nil else { throw TokenGateError.invalidToken("cookie \(name) sent more than once") }
+                var value = pair[pair.index(after: equals)...]
+                while value.last == " " { value = value.dropLast() }
+                found = value
+            }
+        }
+        return found?.isEmpty == true ? nil : found
+    }
+
+    /// Sets the token cookie (and, with `csrf`, the CSRF cookie) on a response.
+    static func set(token: String, csrf: String?, on response: inout Response) {
+        response.headers.append(HTTPField(name: .setCookie, value: "\(Self.token)=\(token); Path=/; Secure; HttpOnly; SameSite=Strict"))
+        if let csrf {
+            response.headers.append(HTTPField(name: .setCookie, value: "\(Self.csrf)=\(csrf); Path=/; Secure; SameSite=Strict"))
+        }
+    }
+
+    /// Clears both cookies (logout).
+    static func clear(on response: inout Response) {
+        response.headers.append(HTTPField(name: .setCookie, value: "\(Self.token)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
+        response.headers.append(HTTPField(name: .setCookie, value: "\(Self.csrf)=; Path=/; Secure; SameSite=Strict; Max-Age=0"))
+        response.headers[.clearSiteData] = #""cookies""#
+    }
+}
+
+extension HTTPRequest.Method {
+    /// POST, PUT, PATCH, DELETE and anything unknown: what the CSRF check guards.
+    var changesState: Bool { !(self == .get || self == .head || self == .options) }
+}
+
+extension HTTPField.Name {
+    static let xCSRFToken = Self("X-CSRF-Token")!
+    static let secFetchSite = Self("Sec-Fetch-Site")!
+    static let clearSiteData = Self("Clear-Site-Data")!
+    static let xNextToken = Self("X-Next-Token")!
 }
 
 extension StringProtocol {

@@ -8,6 +8,7 @@ public final class Metrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let verifyDuration: DurationHistogram
     private let redisErrors: Counter
+    private let replays: Counter
     /// Live sessions across all users (set when `/metrics` is scraped).
     private let liveSessions: Gauge
 
@@ -33,6 +34,14 @@ public final class Metrics: Sendable {
                 metricName: "redis_errors",
                 unitName: "total",
                 helpText: "Redis commands that failed or timed out"
+            )
+        )
+        self.replays = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "tokengate",
+                metricName: "token_replays",
+                unitName: "total",
+                helpText: "Rotated-out tokens used after their grace window (each ended its session)"
             )
         )
         self.redisCommands = registry.makeCounter(
@@ -109,6 +118,9 @@ public final class Metrics: Sendable {
     func emit() -> [UInt8] { registry.emitToBuffer() }
 
     func recordVerify(_ duration: Duration) { verifyDuration.record(duration) }
+
+    /// Counts one replayed rotated-out token.
+    public func countReplay() { replays.increment() }
 
     /// Counts one failed Redis command.
     public func countRedisError(_ error: RedisError) { redisErrors.increment() }

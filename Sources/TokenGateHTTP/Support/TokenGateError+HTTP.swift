@@ -11,6 +11,7 @@ extension TokenGateError: HTTPResponseError {
         case .invalidRequest: .badRequest
         case .payloadTooLarge: .contentTooLarge
         case .invalidCredentials, .missingToken, .invalidToken, .tokenExpired, .tokenRevoked, .sessionExpired: .unauthorized
+        case .csrfFailed: .forbidden
         case .notFound: .notFound
         case .rateLimited: .tooManyRequests
         case .storeUnavailable: .serviceUnavailable

@@ -1,0 +1,209 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import RedisClient
+import Testing
+import TokenGate
+
+@testable import TokenGateHTTP
+
+/// Per-request rotation (CONTRACT section 5) over HTTP, with a real Redis.
+@Suite("per-request rotation")
+struct RotationTests {
+    @Test("parallel requests with one token all get the same successor, and the successor works")
+    func oneSuccessorPerParent() async throws {
+        let harness = try HTTPTests.Harness([.rotation: "per-request"])
+        try await harness.run { client in
+            let parent = try await HTTPTests.login(client)
+            let successors = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
+                for index in 0..<20 {
+                    let uri = index.isMultiple(of: 2) ? "/api/me" : "/auth/verify"
+                    group.addTask {
+                        let response = try await client.execute(uri: uri, method: .get, headers: HTTPTests.bearer(parent.token))
+                        return (response.status, response.headers[.xNextToken])
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(successors.allSatisfy { $0.0 == .ok })
+            let distinct = Set(successors.compactMap(\.1))
+            #expect(distinct.count == 1 && successors.allSatisfy { $0.1 != nil })
+            let successor = try #require(distinct.first)
+            #expect(successor != parent.token)
+            // The successor is a live token of the same session, and it has a successor of its own.
+            let me = try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(successor))
+            #expect(me.status == .ok)
+            #expect(try StrictJSON.parseObject(me.body.readableBytesView)["session_id"]?.string == parent.sid)
+            let third = try #require(me.headers[.xNextToken])
+            #expect(third != successor && third != parent.token)
+            // A refresh of a rotated token inside the grace window hands out that same successor.
+            let refreshed = try await client.execute(uri: "/auth/refresh", method: .post, headers: HTTPTests.bearer(parent.token))
+            #expect(try StrictJSON.parseObject(refreshed.body.readableBytesView)["access_token"]?.string == successor)
+        }
+    }
+
+    @Test("a spent token after its grace window ends its session, and only that session")
+    func replayEndsTheSession() async throws {
+        let harness = try HTTPTests.Harness([.rotation: "per-request", .reuseGrace: "0"])
+        try await harness.run { client in
+            let victim = try await HTTPTests.login(client)
+            let otherTab = try await HTTPTests.login(client)
+            let first = try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(victim.token))
+            #expect(first.status == .ok)
+            let successor = try #require(first.headers[.xNextToken])
+            // Grace 0: as soon as Redis's clock has moved on by a millisecond, the parent is a replay.
+            var replay = try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(victim.token))
+            for _ in 0..<1000 where replay.status == .ok {
+                #expect(replay.headers[.xNextToken] == successor)
+                replay = try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(victim.token))
+            }
+            HTTPTests.expectError(replay, .unauthorized, "token_revoked")
+            try await HTTPTests.expectError(client, .get, "/api/me", token: successor, .unauthorized, "token_revoked")
+            let keys = try await harness.allKeys()
+            #expect(!keys.contains { $0.hasSuffix(victim.sid) }, "the replayed session must be gone")
+            #expect(keys.contains { $0.hasSuffix(otherTab.sid) })
+            #expect(try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(otherTab.token)).status == .ok)
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            #expect(String(buffer: metrics.body).contains("tokengate_token_replays_total 1"))
+        }
+    }
+
+    @Test("an answer to an admitted request carries the successor even when the route fails")
+    func successorOnErrors() async throws {
+        let harness = try HTTPTests.Harness([.rotation: "per-request"])
+        try await harness.run { client in
+            let parent = try await HTTPTests.login(client)
+            let missing = try await client.execute(uri: "/api/nothing-here", method: .get, headers: HTTPTests.bearer(parent.token))
+            HTTPTests.expectError(missing, .notFound, "not_found")
+            let successor = try #require(missing.headers[.xNextToken])
+            #expect(try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(successor)).status == .ok)
+        }
+    }
+}
+
+/// Cookie mode (CONTRACT section 6) over HTTP, with a real Redis.
+@Suite("cookie mode")
+struct CookieModeTests {
+    static func setCookies(_ response: TestResponse) -> [String] {
+        response.headers.filter { $0.name == .setCookie }.map(\.value)
+    }
+
+    static func cookie(_ name: String, in response: TestResponse) -> String? {
+        for line in setCookies(response) where line.hasPrefix(name + "=") {
+            return String(line.dropFirst(name.count + 1).prefix { $0 != ";" })
+        }
+        return nil
+    }
+
+    static func loginResponse(_ client: some TestClientProtocol, user: String = "alice") async throws -> TestResponse {
+        try await client.execute(
+            uri: "/auth/login",
+            method: .post,
+            headers: [.contentType: "application/json"],
+            body: ByteBuffer(string: #"{"username":"\#(user)","password":"\#(user)-password"}"#)
+        )
+    }
+
+    @Test("login sets an HttpOnly, Secure, SameSite=Strict token cookie and a readable CSRF cookie")
+    func cookiesOnLogin() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let response = try await Self.loginResponse(client)
+            #expect(response.status == .ok)
+            #expect(response.headers[.cacheControl] == "no-store")
+            let token = try StrictJSON.parseObject(response.body.readableBytesView)["access_token"]?.string
+            let lines = Self.setCookies(response)
+            #expect(lines.contains("__Host-tg_token=\(token ?? ""); Path=/; Secure; HttpOnly; SameSite=Strict"))
+            let csrf = try #require(Self.cookie("tg_csrf", in: response))
+            #expect(lines.contains("tg_csrf=\(csrf); Path=/; Secure; SameSite=Strict"))
+            #expect(!lines.contains { $0.contains("Max-Age") || $0.contains("Expires") }, "session cookies only")
+            // The cookie alone authenticates a read.
+            let me = try await client.execute(uri: "/api/me", method: .get, headers: [.cookie: "__Host-tg_token=\(token ?? "")"])
+            #expect(me.status == .ok)
+        }
+    }
+
+    @Test("a state-changing request with the cookie alone needs same-origin and the double-submit token")
+    func csrfCheck() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let login = try await Self.loginResponse(client)
+            let token = try #require(Self.cookie("__Host-tg_token", in: login))
+            let csrf = try #require(Self.cookie("tg_csrf", in: login))
+            let jar = "__Host-tg_token=\(token); tg_csrf=\(csrf)"
+            let refused: [HTTPFields] = [
+                [.cookie: jar],  // no token echoed
+                [.cookie: jar, .xCSRFToken: "x" + csrf.dropFirst()],  // wrong token
+                [.cookie: jar, .xCSRFToken: csrf, .secFetchSite: "same-site"],  // another origin of the site
+                [.cookie: jar, .xCSRFToken: csrf, .secFetchSite: "cross-site"],
+                [.cookie: jar, .xCSRFToken: csrf, .origin: "http://evil.example"],
+                [.cookie: "__Host-tg_token=\(token); tg_csrf=forged", .xCSRFToken: "forged"],  // made-up pair
+            ]
+            for headers in refused {
+                let response = try await client.execute(uri: "/auth/logout-all", method: .post, headers: headers)
+                HTTPTests.expectError(response, .forbidden, "csrf_failed")
+            }
+            #expect(try await client.execute(uri: "/api/me", method: .get, headers: [.cookie: jar]).status == .ok, "nothing was logged out")
+            let allowed = try await client.execute(
+                uri: "/auth/logout-all",
+                method: .post,
+                headers: [.cookie: jar, .xCSRFToken: csrf, .secFetchSite: "same-origin"]
+            )
+            #expect(allowed.status == .noContent)
+            #expect(allowed.headers[.clearSiteData] == #""cookies""#)
+            #expect(Self.setCookies(allowed).contains("__Host-tg_token=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("the close beacon carries its CSRF proof in the body")
+    func beacon() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let login = try await Self.loginResponse(client)
+            let token = try #require(Self.cookie("__Host-tg_token", in: login))
+            let csrf = try #require(Self.cookie("tg_csrf", in: login))
+            let jar: HTTPFields = [.cookie: "__Host-tg_token=\(token); tg_csrf=\(csrf)", .contentType: "application/x-www-form-urlencoded"]
+            let without = try await client.execute(uri: "/auth/close", method: .post, headers: jar, body: ByteBuffer(string: "csrf="))
+            HTTPTests.expectError(without, .forbidden, "csrf_failed")
+            let with = try await client.execute(uri: "/auth/close", method: .post, headers: jar, body: ByteBuffer(string: "csrf=\(csrf)"))
+            #expect(with.status == .noContent)
+        }
+    }
+
+    @Test("header and cookie naming different users, or a cookie sent twice, are refused")
+    func disagreement() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let alice = try await HTTPTests.login(client)
+            let aliceTab = try await HTTPTests.login(client)
+            let bob = try await HTTPTests.login(client, user: "bob")
+            var headers = HTTPTests.bearer(alice.token)
+            headers[.cookie] = "__Host-tg_token=\(bob.token)"
+            HTTPTests.expectError(try await client.execute(uri: "/api/me", method: .get, headers: headers), .unauthorized, "invalid_token")
+            // Another tab of the same user: the header names the request's session.
+            headers[.cookie] = "__Host-tg_token=\(aliceTab.token)"
+            let me = try await client.execute(uri: "/api/me", method: .get, headers: headers)
+            #expect(me.status == .ok)
+            #expect(try StrictJSON.parseObject(me.body.readableBytesView)["session_id"]?.string == alice.sid)
+            let twice: HTTPFields = [.cookie: "__Host-tg_token=\(alice.token); __Host-tg_token=\(bob.token)"]
+            HTTPTests.expectError(try await client.execute(uri: "/api/me", method: .get, headers: twice), .unauthorized, "invalid_token")
+        }
+    }
+
+    @Test("a login from another site is refused in cookie mode")
+    func loginCSRF() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let response = try await client.execute(
+                uri: "/auth/login",
+                method: .post,
+                headers: [.contentType: "application/json", .secFetchSite: "cross-site"],
+                body: ByteBuffer(string: #"{"username":"alice","password":"alice-password"}"#)
+            )
+            HTTPTests.expectError(response, .forbidden, "csrf_failed")
+            #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+}

@@ -158,12 +158,22 @@ struct KeyCommand: ParsableCommand {
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a fresh random signing key (384 bits, base64url) for \(Setting.signingKey.environmentName) or a key file."
+            abstract: "Print a fresh signing key line for \(Setting.signingKey.environmentName) or a key file.",
+            discussion: """
+                HS256 (the default) prints a random 384-bit secret in base64url; EdDSA and ES256 print \
+                `EdDSA:<seed>` / `ES256:<scalar>`, whose public halves are published at /.well-known/jwks.json. \
+                To rotate, put the new line first in the key file and keep the old line below it for at \
+                least TOKEN_TTL plus the clock leeway after every instance has restarted with the new file.
+                """
         )
 
-        func run() {
-            var generator = SystemRandomNumberGenerator()
-            print(Base64URL.encode((0..<48).map { _ in UInt8.random(in: .min ... .max, using: &generator) }))
+        @Option(help: "HS256, EdDSA or ES256.") var algorithm = "HS256"
+
+        func run() throws {
+            guard let line = SigningKey.generateLine(algorithm: algorithm) else {
+                throw ValidationError("unknown algorithm \(algorithm): use HS256, EdDSA or ES256")
+            }
+            print(line)
         }
     }
 }

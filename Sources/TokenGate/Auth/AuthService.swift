@@ -66,15 +66,14 @@ public struct AuthService: Sendable {
             data: HMAC<SHA256>.authenticationCode(for: Array("tokengate csrf".utf8), using: SymmetricKey(data: configuration.signingKey))
         )
         self.verifier = TokenVerifier(
-            keys: [configuration.signingKeyID: SymmetricKey(data: configuration.signingKey)],
+            signingKeys: configuration.signingKeys,
             issuer: configuration.issuer,
             audience: configuration.audience,
             tokenTTL: configuration.tokenTTL,
             leeway: configuration.clockLeeway
         )
         self.issuer = await TokenIssuer(
-            key: configuration.signingKey,
-            kid: configuration.signingKeyID,
+            signingKey: configuration.signingKeys[0],
             issuer: configuration.issuer,
             audience: configuration.audience,
             tokenTTL: configuration.tokenTTL

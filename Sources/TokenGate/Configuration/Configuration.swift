@@ -9,10 +9,12 @@ public struct Configuration: Sendable {
     public var port: Int
     /// Where Redis is.
     public var redis: RedisConfiguration
-    /// The HS256 secret. Never logged.
-    public var signingKey: [UInt8]
-    /// The `kid` of `signingKey`: derived from the key, so instances sharing a key agree.
-    public var signingKeyID: String
+    /// The signing keys: the first signs, every one verifies. Never logged.
+    public var signingKeys: [SigningKey]
+    /// The secret bytes of the key that signs (other secrets are derived from it). Never logged.
+    public var signingKey: [UInt8] { signingKeys[0].secret }
+    /// The `kid` of the key that signs: derived from the key, so instances sharing a key agree.
+    public var signingKeyID: String { signingKeys[0].kid }
     /// True when the key was generated for this process (`--dev`).
     public var ephemeralKey: Bool
     /// Token lifetime and Redis TTL, seconds.
@@ -112,23 +114,24 @@ public struct Configuration: Sendable {
             problems.append("\(Setting.redisURL.environmentName): \(error)")
         }
 
-        // Signing key: a file or a value, never both, never a built-in default.
-        var key: [UInt8] = []
+        // Signing keys: a file or a value, never both, never a built-in default.
+        var keyText: String? = nil
+        var signingKeys: [SigningKey] = []
         var ephemeral = false
         switch (values[.signingKeyFile], values[.signingKey]) {
         case (.some, .some):
             problems.append("\(Setting.signingKeyFile.environmentName) and \(Setting.signingKey.environmentName): set only one")
         case (let path?, nil):
             do {
-                key = Array(try readFile(path).trimmingCharacters(in: " \r\n\t").utf8)
+                keyText = try readFile(path)
             } catch {
                 problems.append("\(Setting.signingKeyFile.environmentName): cannot read \(path)")
             }
         case (nil, let text?):
-            key = Array(text.utf8)
+            keyText = text
         case (nil, nil):
             if dev {
-                key = Array(Identifier.random().utf8) + Array(Identifier.random().utf8)
+                signingKeys = [SigningKey(hs256: Array(Identifier.random().utf8) + Array(Identifier.random().utf8))]
                 ephemeral = true
             } else {
                 problems.append(
@@ -136,8 +139,8 @@ public struct Configuration: Sendable {
                 )
             }
         }
-        if !key.isEmpty || values[.signingKey] != nil, key.count < 32 {
-            problems.append("signing key: must be at least 32 bytes (make one with `tokengate key generate`)")
+        if let keyText {
+            do { signingKeys = try SigningKey.parseList(keyText) } catch { problems.append("signing key: \(error.message)") }
         }
 
         let prefix = value(.keyPrefix) ?? "tg:"
@@ -173,13 +176,11 @@ public struct Configuration: Sendable {
         if sessionIdle < tokenTTL { problems.append("\(Setting.sessionIdle.environmentName): must not be shorter than the token TTL") }
 
         if !problems.isEmpty { throw ConfigurationError(problems) }
-        let kid = SHA256.hash(data: key).prefix(6).map { String(format2: $0) }.joined()
         return Configuration(
             host: host,
             port: port,
             redis: redis,
-            signingKey: key,
-            signingKeyID: kid,
+            signingKeys: signingKeys,
             ephemeralKey: ephemeral,
             tokenTTL: tokenTTL,
             sessionIdle: sessionIdle,

@@ -57,8 +57,9 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .listen: "host:port to bind"
         case .redisURL: "redis://[[user]:password@]host:port/db"
-        case .signingKeyFile: "file holding the HS256 signing key (at least 32 bytes)"
-        case .signingKey: "the HS256 signing key itself (at least 32 bytes; prefer the file)"
+        case .signingKeyFile:
+            "file of signing keys, one a line (first signs, all verify): an HS256 secret of 32+ bytes, or EdDSA:/ES256: lines from `key generate`"
+        case .signingKey: "the signing key(s) themselves, as in the file (prefer the file)"
         case .tokenTTL: "token lifetime in seconds; the Redis TTL of each token key"
         case .sessionIdle: "seconds without a user-driven request before a session ends"
         case .sessionMaxAge: "absolute session lifetime in seconds"

@@ -7,8 +7,8 @@ import Crypto
 ///
 /// | key | type | TTL | holds |
 /// |---|---|---|---|
-/// | `tg:{alice}:s:<sid>` | hash | `TOKEN_TTL` from the last refresh | `created`, `seen` (Unix seconds, Redis clock), `ua`, `ip`, and `t:<jti>` → expiry for each token of the session |
-/// | `tg:{alice}:t:<jti>` | string | `TOKEN_TTL` | the session id the token belongs to |
+/// | `tg:{alice}:s:<sid>` | hash | `TOKEN_TTL` from the last refresh | `created`, `seen` (Unix seconds, Redis clock), `ua`, `ip`, `n` (fields at the last clean-up), and `t:<jti>` → expiry (Unix ms) for each token of the session |
+/// | `tg:{alice}:t:<jti>` | string | `TOKEN_TTL` | the session id the token belongs to; once rotated, `<sid> <rotated-at, Unix ms> <successor token>` |
 /// | `tg:{alice}:sessions` | sorted set | until its last member expires | session ids scored by their expiry (Unix seconds) |
 /// | `tg:rl:u:<hash>` / `tg:rl:ip:<address>` | string | 5 min from the first failure | failed logins per username / client address |
 ///

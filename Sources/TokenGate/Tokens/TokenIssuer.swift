@@ -11,7 +11,7 @@ public struct IssuedToken: Sendable {
     public let expiresAt: Int64
 }
 
-/// Signs access tokens with jwt-kit (HS256, with `kid` and `typ: JWT` in the header).
+/// Signs access tokens with jwt-kit (HS256, EdDSA or ES256, with `kid` and `typ: JWT` in the header).
 public struct TokenIssuer: Sendable {
     private let keys: JWTKeyCollection
     private let kid: JWKIdentifier
@@ -19,10 +19,29 @@ public struct TokenIssuer: Sendable {
     private let audience: String?
     private let tokenTTL: Int64
 
-    /// Creates an issuer that signs with `key`, named `kid`.
+    /// Creates an issuer that signs with the HS256 secret `key`, named `kid`.
     public init(key: [UInt8], kid: String, issuer: String, audience: String?, tokenTTL: Int) async {
         self.kid = JWKIdentifier(string: kid)
         self.keys = await JWTKeyCollection().add(hmac: HMACKey(key: SymmetricKey(data: key)), digestAlgorithm: .sha256, kid: self.kid)
+        self.issuer = issuer
+        self.audience = audience
+        self.tokenTTL = Int64(tokenTTL)
+    }
+
+    /// Creates an issuer that signs with `key`, named by its `kid`.
+    public init(signingKey key: SigningKey, issuer: String, audience: String?, tokenTTL: Int) async {
+        let kid = JWKIdentifier(string: key.kid)
+        self.kid = kid
+        switch key.material {
+        case .hs256(let secret):
+            self.keys = await JWTKeyCollection().add(hmac: HMACKey(key: secret), digestAlgorithm: .sha256, kid: kid)
+        case .eddsa(let privateKey):
+            self.keys = await JWTKeyCollection().add(eddsa: EdDSA.PrivateKey(backing: privateKey), kid: kid)
+        case .es256(let privateKey):
+            // jwt-kit re-reads swift-crypto's raw key; a key swift-crypto accepted cannot fail here.
+            guard let jwtKey = try? ES256PrivateKey(backing: privateKey) else { preconditionFailure("P-256 key rejected by jwt-kit") }
+            self.keys = await JWTKeyCollection().add(ecdsa: jwtKey, kid: kid)
+        }
         self.issuer = issuer
         self.audience = audience
         self.tokenTTL = Int64(tokenTTL)

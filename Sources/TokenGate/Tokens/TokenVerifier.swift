@@ -9,26 +9,37 @@ import Crypto
 public struct TokenVerifier: Sendable {
     /// The largest token accepted, checked before any decoding.
     public static let maxTokenBytes = 4096
-    /// The one algorithm configured today.
-    public static let algorithm = "HS256"
+    /// The algorithms TokenGate can be configured with; each key accepts only its own.
+    public static let algorithms: Set<String> = ["HS256", "EdDSA", "ES256"]
 
-    private let keys: [String: SymmetricKey]
+    private let keys: [String: VerificationKey]
     /// The header segments TokenGate itself writes for each key (every member order of
     /// `{"alg","typ","kid"}`), so the usual token skips header parsing. Anything else is parsed.
-    private let knownHeaders: [(segment: [UInt8], key: SymmetricKey)]
+    private let knownHeaders: [(segment: [UInt8], key: VerificationKey)]
     private let issuer: String
     private let audience: String?
     private let tokenTTL: Int64
     private let leeway: Int64
 
-    /// Creates a verifier for the given keys (by `kid`) and claim rules.
+    /// Creates a verifier for HS256 secrets (by `kid`) and claim rules.
     public init(keys: [String: SymmetricKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
+        self.init(verificationKeys: keys.mapValues { .hmac($0) }, issuer: issuer, audience: audience, tokenTTL: tokenTTL, leeway: leeway)
+    }
+
+    /// Creates a verifier that accepts tokens signed by any of `keys` (each with its own algorithm).
+    public init(signingKeys keys: [SigningKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
+        var byID: [String: VerificationKey] = [:]
+        for key in keys { byID[key.kid] = VerificationKey(key) }
+        self.init(verificationKeys: byID, issuer: issuer, audience: audience, tokenTTL: tokenTTL, leeway: leeway)
+    }
+
+    private init(verificationKeys keys: [String: VerificationKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
         self.keys = keys
-        var known: [(segment: [UInt8], key: SymmetricKey)] = []
+        var known: [(segment: [UInt8], key: VerificationKey)] = []
         // Key ids that need no JSON escaping (TokenGate's own are hex) get the fast path; any other
         // is found by parsing the header.
         for (kid, key) in keys where Base64URL.isAlphabet(kid.utf8) {
-            let members = [#""alg":"\#(Self.algorithm)""#, #""typ":"JWT""#, #""kid":"\#(kid)""#]
+            let members = [#""alg":"\#(key.algorithm)""#, #""typ":"JWT""#, #""kid":"\#(kid)""#]
             for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
                 let json = "{" + order.map { members[$0] }.joined(separator: ",") + "}"
                 known.append((Array(Base64URL.encode(Array(json.utf8)).utf8), key))
@@ -54,7 +65,7 @@ public struct TokenVerifier: Sendable {
 
         // Header: checked first, because its kid chooses the key.
         let headerSegment = token[..<firstDot]
-        let key: SymmetricKey
+        let key: VerificationKey
         if let known = knownHeaders.first(where: { $0.segment.elementsEqual(headerSegment) }) {
             key = known.key
         } else {
@@ -62,15 +73,10 @@ public struct TokenVerifier: Sendable {
         }
 
         // Signature over the raw "header.payload" bytes, before anything of the payload is read.
-        guard let signature = Base64URL.decode(signatureText), signature.count == SHA256.byteCount else {
+        guard let signature = Base64URL.decode(signatureText), signature.count == key.signatureLength else {
             throw .invalidToken("signature is malformed")
         }
-        let signingInput = token[..<secondDot]
-        let valid =
-            signingInput.withContiguousStorageIfAvailable { bytes in
-                HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: UnsafeRawBufferPointer(bytes), using: key)
-            } ?? HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(signingInput), using: key)
-        guard valid else { throw .invalidToken("signature does not verify") }
+        guard key.isValid(signature, for: token[..<secondDot]) else { throw .invalidToken("signature does not verify") }
 
         // Claims.
         guard let payloadBytes = Base64URL.decode(token[afterFirst..<secondDot]) else {
@@ -101,21 +107,80 @@ public struct TokenVerifier: Sendable {
     }
 
     /// The key named by a header TokenGate did not write itself (other member order or spacing).
-    private func parseHeader(_ segment: Substring.UTF8View) throws(TokenGateError) -> SymmetricKey {
+    private func parseHeader(_ segment: Substring.UTF8View) throws(TokenGateError) -> VerificationKey {
         guard let headerBytes = Base64URL.decode(segment) else { throw .invalidToken("header is not base64url") }
         let header: [String: JSONValue]
         do { header = try StrictJSON.parseObject(headerBytes, maxDepth: 2) } catch { throw .invalidToken("header is not a JSON object") }
         for name in header.keys where name != "alg" && name != "typ" && name != "kid" {
             throw .invalidToken("header member \(name.prefix(16)) is not allowed")
         }
-        guard header["alg"]?.string == Self.algorithm else { throw .invalidToken("algorithm not accepted") }
+        guard let algorithm = header["alg"]?.string, Self.algorithms.contains(algorithm) else {
+            throw .invalidToken("algorithm not accepted")
+        }
         guard header["typ"]?.string == "JWT" else { throw .invalidToken("typ must be JWT") }
-        guard let kid = header["kid"]?.string, let key = keys[kid] else { throw .invalidToken("unknown key id") }
+        let key: VerificationKey
+        if let kid = header["kid"] {
+            // A kid names one key; an unknown one never falls back to another.
+            guard let name = kid.string, let named = keys[name] else { throw .invalidToken("unknown key id") }
+            key = named
+        } else {
+            // Without a kid only a verifier with a single key knows which key is meant.
+            guard keys.count == 1, let only = keys.values.first else { throw .invalidToken("a key id is required") }
+            key = only
+        }
+        // The key decides the algorithm: an HS256 token cannot borrow an EdDSA or ES256 public key.
+        guard key.algorithm == algorithm else { throw .invalidToken("algorithm does not match the key") }
         return key
     }
 
     /// Verifies a token given as a string.
     public func verify(_ token: String, now: Int64) throws(TokenGateError) -> VerifiedToken {
         try verify(Substring(token).utf8, now: now)
+    }
+}
+
+/// What verifies one key's signatures: the HS256 secret or an asymmetric public key.
+enum VerificationKey: Sendable {
+    case hmac(SymmetricKey)
+    case ed25519(Curve25519.Signing.PublicKey)
+    case p256(P256.Signing.PublicKey)
+
+    init(_ key: SigningKey) {
+        switch key.material {
+        case .hs256(let secret): self = .hmac(secret)
+        case .eddsa(let privateKey): self = .ed25519(privateKey.publicKey)
+        case .es256(let privateKey): self = .p256(privateKey.publicKey)
+        }
+    }
+
+    var algorithm: String {
+        switch self {
+        case .hmac: "HS256"
+        case .ed25519: "EdDSA"
+        case .p256: "ES256"
+        }
+    }
+
+    /// Bytes of a signature: HS256's MAC, Ed25519's signature and ES256's `r || s` (RFC 7518 3.4).
+    var signatureLength: Int {
+        switch self {
+        case .hmac: SHA256.byteCount
+        case .ed25519, .p256: 64
+        }
+    }
+
+    /// Checks `signature` over the raw signing input (`header.payload`), in constant time for HMAC.
+    func isValid(_ signature: [UInt8], for input: Substring.UTF8View) -> Bool {
+        switch self {
+        case .hmac(let key):
+            return input.withContiguousStorageIfAvailable { bytes in
+                HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: UnsafeRawBufferPointer(bytes), using: key)
+            } ?? HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(input), using: key)
+        case .ed25519(let key):
+            return key.isValidSignature(signature, for: Array(input))
+        case .p256(let key):
+            guard let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
+            return key.isValidSignature(parsed, for: Array(input))
+        }
     }
 }

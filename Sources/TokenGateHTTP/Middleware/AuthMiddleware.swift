@@ -9,7 +9,9 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = TokenGateRequestContext
 
     /// Routes that need no token.
-    static let publicRoutes: Set<String> = ["/", "/tokengate.js", "/demo.js", "/auth/login", "/healthz", "/readyz", "/metrics"]
+    static let publicRoutes: Set<String> = [
+        "/", "/tokengate.js", "/demo.js", "/auth/login", "/healthz", "/readyz", "/metrics", "/.well-known/jwks.json",
+    ]
     /// Routes that check their token inside their own Redis script (one round trip, not two).
     static let selfCheckingRoutes: Set<String> = ["/auth/refresh", "/auth/logout", "/auth/close", "/auth/logout-all"]
 

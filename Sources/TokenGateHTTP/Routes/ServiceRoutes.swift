@@ -47,6 +47,22 @@ struct ServiceRoutes {
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.emit()))
             )
         }
+        router.get("/.well-known/jwks.json") { _, _ in
+            // Public halves of the EdDSA and ES256 keys (the signing one and those still verifying);
+            // HS256 secrets are never published, so an HS256-only service answers an empty set.
+            var json = JSONWriter()
+            json.object {
+                $0.array("keys") { json in
+                    for key in auth.configuration.signingKeys {
+                        guard let jwk = key.publicJWK else { continue }
+                        json.object { for (name, value) in jwk { $0.field(name, value) } }
+                    }
+                }
+            }
+            var response = Response.json(json)
+            response.headers[.cacheControl] = "public, max-age=300"
+            return response
+        }
         router.get("/") { _, _ in Self.file(StaticFiles.indexHTML, type: "text/html; charset=utf-8") }
         router.get("/tokengate.js") { _, _ in Self.file(StaticFiles.clientJS, type: "text/javascript; charset=utf-8") }
         router.get("/demo.js") { _, _ in Self.file(StaticFiles.demoJS, type: "text/javascript; charset=utf-8") }

@@ -82,26 +82,7 @@ enum Credentials {
 
     /// The bearer token of the request; nil when there is no `Authorization` header.
     static func bearer(_ request: Request) throws(TokenGateError) -> Substring? {
-        var found: String? = nil
-        for field in request.headers where field.name == .authorization {
-            guard found == nil else { throw TokenGateError.invalidToken("more than one Authorization header") }
-            found = field.value
-        }
-        guard let value = found else { return nil }
-        // "Bearer" (any case), one or more spaces, then the token: compared as bytes, no copies.
-        let utf8 = value.utf8
-        guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
-            utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
-        else {
-            throw TokenGateError.missingToken
-        }
-        var start = utf8.index(utf8.startIndex, offsetBy: 7)
-        while start < utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
-        let token = value[start...]
-        guard !token.isEmpty, !token.utf8.contains(UInt8(ascii: " ")) else {
-            throw TokenGateError.invalidToken("malformed header")
-        }
-        return token
+        try HeaderParsing.bearer(authorization: request.headers[values: .authorization])
     }
 
     /// What a beacon route's body holds: a `token=…&csrf=…` form, a JSON `{"token", "csrf"}` or
@@ -162,21 +143,9 @@ enum SessionCookies {
     /// The double-submit CSRF cookie, readable by the page's script.
     static let csrf = "tg_csrf"
 
-    /// The value of cookie `name` across the request's `Cookie` headers; nil when absent. A name
-    /// sent twice is refused: which one the browser meant cannot be known.
+    /// The value of cookie `name` across the request's `Cookie` headers; nil when absent.
     static func value(of name: String, in request: Request) throws(TokenGateError) -> Substring? {
-        var found: Substring? = nil
-        for field in request.headers where field.name == .cookie {
-            for pair in field.value.split(separator: ";") {
-                let pair = pair.drop { $0 == " " }
-                guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
-                guard found == nil else { throw TokenGateError.invalidToken("cookie \(name) sent more than once") }
-                var value = pair[pair.index(after: equals)...]
-                while value.last == " " { value = value.dropLast() }
-                found = value
-            }
-        }
-        return found?.isEmpty == true ? nil : found
+        try HeaderParsing.cookie(name, in: request.headers[values: .cookie])
     }
 
     /// Sets the token cookie (and, with `csrf`, the CSRF cookie) on a response.
@@ -192,6 +161,47 @@ enum SessionCookies {
         response.headers.append(HTTPField(name: .setCookie, value: "\(Self.token)=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
         response.headers.append(HTTPField(name: .setCookie, value: "\(Self.csrf)=; Path=/; Secure; SameSite=Strict; Max-Age=0"))
         response.headers[.clearSiteData] = #""cookies""#
+    }
+}
+
+/// The parsing of the `Authorization` and `Cookie` headers, on plain strings (public for the fuzzer).
+public enum HeaderParsing {
+    /// The token of `Authorization: Bearer <token>` given every `Authorization` value of a request:
+    /// nil when there is none; `invalid_token` for two, `missing_token` for another scheme.
+    public static func bearer(authorization values: [String]) throws(TokenGateError) -> Substring? {
+        guard let value = values.first else { return nil }
+        guard values.count == 1 else { throw TokenGateError.invalidToken("more than one Authorization header") }
+        // "Bearer" (any case), one or more spaces, then the token: compared as bytes, no copies.
+        let utf8 = value.utf8
+        guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
+            utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
+        else {
+            throw TokenGateError.missingToken
+        }
+        var start = utf8.index(utf8.startIndex, offsetBy: 7)
+        while start < utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
+        let token = value[start...]
+        guard !token.isEmpty, !token.utf8.contains(UInt8(ascii: " ")) else {
+            throw TokenGateError.invalidToken("malformed header")
+        }
+        return token
+    }
+
+    /// The value of cookie `name` across every `Cookie` header value; nil when absent or empty.
+    /// A name sent twice is refused: which one the browser meant cannot be known.
+    public static func cookie(_ name: String, in values: [String]) throws(TokenGateError) -> Substring? {
+        var found: Substring? = nil
+        for value in values {
+            for pair in value.split(separator: ";") {
+                let pair = pair.drop { $0 == " " }
+                guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
+                guard found == nil else { throw TokenGateError.invalidToken("cookie \(name) sent more than once") }
+                var value = pair[pair.index(after: equals)...]
+                while value.last == " " { value = value.dropLast() }
+                found = value
+            }
+        }
+        return found?.isEmpty == true ? nil : found
     }
 }
 

@@ -23,6 +23,12 @@ struct JSONWriter {
         needsComma = true
     }
 
+    /// A member whose value is an array.
+    mutating func array(_ name: String, _ body: (inout JSONWriter) -> Void) {
+        key(name)
+        array(body)
+    }
+
     mutating func field(_ name: String, _ value: String) {
         key(name)
         string(value)

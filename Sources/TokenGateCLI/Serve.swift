@@ -35,6 +35,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: help(.redisTimeout)) var redisTimeout: String?
     @Option(help: help(.trustedProxies)) var trustedProxies: String?
     @Option(help: help(.maxSessions)) var maxSessions: String?
+    @Option(help: help(.clientTimeout)) var clientTimeout: String?
 
     @Flag(help: "Development mode: make a throw-away signing key, and a demo user (demo / demo-password) when no users file is given.")
     var dev = false
@@ -53,7 +54,7 @@ struct Serve: AsyncParsableCommand {
             .sessionIdle: sessionIdle, .sessionMaxAge: sessionMaxAge, .clockLeeway: clockLeeway, .rotation: rotation,
             .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
             .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
-            .maxSessions: maxSessions,
+            .maxSessions: maxSessions, .clientTimeout: clientTimeout,
         ]
     }
 
@@ -74,7 +75,14 @@ struct Serve: AsyncParsableCommand {
         }
         let parts = await TokenGateApplication.makeParts(configuration: configuration, users: users, logger: logger)
         await checkRedis(parts, logger: logger)
-        let app = TokenGateApplication.application(parts, configuration: configuration, logger: logger) { channel in
+        let maxConnections = Environment.raiseOpenFileLimit(reserve: 128)
+        logger.info("accepting at most \(maxConnections) client connections at once (open-file limit)")
+        let app = TokenGateApplication.application(
+            parts,
+            configuration: configuration,
+            logger: logger,
+            maxConnections: maxConnections
+        ) { channel in
             let port = channel.localAddress?.port ?? configuration.port
             FileHandle.standardOutput.write(Data("tokengate listening on http://\(configuration.host):\(port)\n".utf8))
         }

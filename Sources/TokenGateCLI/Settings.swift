@@ -6,6 +6,21 @@ import TokenGate
 
 /// Reads the environment and flags into settings, once, in the executable.
 enum Environment {
+    /// Raises the soft open-file limit to the hard one and returns how many client connections
+    /// fit under it, keeping `reserve` descriptors for Redis, files and the runtime: running out of
+    /// descriptors would crash the process, not just refuse a client.
+    static func raiseOpenFileLimit(reserve: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
+        if limit.rlim_cur < limit.rlim_max {
+            var raised = limit
+            raised.rlim_cur = limit.rlim_max
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let usable = Int(min(limit.rlim_cur, 1 << 20))
+        return max(16, usable - reserve)
+    }
+
     /// `TOKENGATE_*` variables that are set (empty values count as unset).
     static func settings() -> [Setting: String] {
         let environment = ProcessInfo.processInfo.environment

@@ -1,4 +1,5 @@
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import RedisClient
@@ -52,15 +53,24 @@ public enum TokenGateApplication {
     }
 
     /// The application, listening where the configuration says, with the Redis client as a service.
+    /// A connection idle (or sending its headers) longer than `CLIENT_TIMEOUT` is closed, and at most
+    /// `maxConnections` are open at once (new ones wait in the listen backlog), so slow or many
+    /// clients can neither starve the others nor exhaust the process's file descriptors.
     public static func application(
         _ parts: Parts,
         configuration: Configuration,
         logger: Logger,
+        maxConnections: Int? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: router(parts),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.clientTimeout)))),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: nil,
+                availableConnectionsDelegate: maxConnections.map { MaximumAvailableConnections($0, logger: logger) }
+            ),
             services: [parts.redis],
             onServerRunning: onServerRunning,
             logger: logger

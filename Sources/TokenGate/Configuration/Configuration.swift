@@ -43,6 +43,8 @@ public struct Configuration: Sendable {
     public var cookieMode: Bool
     /// Live sessions per user; nil for no limit.
     public var maxSessions: Int?
+    /// Seconds a client connection may stay idle, or take to send a request's headers or body.
+    public var clientTimeout: Int
     /// Proxies whose `X-Forwarded-For` is believed.
     public var trustedProxies: TrustedProxies
     /// Failed logins per username within `failedLoginWindow` before 429.
@@ -163,6 +165,7 @@ public struct Configuration: Sendable {
         let cookieMode = value(.cookie) == "on"
         if value(.cookie) != "on", value(.cookie) != "off" { problems.append("\(Setting.cookie.environmentName): must be on or off") }
         let maxSessions = seconds(.maxSessions, 0...1_000_000, unit: "sessions")
+        let clientTimeout = seconds(.clientTimeout, 1...300)
         var trustedProxies = TrustedProxies.none
         if let text = values[.trustedProxies], !text.isEmpty {
             if let parsed = TrustedProxies(parsing: text) {
@@ -195,6 +198,7 @@ public struct Configuration: Sendable {
             rotation: rotation,
             cookieMode: cookieMode,
             maxSessions: maxSessions == 0 ? nil : maxSessions,
+            clientTimeout: clientTimeout,
             trustedProxies: trustedProxies,
             dev: dev
         )

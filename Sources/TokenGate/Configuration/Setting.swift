@@ -22,6 +22,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisTimeout = "TOKENGATE_REDIS_TIMEOUT"
     case trustedProxies = "TOKENGATE_TRUSTED_PROXIES"
     case maxSessions = "TOKENGATE_MAX_SESSIONS"
+    case clientTimeout = "TOKENGATE_CLIENT_TIMEOUT"
 
     /// The environment variable.
     public var environmentName: String { rawValue }
@@ -49,6 +50,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .cookie: "off"
         case .redisTimeout: "1"
         case .maxSessions: "100"
+        case .clientTimeout: "10"
         }
     }
 
@@ -75,6 +77,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisTimeout: "seconds to connect to and hear back from Redis before failing closed (503)"
         case .trustedProxies: "addresses or CIDR ranges of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1"
         case .maxSessions: "live sessions per user; a login beyond it ends the session closest to expiry (0: no limit)"
+        case .clientTimeout: "seconds a client connection may stay idle, or take to send a request's headers or body"
         }
     }
 }

@@ -8,6 +8,7 @@ struct AuthRoutes {
     let auth: AuthService
 
     private var maxBody: Int { auth.configuration.maxBodyBytes }
+    private var bodyTimeout: Duration { .seconds(auth.configuration.clientTimeout) }
 
     func register(on router: Router<TokenGateRequestContext>) {
         router.post("/auth/login") { request, context in try await login(request, context) }
@@ -16,12 +17,12 @@ struct AuthRoutes {
             return grantResponse(grant)
         }
         router.post("/auth/logout") { request, _ in
-            let body = try await Credentials.body(request, maxBodyBytes: maxBody)
+            let body = try await Credentials.body(request, maxBodyBytes: maxBody, timeout: bodyTimeout)
             try await auth.logout(try Credentials.token(request, auth: auth, body: body).utf8)
             return ended()
         }
         router.post("/auth/close") { request, _ in
-            let body = try await Credentials.body(request, maxBodyBytes: maxBody)
+            let body = try await Credentials.body(request, maxBodyBytes: maxBody, timeout: bodyTimeout)
             try await auth.close(try Credentials.token(request, auth: auth, body: body).utf8)
             return Response(status: .noContent)
         }
@@ -49,7 +50,7 @@ struct AuthRoutes {
         if auth.configuration.cookieMode { try Credentials.checkOrigin(request) }
         let mediaType = (request.headers[.contentType] ?? "").lowercased().split(separator: ";").first.map { $0.trimmingSpaces() }
         guard mediaType == "application/json" else { throw TokenGateError(.invalidRequest, "send a JSON body (Content-Type: application/json)") }
-        let body = try await request.body.collect(upTo: maxBody)
+        let body = try await BodyReader.collect(request, upTo: maxBody, timeout: bodyTimeout)
         let object: [String: JSONValue]
         do { object = try StrictJSON.parseObject(body.readableBytesView) } catch {
             throw TokenGateError(.invalidRequest, "the body is not a valid JSON object: \(error.reason)")

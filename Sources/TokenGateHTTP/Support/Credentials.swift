@@ -94,9 +94,9 @@ enum Credentials {
         static let none = BodyCredentials()
     }
 
-    static func body(_ request: Request, maxBodyBytes: Int) async throws -> BodyCredentials {
+    static func body(_ request: Request, maxBodyBytes: Int, timeout: Duration) async throws -> BodyCredentials {
         if try bearer(request) != nil { return .none }
-        let body = try await request.body.collect(upTo: maxBodyBytes)
+        let body = try await BodyReader.collect(request, upTo: maxBodyBytes, timeout: timeout)
         let bytes = Array(body.readableBytesView)
         if bytes.isEmpty { return .none }
         let type = (request.headers[.contentType] ?? "").lowercased()

@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 import TokenGate
 
 // The one place where the contract's error codes meet HTTP.
@@ -44,6 +45,9 @@ extension TokenGateError: HTTPResponseError {
         switch error {
         case let error as TokenGateError:
             return error
+        case is HTTPParserError:
+            // The client sent a broken request or dropped it half-way (e.g. a body cut short).
+            return TokenGateError(.invalidRequest, "the request is malformed or incomplete")
         case is NIOTooManyBytesError:
             return TokenGateError(.payloadTooLarge, "the request body is larger than allowed")
         case let error as HTTPError where error.status == .notFound || error.status == .methodNotAllowed:

@@ -16,6 +16,23 @@ struct UserStoreTests {
         #expect(!(await store.verify(username: "carol", password: "correct horse")))
     }
 
+    @Test("an unknown user costs a bcrypt check of the same cost as a wrong password (no timing oracle)")
+    func sameCost() async throws {
+        let store = try UserStore(htpasswd: UserStore.htpasswdLine(username: "alice", password: "correct horse", cost: 9))
+        var unknown: [Duration] = []
+        var wrong: [Duration] = []
+        // Interleaved, so machine load hits both alike; medians, so a stray pause does not count.
+        for _ in 0..<9 {
+            let clock = ContinuousClock()
+            unknown.append(await clock.measure { _ = await store.verify(username: "mallory", password: "correct horse") })
+            wrong.append(await clock.measure { _ = await store.verify(username: "alice", password: "wrong horse") })
+        }
+        let medians = (unknown.sorted()[4], wrong.sorted()[4])
+        // bcrypt cost 9 takes tens of milliseconds; skipping it for unknown users would take microseconds.
+        let ratio = medians.0 / medians.1
+        #expect(ratio > 0.5 && ratio < 2, "unknown \(medians.0), wrong password \(medians.1)")
+    }
+
     @Test("passwords over 72 bytes never match (bcrypt would silently truncate them)")
     func longPasswords() async throws {
         let long = String(repeating: "p", count: 72)

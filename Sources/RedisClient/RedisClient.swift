@@ -52,30 +52,67 @@ public final class RedisClient: Sendable {
 
     /// Sends one command and returns its reply. An error reply from Redis is thrown as `.server`.
     public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
-        var buffer = ByteBuffer()
-        try RESPEncoder.encode(arguments, into: &buffer)
-        let connection = try await connection(for: pickSlot())
-        commands.add(1, ordering: .relaxed)
-        let reply: RESPValue
         do {
-            reply = try await connection.send(buffer).get()
-        } catch let error as RedisError {
-            throw error
+            return try await sendFuture(arguments).get()
         } catch {
-            throw RedisError(.connectionClosed, "\(error)")
+            throw error as? RedisError ?? RedisError(.connectionClosed, "\(error)")
         }
-        if case .error(let message) = reply { throw RedisError(.server, message) }
-        return reply
     }
 
     /// Runs a Lua script by `EVALSHA`, falling back to `EVAL` (which also caches it) on `NOSCRIPT`.
     public func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws(RedisError) -> RESPValue {
+        do {
+            return try await runFuture(script, keys: keys, arguments: arguments).get()
+        } catch {
+            throw error as? RedisError ?? RedisError(.connectionClosed, "\(error)")
+        }
+    }
+
+    /// `run` as a future, for callers that live on an event loop (a channel handler). The reply
+    /// arrives on `eventLoop` (default: the connection's). With a connection already open on the
+    /// caller's loop nothing leaves the loop: no task, no thread hop.
+    public func runFuture(
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [String],
+        on eventLoop: (any EventLoop)? = nil
+    ) -> EventLoopFuture<RESPValue> {
         let tail = [String(keys.count)] + keys + arguments
-        do throws(RedisError) {
-            return try await send(["EVALSHA", script.sha1] + tail)
-        } catch  where error.isNoScript {
-            logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
-            return try await send(["EVAL", script.source] + tail)
+        let first = sendFuture(["EVALSHA", script.sha1] + tail, on: eventLoop)
+        return first.flatMapError { error in
+            guard let error = error as? RedisError, error.isNoScript else { return first.eventLoop.makeFailedFuture(error) }
+            self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
+            return self.sendFuture(["EVAL", script.source] + tail, on: eventLoop)
+        }
+    }
+
+    /// `send` as a future on `eventLoop` (default: the connection's); it fails with a `RedisError`.
+    public func sendFuture(_ arguments: [String], on eventLoop: (any EventLoop)? = nil) -> EventLoopFuture<RESPValue> {
+        let slot = pickSlot()
+        let loop = eventLoop ?? slot.eventLoop
+        var buffer = ByteBuffer()
+        do { try RESPEncoder.encode(arguments, into: &buffer) } catch { return loop.makeFailedFuture(error) }
+        let open = slot.state.withLock { state -> RedisConnection? in
+            if case .connected(let connection) = state { return connection }
+            return nil
+        }
+        let reply: EventLoopFuture<RESPValue>
+        if let open {
+            commands.add(1, ordering: .relaxed)
+            reply = open.send(buffer).hop(to: loop)
+        } else {
+            // Connecting (or backing off) is the rare path: the async code handles it.
+            reply = loop.makeFutureWithTask { [buffer] in
+                let connection = try await self.connection(for: slot)
+                self.commands.add(1, ordering: .relaxed)
+                return try await connection.send(buffer).get()
+            }
+        }
+        return reply.flatMapErrorThrowing { error in
+            throw error as? RedisError ?? RedisError(.connectionClosed, "\(error)")
+        }.flatMapThrowing { reply in
+            if case .error(let message) = reply { throw RedisError(.server, message) }
+            return reply
         }
     }
 

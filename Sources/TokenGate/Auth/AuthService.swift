@@ -1,5 +1,6 @@
 import Crypto
 import Logging
+import NIOCore
 
 #if canImport(Glibc)
 import Glibc
@@ -130,6 +131,18 @@ public struct AuthService: Sendable {
         let check = try await store.check(claims, activity: activity, limits: limits)
         if let error = check.error { throw refusal(error, check, claims) }
         return Admission(identity: claims, successor: nil)
+    }
+
+    /// `authenticate` as a future on `eventLoop`, for the HTTP fast path (rotation off only: a
+    /// rotating request needs a signed successor, which the async path makes).
+    public func authenticateFuture(_ token: Substring.UTF8View, activity: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<VerifiedToken> {
+        precondition(configuration.rotation == .off, "the fast path does not rotate")
+        let claims: VerifiedToken
+        do { claims = try verifier.verify(token, now: now()) } catch { return eventLoop.makeFailedFuture(error) }
+        return store.checkFuture(claims, activity: activity, limits: limits, on: eventLoop).flatMapThrowing { check in
+            if let error = check.error { throw refusal(error, check, claims) }
+            return claims
+        }
     }
 
     /// Issues a successor token in the same session. Does not count as user activity. With

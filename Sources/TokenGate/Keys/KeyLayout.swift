@@ -9,7 +9,7 @@ import Crypto
 /// |---|---|---|---|
 /// | `tg:{alice}:s:<sid>` | hash | `TOKEN_TTL` from the last refresh | `created`, `seen` (Unix seconds, Redis clock), `ua`, `ip`, `n` (fields at the last clean-up), and `t:<jti>` → expiry (Unix ms) for each token of the session |
 /// | `tg:{alice}:t:<jti>` | string | `TOKEN_TTL` | the session id the token belongs to; once rotated, `<sid> <rotated-at, Unix ms> <successor token>` |
-/// | `tg:{alice}:sessions` | sorted set | until its last member expires | session ids scored by their expiry (Unix seconds) |
+/// | `tg:{alice}:sessions` | sorted set | until its last member expires | session ids scored by their expiry (Unix ms) |
 /// | `tg:rl:u:<hash>` / `tg:rl:ip:<address>` | string | 5 min from the first failure | failed logins per username / client address |
 ///
 /// Usernames are restricted to `[a-z0-9._@-]` (see `Username`), so a name can never close the

@@ -15,7 +15,7 @@ enum Scripts {
           local s = tonumber(t[1])
           return s, s * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
-        local function now() return (clock()) end
+        local function nowMs() local _, ms = clock(); return ms end
         -- Deletes a session hash and every token key it lists (fields 't:<jti>').
         local function dropSession(skey, tprefix)
           for _, f in ipairs(redis.call('HKEYS', skey)) do
@@ -23,14 +23,13 @@ enum Scripts {
           end
           redis.call('DEL', skey)
         end
-        -- Forgets index entries whose session has expired; the index lives as long as its last entry.
-        -- Scores are whole seconds and a key set during second t lives until up to t + ttl + 1,
-        -- so an entry scored t is kept through second t and the index outlives its last entry by 1 s.
-        local function tidyIndex(index, t)
-          redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. t)
+        -- Forgets index entries whose session has expired; the index lives as long as its last
+        -- entry. Scores are the sessions' expiry in Unix ms (ms: Redis's time now).
+        local function tidyIndex(index, ms)
+          redis.call('ZREMRANGEBYSCORE', index, '-inf', '(' .. ms)
           local last = redis.call('ZRANGE', index, -1, -1, 'WITHSCORES')
           if #last == 0 then redis.call('DEL', index)
-          else redis.call('EXPIRE', index, math.max(1, tonumber(last[2]) - t + 1)) end
+          else redis.call('PEXPIRE', index, math.max(1, tonumber(last[2]) - ms)) end
         end
         -- A token key holds its session id; once rotated (per-request rotation) it holds
         -- '<sid> <rotated at, Unix ms> <successor token>' for the rest of its life. Returns 1 (live),
@@ -58,10 +57,10 @@ enum Scripts {
           return 1, seen, successor
         end
         -- Ends a session that failed its check (idle, too old, replayed token).
-        local function endSession(skey, index, sid, tprefix, t)
+        local function endSession(skey, index, sid, tprefix, ms)
           dropSession(skey, tprefix)
           redis.call('ZREM', index, sid)
-          tidyIndex(index, t)
+          tidyIndex(index, ms)
         end
         -- Adds token jti (key tkey) to session sid and restarts the session's TTL. Expired token
         -- fields are forgotten only when the hash has doubled since the last clean-up ('n' is the
@@ -81,8 +80,8 @@ enum Scripts {
           redis.call('HSET', skey, 't:' .. jti, ms + ttl * 1000)
           redis.call('EXPIRE', skey, ttl)
           redis.call('SET', tkey, sid, 'EX', ttl)
-          redis.call('ZADD', index, t + ttl, sid)
-          tidyIndex(index, t)
+          redis.call('ZADD', index, ms + ttl * 1000, sid)
+          tidyIndex(index, ms)
         end
         -- Drops every session in a user's index: keys are deleted 500 at a time (one UNLINK per
         -- batch instead of one DEL per key), so 10,000 sessions cost about 10,000 HKEYS and 60 UNLINKs.
@@ -121,7 +120,7 @@ enum Scripts {
         local ttl = tonumber(ARGV[3])
         local cap = tonumber(ARGV[6])
         if cap > 0 then
-          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. t)
+          redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ms)
           local extra = redis.call('ZCARD', KEYS[3]) - cap + 1
           if extra > 0 then
             for _, sid in ipairs(redis.call('ZRANGE', KEYS[3], 0, extra - 1)) do
@@ -133,8 +132,8 @@ enum Scripts {
         redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], ms + ttl * 1000)
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
-        redis.call('ZADD', KEYS[3], t + ttl, ARGV[1])
-        tidyIndex(KEYS[3], t)
+        redis.call('ZADD', KEYS[3], ms + ttl * 1000, ARGV[1])
+        tidyIndex(KEYS[3], ms)
         return t
         """
     )
@@ -147,7 +146,7 @@ enum Scripts {
         local t, ms = clock()
         local r, seen = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), t, ms, tonumber(ARGV[6]))
         if r < 0 then
-          endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[5], t)
+          endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[5], ms)
         elseif r == 1 and ARGV[2] == '1' and seen < t then
           redis.call('HSET', KEYS[2], 'seen', t)
         end
@@ -163,7 +162,7 @@ enum Scripts {
         """
         local t, ms = clock()
         local r = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
-        if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], t) end
+        if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r ~= 1 then return r end
         addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
         return 1
@@ -180,7 +179,7 @@ enum Scripts {
         """
         local t, ms = clock()
         local r, seen, successor = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
-        if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], t) end
+        if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r ~= 1 then return {r} end
         if ARGV[8] == '1' and seen < t then redis.call('HSET', KEYS[2], 'seen', t) end
         if successor then return {1, successor} end
@@ -197,7 +196,7 @@ enum Scripts {
         if tokenState(KEYS[1], ARGV[1]) == 0 then return 0 end
         dropSession(KEYS[2], ARGV[2])
         redis.call('ZREM', KEYS[3], ARGV[1])
-        tidyIndex(KEYS[3], now())
+        tidyIndex(KEYS[3], nowMs())
         return 1
         """
     )
@@ -223,7 +222,7 @@ enum Scripts {
         local existed = redis.call('EXISTS', KEYS[1])
         dropSession(KEYS[1], ARGV[2])
         redis.call('ZREM', KEYS[2], ARGV[1])
-        tidyIndex(KEYS[2], now())
+        tidyIndex(KEYS[2], nowMs())
         return existed
         """
     )
@@ -238,7 +237,7 @@ enum Scripts {
         local state = tokenState(KEYS[1], ARGV[1])
         if state == 0 then return 0 end
         if state == 2 then return 1 end
-        local t = now()
+        local ms = nowMs()
         local g = tonumber(ARGV[2])
         local fields = redis.call('HGETALL', KEYS[2])
         local mine = tonumber(redis.call('HGET', KEYS[2], 't:' .. ARGV[4]) or '0')
@@ -249,8 +248,8 @@ enum Scripts {
           if string.sub(fields[i], 1, 2) == 't:' then redis.call('EXPIRE', ARGV[3] .. string.sub(fields[i], 3), g, 'LT') end
         end
         redis.call('EXPIRE', KEYS[2], g, 'LT')
-        redis.call('ZADD', KEYS[3], 'XX', 'LT', t + g, ARGV[1])
-        tidyIndex(KEYS[3], t)
+        redis.call('ZADD', KEYS[3], 'XX', 'LT', ms + g * 1000, ARGV[1])
+        tidyIndex(KEYS[3], ms)
         return 1
         """
     )
@@ -260,8 +259,8 @@ enum Scripts {
     static let sessions = script(
         "sessions",
         """
-        local t = now()
-        tidyIndex(KEYS[1], t)
+        local t, ms = clock()
+        tidyIndex(KEYS[1], ms)
         local out = {t}
         for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
           local skey = ARGV[1] .. sid

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import RedisClient
 import Synchronization
 
@@ -111,6 +112,24 @@ public struct SessionStore: Sendable {
             ]
         )
         return Check(reply.int)
+    }
+
+    /// `check` as a future on `eventLoop`, for the HTTP fast path (a channel handler).
+    public func checkFuture(_ token: VerifiedToken, activity: Bool, limits: Limits, on eventLoop: any EventLoop) -> EventLoopFuture<Check> {
+        redis.runFuture(
+            Scripts.verify,
+            keys: [
+                keys.token(user: token.user, jti: token.jti), keys.session(user: token.user, sid: token.sid),
+                keys.sessionIndex(user: token.user),
+            ],
+            arguments: [
+                token.sid, activity ? "1" : "0", String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: token.user),
+                limits.graceMilliseconds,
+            ],
+            on: eventLoop
+        ).map { Check($0.int) }.flatMapErrorThrowing { error in
+            throw self.failure(error as? RedisError ?? RedisError(.connectionClosed, "\(error)"), script: Scripts.verify)
+        }
     }
 
     /// Adds a successor token `newJti` to the token's session, if the token is still live.
@@ -285,15 +304,20 @@ public struct SessionStore: Sendable {
         do {
             return try await redis.run(script, keys: keys, arguments: arguments)
         } catch {
-            if error.kind == .server {
-                logger.error("Redis script failed", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
-            } else if outageLog.allow() {
-                // At most one line per 5 s: an outage must not flood the log, but must show in it.
-                logger.warning("Redis unavailable: answering 503", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
-            }
-            onRedisError?(error)
-            throw .storeUnavailable
+            throw failure(error, script: script)
         }
+    }
+
+    /// Logs (throttled) and counts a Redis failure; the request fails closed.
+    private func failure(_ error: RedisError, script: RedisScript) -> TokenGateError {
+        if error.kind == .server {
+            logger.error("Redis script failed", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
+        } else if outageLog.allow() {
+            // At most one line per 5 s: an outage must not flood the log, but must show in it.
+            logger.warning("Redis unavailable: answering 503", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
+        }
+        onRedisError?(error)
+        return .storeUnavailable
     }
 
     /// Called on every Redis failure (the HTTP layer counts them in /metrics).

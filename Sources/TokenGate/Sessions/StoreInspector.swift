@@ -38,7 +38,9 @@ public struct StoreInspector: Sendable {
                 let ttl = try await redis.send(["TTL", key]).int ?? -2
                 if ttl == -1 { report.keysWithoutTTL.append(key) }
                 if key.hasSuffix("}:sessions"), let user = Self.user(inIndexKey: key, prefix: keys.prefix) {
-                    let now = try await redis.send(["TIME"]).array?.first?.int ?? 0
+                    // Index scores are expiry times in Unix milliseconds.
+                    let time = try await redis.send(["TIME"]).array ?? []
+                    let now = (time.first?.int ?? 0) * 1000 + (time.last?.int ?? 0) / 1000
                     let members = try await redis.send(["ZRANGEBYSCORE", key, String(now), "+inf"]).array ?? []
                     for member in members {
                         guard let sid = member.string else { continue }

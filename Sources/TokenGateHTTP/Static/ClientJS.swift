@@ -116,7 +116,9 @@ extension StaticFiles {
             },
             fetch: async function (url, init) {
               init = Object.assign({}, init || {});
-              var sent = state ? state.token : null;
+              // The token goes to this origin only, never to a third party the page calls.
+              var target = new URL(url instanceof Request ? url.url : String(url), location.href);
+              var sent = state && target.origin === location.origin ? state.token : null;
               if (sent) init.headers = authHeaders(sent, init.headers);
               var response = await fetch(url, init);
               var next = response.headers.get('X-Next-Token');

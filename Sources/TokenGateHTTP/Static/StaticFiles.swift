@@ -38,7 +38,7 @@ enum StaticFiles {
         </style>
         </head>
         <body>
-        <header><h1>TokenGate</h1><span class="tag">30-second JWTs, every one a Redis key</span></header>
+        <header><h1>TokenGate</h1><span class="tag">short-lived JWTs, every one a Redis key</span></header>
         <main>
           <section class="card" id="login-card">
             <h2>Log in</h2>

@@ -12,7 +12,8 @@ import Synchronization
 /// thread waiting for Redis.
 ///
 /// Connections are made lazily, re-made after any error, and backed off (100 ms doubling to 2 s)
-/// while Redis cannot be reached; during a back-off commands fail at once with `.unavailable`.
+/// while Redis cannot be reached; during a back-off commands go to another open connection if
+/// there is one, else fail at once with `.unavailable`.
 /// Run it as a `Service` so graceful shutdown closes its connections.
 public final class RedisClient: Sendable {
     /// The configuration the client was made with.
@@ -92,10 +93,7 @@ public final class RedisClient: Sendable {
         let loop = eventLoop ?? slot.eventLoop
         var buffer = ByteBuffer()
         do { try RESPEncoder.encode(arguments, into: &buffer) } catch { return loop.makeFailedFuture(error) }
-        let open = slot.state.withLock { state -> RedisConnection? in
-            if case .connected(let connection) = state { return connection }
-            return nil
-        }
+        let open = openConnection(preferring: slot)
         let reply: EventLoopFuture<RESPValue>
         if let open {
             commands.add(1, ordering: .relaxed)
@@ -126,6 +124,29 @@ public final class RedisClient: Sendable {
             }
             old?.close()
         }
+    }
+
+    /// The slot's connection; while that slot is backing off after a failure, another slot's open
+    /// connection (Redis may be back while this one waits out its delay). Nil: connect (or fail)
+    /// through the slot.
+    private func openConnection(preferring slot: Slot) -> RedisConnection? {
+        let (connection, backingOff) = slot.state.withLock { state -> (RedisConnection?, Bool) in
+            switch state {
+            case .connected(let connection): (connection, false)
+            case .idle(_, let retryAt): (nil, NIODeadline.now() < retryAt)
+            case .connecting, .shutdown: (nil, false)
+            }
+        }
+        if let connection { return connection }
+        guard backingOff else { return nil }
+        for other in slots where other !== slot {
+            let found = other.state.withLock { state -> RedisConnection? in
+                if case .connected(let connection) = state { return connection }
+                return nil
+            }
+            if let found { return found }
+        }
+        return nil
     }
 
     private func pickSlot() -> Slot {

@@ -75,7 +75,7 @@ struct Serve: AsyncParsableCommand {
         }
         let parts = await TokenGateApplication.makeParts(configuration: configuration, users: users, logger: logger)
         await checkRedis(parts, logger: logger)
-        let maxConnections = Environment.raiseOpenFileLimit(reserve: 128)
+        let maxConnections = Environment.raiseOpenFileLimit()
         logger.info("accepting at most \(maxConnections) client connections at once (open-file limit)")
         let app = TokenGateApplication.application(
             parts,

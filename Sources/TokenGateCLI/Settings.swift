@@ -7,9 +7,9 @@ import TokenGate
 /// Reads the environment and flags into settings, once, in the executable.
 enum Environment {
     /// Raises the soft open-file limit to the hard one and returns how many client connections
-    /// fit under it, keeping `reserve` descriptors for Redis, files and the runtime: running out of
-    /// descriptors would crash the process, not just refuse a client.
-    static func raiseOpenFileLimit(reserve: Int) -> Int {
+    /// fit under it, keeping a quarter of it (at least 48, at most 128) for Redis, files and the
+    /// runtime: running out of descriptors would crash the process, not just refuse a client.
+    static func raiseOpenFileLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
         if limit.rlim_cur < limit.rlim_max {
@@ -18,6 +18,7 @@ enum Environment {
             if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
         }
         let usable = Int(min(limit.rlim_cur, 1 << 20))
+        let reserve = max(48, min(128, usable / 4))
         return max(16, usable - reserve)
     }
 

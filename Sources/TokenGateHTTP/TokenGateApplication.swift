@@ -65,7 +65,19 @@ public enum TokenGateApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: router(parts),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.clientTimeout)))),
+            // FastPathHandler answers the hot routes in the pipeline and keeps the idle timer.
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        FastPathHandler(
+                            auth: parts.auth,
+                            metrics: parts.metrics,
+                            idleTimeout: .seconds(Int64(configuration.clientTimeout))
+                        )
+                    ],
+                    idleTimeout: nil
+                )
+            ),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: nil,

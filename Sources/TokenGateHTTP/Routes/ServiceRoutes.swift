@@ -15,13 +15,7 @@ struct ServiceRoutes {
     func register(on router: Router<TokenGateRequestContext>) {
         router.get("/api/me") { _, context in
             let identity = try context.requireIdentity()
-            var json = JSONWriter()
-            json.object {
-                $0.field("user", identity.user)
-                $0.field("session_id", identity.sid)
-                $0.field("expires_in", auth.secondsLeft(identity))
-            }
-            return Response.json(json)
+            return Response(status: .ok, headers: Self.meHeaders, body: .init(byteBuffer: Self.me(identity, expiresIn: auth.secondsLeft(identity))))
         }
         router.get("/healthz") { _, _ in
             var json = JSONWriter()
@@ -67,6 +61,20 @@ struct ServiceRoutes {
         router.get("/tokengate.js") { _, _ in Self.file(StaticFiles.clientJS, type: "text/javascript; charset=utf-8") }
         router.get("/demo.js") { _, _ in Self.file(StaticFiles.demoJS, type: "text/javascript; charset=utf-8") }
     }
+
+    /// `/api/me`'s body (also written by `FastPathHandler`).
+    static func me(_ identity: VerifiedToken, expiresIn: Int64) -> ByteBuffer {
+        var json = JSONWriter()
+        json.object {
+            $0.field("user", identity.user)
+            $0.field("session_id", identity.sid)
+            $0.field("expires_in", expiresIn)
+        }
+        return ByteBuffer(bytes: json.bytes)
+    }
+
+    /// `/api/me`'s headers.
+    static let meHeaders: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
 
     private static func file(_ text: String, type: String) -> Response {
         Response(

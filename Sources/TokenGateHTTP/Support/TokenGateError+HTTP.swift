@@ -19,9 +19,12 @@ extension TokenGateError: HTTPResponseError {
         }
     }
 
+    /// An answer's status, headers and body.
+    typealias ResponseParts = (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer)
+
     /// `{"error": code, "message": text}` with `WWW-Authenticate` on 401 (RFC 6750) and
     /// `Retry-After` on 429.
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
+    var responseParts: ResponseParts {
         var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
         switch code {
         case .missingToken, .invalidCredentials:
@@ -37,7 +40,17 @@ extension TokenGateError: HTTPResponseError {
             $0.field("error", code.rawValue)
             $0.field("message", message)
         }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body.bytes)))
+        return (status, headers, ByteBuffer(bytes: body.bytes))
+    }
+
+    /// The answer for any error (unknown ones fail closed as `store_unavailable`).
+    static func responseParts(for error: any Error) -> ResponseParts {
+        (from(error) ?? TokenGateError(.storeUnavailable, "the service cannot answer right now")).responseParts
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let parts = responseParts
+        return Response(status: parts.status, headers: parts.headers, body: .init(byteBuffer: parts.body))
     }
 
     /// Maps any error thrown by a handler or by Hummingbird to the contract's error.

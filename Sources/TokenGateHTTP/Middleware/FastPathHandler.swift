@@ -1,0 +1,233 @@
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NIOHTTPTypes
+import TokenGate
+
+/// The hot path, in the channel pipeline: `GET /api/me` and `GET /auth/verify` are answered here,
+/// on the connection's event loop, with one signature check and one Redis round trip, without a
+/// task, the router or the middleware chain. Every other request goes on to Hummingbird unchanged.
+///
+/// The answers are the same as the routes' (`ServiceRoutes.me`, `AuthRoutes.verified`, the errors
+/// of `TokenGateError.responseParts`), and they are counted in the same metrics. The fast path is
+/// used only where the routes would do nothing more: rotation off and cookie mode off (a rotated
+/// or cookie request goes to Hummingbird).
+///
+/// The handler also keeps HTTP/1 in order and connections bounded:
+/// - a pipelined request waits until the answer before it has been written, so answers leave in
+///   the order the requests came (requests that reach Hummingbird while one of ours is pending are
+///   held back, and ours wait for Hummingbird's);
+/// - a connection that sends nothing, or trickles a request head, for `idleTimeout` is closed
+///   (it sees every request, so it replaces Hummingbird's idle timer).
+final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    enum Route: String {
+        case me = "/api/me"
+        case verify = "/auth/verify"
+    }
+
+    private enum State {
+        /// Between requests, or passing a request to Hummingbird.
+        case idle
+        /// Reading one of our requests (waiting for its end).
+        case reading(Route, HTTPRequest)
+        /// Our answer is on its way; later input waits.
+        case answering
+    }
+
+    private let auth: AuthService
+    private let metrics: Metrics
+    private let idleTimeout: TimeAmount
+    private let enabled: Bool
+    private var state = State.idle
+    /// Requests handed to Hummingbird whose answer has not been written yet.
+    private var forwarded = 0
+    /// Input that arrived while an answer was pending.
+    private var held: [HTTPRequestPart] = []
+    private var readRequested = false
+    private var quiesceHeld = false
+    /// The request asked for `Connection: close`.
+    private var closeRequested = false
+    private var idleTimer: Scheduled<Void>?
+
+    init(auth: AuthService, metrics: Metrics, idleTimeout: TimeAmount) {
+        self.auth = auth
+        self.metrics = metrics
+        self.idleTimeout = idleTimeout
+        self.enabled = auth.configuration.rotation == .off && !auth.configuration.cookieMode
+    }
+
+    // MARK: inbound
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { armIdleTimer(context) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        armIdleTimer(context)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if case .answering = state {
+            held.append(part)
+            return
+        }
+        process(part, context: context)
+    }
+
+    private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+        switch (state, part) {
+        case (.idle, .head(let head)):
+            if enabled, forwarded == 0, head.method == .get, let route = Self.route(of: head) {
+                // The request must be complete within the timeout: a trickled request is cut off
+                // like a trickled head.
+                armIdleTimer(context)
+                state = .reading(route, head)
+            } else {
+                idleTimer?.cancel()
+                forwarded += 1
+                context.fireChannelRead(wrapInboundOut(part))
+            }
+        case (.reading, .body):
+            break  // a GET body means nothing to these routes
+        case (.reading(let route, let head), .end):
+            idleTimer?.cancel()
+            closeRequested = head.headerFields[.connection]?.lowercased().contains("close") == true
+            state = .answering
+            answer(route, head, context: context)
+        case (.idle, .body), (.idle, .end):
+            context.fireChannelRead(wrapInboundOut(part))
+        case (.reading, .head), (.answering, _):
+            // A head before the last request ended cannot come from the HTTP/1 decoder.
+            context.close(promise: nil)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .answering = state {
+            readRequested = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent {
+            // Graceful shutdown: finish our answer first; Hummingbird then closes the connection.
+            switch state {
+            case .idle where forwarded == 0:
+                context.close(promise: nil)
+                return
+            case .idle:
+                break
+            case .reading, .answering:
+                quiesceHeld = true
+                return
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: outbound (Hummingbird's answers pass through here)
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) {
+            forwarded -= 1
+            if forwarded == 0, case .idle = state { armIdleTimer(context) }
+        }
+        context.write(data, promise: promise)
+    }
+
+    // MARK: the fast path
+
+    static func route(of head: HTTPRequest) -> Route? {
+        guard let path = head.path else { return nil }
+        let plain = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? Substring(path)
+        return Route(rawValue: String(plain))
+    }
+
+    private func answer(_ route: Route, _ head: HTTPRequest, context: ChannelHandlerContext) {
+        let started = ContinuousClock.now
+        let token: Substring
+        do {
+            guard let bearer = try HeaderParsing.bearer(authorization: head.headerFields[values: .authorization]) else {
+                throw TokenGateError.missingToken
+            }
+            token = bearer
+        } catch {
+            respond(route, TokenGateError.responseParts(for: error), context: context)
+            return
+        }
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        auth.authenticateFuture(token.utf8, activity: true, on: context.eventLoop).whenComplete { result in
+            let handler = loopBound.value
+            handler.metrics.recordVerify(ContinuousClock.now - started)
+            switch result {
+            case .success(let identity):
+                handler.respond(route, handler.success(route, identity), context: contextBound.value)
+            case .failure(let error):
+                handler.respond(route, TokenGateError.responseParts(for: error), context: contextBound.value)
+            }
+        }
+    }
+
+    private func success(_ route: Route, _ identity: VerifiedToken) -> TokenGateError.ResponseParts {
+        switch route {
+        case .me: (.ok, ServiceRoutes.meHeaders, ServiceRoutes.me(identity, expiresIn: auth.secondsLeft(identity)))
+        case .verify: (.ok, AuthRoutes.verifiedHeaders(identity), ByteBuffer())
+        }
+    }
+
+    private func respond(_ route: Route, _ parts: TokenGateError.ResponseParts, context: ChannelHandlerContext) {
+        metrics.countRequest(route: route.rawValue, status: parts.status.code)
+        var response = HTTPResponse(status: parts.status, headerFields: parts.headers)
+        response.headerFields[.contentLength] = String(parts.body.readableBytes)
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        if parts.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(parts.body)), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        state = .idle
+        if quiesceHeld || closeRequested {
+            context.close(promise: nil)
+            return
+        }
+        // Input that waited for this answer, in order; it may start another answer of ours.
+        let replaying = !held.isEmpty
+        while !held.isEmpty {
+            if case .answering = state { break }
+            process(held.removeFirst(), context: context)
+        }
+        // Hummingbird's inbound stream takes what it was given at the end of a read cycle.
+        if replaying { context.fireChannelReadComplete() }
+        if case .idle = state {
+            if forwarded == 0 { armIdleTimer(context) }
+            if readRequested {
+                readRequested = false
+                context.read()
+            }
+        }
+    }
+
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        idleTimer?.cancel()
+        let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(in: idleTimeout) {
+            contextBound.value.close(promise: nil)
+        }
+    }
+}

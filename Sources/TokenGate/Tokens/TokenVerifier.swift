@@ -23,7 +23,13 @@ public struct TokenVerifier: Sendable {
 
     /// Creates a verifier for HS256 secrets (by `kid`) and claim rules.
     public init(keys: [String: SymmetricKey], issuer: String, audience: String?, tokenTTL: Int, leeway: Int) {
-        self.init(verificationKeys: keys.mapValues { .hmac($0) }, issuer: issuer, audience: audience, tokenTTL: tokenTTL, leeway: leeway)
+        self.init(
+            verificationKeys: keys.mapValues { .hmac(HMAC<SHA256>(key: $0)) },
+            issuer: issuer,
+            audience: audience,
+            tokenTTL: tokenTTL,
+            leeway: leeway
+        )
     }
 
     /// Creates a verifier that accepts tokens signed by any of `keys` (each with its own algorithm).
@@ -141,13 +147,14 @@ public struct TokenVerifier: Sendable {
 
 /// What verifies one key's signatures: the HS256 secret or an asymmetric public key.
 enum VerificationKey: Sendable {
-    case hmac(SymmetricKey)
+    /// HS256: the HMAC already keyed (its inner and outer pads hashed once), copied per check.
+    case hmac(HMAC<SHA256>)
     case ed25519(Curve25519.Signing.PublicKey)
     case p256(P256.Signing.PublicKey)
 
     init(_ key: SigningKey) {
         switch key.material {
-        case .hs256(let secret): self = .hmac(secret)
+        case .hs256(let secret): self = .hmac(HMAC<SHA256>(key: secret))
         case .eddsa(let privateKey): self = .ed25519(privateKey.publicKey)
         case .es256(let privateKey): self = .p256(privateKey.publicKey)
         }
@@ -172,10 +179,12 @@ enum VerificationKey: Sendable {
     /// Checks `signature` over the raw signing input (`header.payload`), in constant time for HMAC.
     func isValid(_ signature: [UInt8], for input: Substring.UTF8View) -> Bool {
         switch self {
-        case .hmac(let key):
-            return input.withContiguousStorageIfAvailable { bytes in
-                HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: UnsafeRawBufferPointer(bytes), using: key)
-            } ?? HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Array(input), using: key)
+        case .hmac(let keyed):
+            var mac = keyed
+            if input.withContiguousStorageIfAvailable({ mac.update(data: UnsafeRawBufferPointer($0)) }) == nil {
+                mac.update(data: Array(input))
+            }
+            return mac.finalize() == signature  // constant time
         case .ed25519(let key):
             return key.isValidSignature(signature, for: Array(input))
         case .p256(let key):

@@ -53,6 +53,8 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The request asked for `Connection: close`.
     private var closeRequested = false
     private var idleTimer: Scheduled<Void>?
+    /// When the connection went idle (or began its current request of ours); nil while busy.
+    private var idleSince: NIODeadline?
 
     init(auth: AuthService, metrics: Metrics, idleTimeout: TimeAmount) {
         self.auth = auth
@@ -69,6 +71,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         idleTimer?.cancel()
+        idleTimer = nil
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -78,6 +81,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         idleTimer?.cancel()
+        idleTimer = nil
         context.fireChannelInactive()
     }
 
@@ -99,14 +103,14 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 armIdleTimer(context)
                 state = .reading(route, head)
             } else {
-                idleTimer?.cancel()
+                stopIdleClock()
                 forwarded += 1
                 context.fireChannelRead(wrapInboundOut(part))
             }
         case (.reading, .body):
             break  // a GET body means nothing to these routes
         case (.reading(let route, let head), .end):
-            idleTimer?.cancel()
+            stopIdleClock()
             closeRequested = head.headerFields[.connection]?.lowercased().contains("close") == true
             state = .answering
             answer(route, head, context: context)
@@ -223,11 +227,30 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    /// Starts the idle clock. One timer per connection checks it, so a request costs a clock
+    /// read, not a scheduled task.
     private func armIdleTimer(_ context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        idleTimer = context.eventLoop.scheduleTask(in: idleTimeout) {
-            contextBound.value.close(promise: nil)
+        idleSince = .now()
+        if idleTimer == nil { scheduleIdleCheck(context, at: .now() + idleTimeout) }
+    }
+
+    private func stopIdleClock() {
+        idleSince = nil
+    }
+
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext, at deadline: NIODeadline) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        idleTimer = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = bound.value
+            handler.idleTimer = nil
+            // Busy (a request being answered): the clock restarts when the answer is written.
+            guard let since = handler.idleSince else { return }
+            let expiry = since + handler.idleTimeout
+            if expiry <= .now() {
+                context.close(promise: nil)
+            } else {
+                handler.scheduleIdleCheck(context, at: expiry)
+            }
         }
     }
 }

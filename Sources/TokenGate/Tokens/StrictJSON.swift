@@ -74,6 +74,7 @@ public enum StrictJSON {
             case UInt8(ascii: "{"):
                 index += 1
                 var object: [String: JSONValue] = [:]
+                object.reserveCapacity(8)
                 skipSpace()
                 if peek() == UInt8(ascii: "}") {
                     index += 1
@@ -173,6 +174,16 @@ public enum StrictJSON {
 
         mutating func string() throws(ParseError) -> String {
             index += 1  // opening quote
+            // The usual string has no escape: validate it in place, without a copy byte by byte.
+            var end = index
+            while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+                end += 1
+            }
+            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
+                guard let text = String(validating: bytes[index..<end], as: UTF8.self) else { throw ParseError(reason: "invalid UTF-8") }
+                index = end + 1
+                return text
+            }
             var out: [UInt8] = []
             while true {
                 guard let byte = peek() else { throw ParseError(reason: "unterminated string") }

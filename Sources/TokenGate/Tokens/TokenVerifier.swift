@@ -103,7 +103,8 @@ public struct TokenVerifier: Sendable {
         guard let iat = claims["iat"]?.integer, let exp = claims["exp"]?.integer else {
             throw .invalidToken("iat and exp must be integers")
         }
-        guard exp > iat, exp - iat <= tokenTTL else { throw .invalidToken("lifetime is longer than allowed") }
+        let (lifetime, overflow) = exp.subtractingReportingOverflow(iat)
+        guard exp > iat, !overflow, lifetime <= tokenTTL else { throw .invalidToken("lifetime is longer than allowed") }
         guard iat <= now + leeway else { throw .invalidToken("issued in the future") }
         if let nbf = claims["nbf"] {
             guard let notBefore = nbf.integer, notBefore <= now + leeway else { throw .invalidToken("not yet valid") }
@@ -117,7 +118,7 @@ public struct TokenVerifier: Sendable {
         guard let headerBytes = Base64URL.decode(segment) else { throw .invalidToken("header is not base64url") }
         let header: [String: JSONValue]
         do { header = try StrictJSON.parseObject(headerBytes, maxDepth: 2) } catch { throw .invalidToken("header is not a JSON object") }
-        for name in header.keys where name != "alg" && name != "typ" && name != "kid" {
+        for name in header.keys.sorted() where name != "alg" && name != "typ" && name != "kid" {
             throw .invalidToken("header member \(name.prefix(16)) is not allowed")
         }
         guard let algorithm = header["alg"]?.string, Self.algorithms.contains(algorithm) else {

@@ -190,15 +190,17 @@ public enum HeaderParsing {
     /// The value of cookie `name` across every `Cookie` header value; nil when absent or empty.
     /// A name sent twice is refused: which one the browser meant cannot be known.
     public static func cookie(_ name: String, in values: [String]) throws(TokenGateError) -> Substring? {
+        // Split on bytes: ';', '=' and ' ' are ASCII, and a ';' followed by a combining mark must
+        // still end a pair (as Characters they would merge into one).
         var found: Substring? = nil
         for value in values {
-            for pair in value.split(separator: ";") {
-                let pair = pair.drop { $0 == " " }
-                guard let equals = pair.firstIndex(of: "="), pair[..<equals] == name else { continue }
+            for pair in value.utf8.split(separator: UInt8(ascii: ";")) {
+                let pair = pair.drop { $0 == UInt8(ascii: " ") }
+                guard let equals = pair.firstIndex(of: UInt8(ascii: "=")), pair[..<equals].elementsEqual(name.utf8) else { continue }
                 guard found == nil else { throw TokenGateError.invalidToken("cookie \(name) sent more than once") }
-                var value = pair[pair.index(after: equals)...]
-                while value.last == " " { value = value.dropLast() }
-                found = value
+                var cookie = pair[pair.index(after: equals)...]
+                while cookie.last == UInt8(ascii: " ") { cookie = cookie.dropLast() }
+                found = Substring(cookie)
             }
         }
         return found?.isEmpty == true ? nil : found

@@ -1,0 +1,2 @@
+// Declarations only (include/FuzzerDriver.h); the definition is in libFuzzer (-sanitize=fuzzer).
+#include "FuzzerDriver.h"

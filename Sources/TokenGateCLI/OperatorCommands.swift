@@ -162,8 +162,7 @@ struct KeyCommand: ParsableCommand {
             discussion: """
                 HS256 (the default) prints a random 384-bit secret in base64url; EdDSA and ES256 print \
                 `EdDSA:<seed>` / `ES256:<scalar>`, whose public halves are published at /.well-known/jwks.json. \
-                To rotate, put the new line first in the key file and keep the old line below it for at \
-                least TOKEN_TTL plus the clock leeway after every instance has restarted with the new file.
+                A key file holds one key a line: the first signs, all verify (rotation: README, "Signing keys and rotation").
                 """
         )
 

@@ -157,6 +157,40 @@ struct CookieModeTests {
         }
     }
 
+    @Test("forward-auth: /auth/verify checks CSRF for the guarded request's method; logout clears only its own cookies")
+    func forwardAuthAndLogout() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let login = try await Self.loginResponse(client)
+            let token = try #require(Self.cookie("__Host-tg_token", in: login))
+            let csrf = try #require(Self.cookie("tg_csrf", in: login))
+            let jar = "__Host-tg_token=\(token); tg_csrf=\(csrf)"
+            let page = try await client.execute(uri: "/auth/verify", method: .get, headers: [.cookie: jar, .xOriginalMethod: "GET"])
+            #expect(page.status == .ok)
+            let post = try await client.execute(uri: "/auth/verify", method: .get, headers: [.cookie: jar, .xOriginalMethod: "POST"])
+            HTTPTests.expectError(post, .forbidden, "csrf_failed")
+            let proven = try await client.execute(
+                uri: "/auth/verify",
+                method: .get,
+                headers: [.cookie: jar, .xOriginalMethod: "POST", .xCSRFToken: csrf, .secFetchSite: "same-origin"]
+            )
+            #expect(proven.status == .ok)
+            // Logging out another session (a token in the body, as a cross-site form could send) ends
+            // that session but leaves this browser's cookies alone.
+            let other = try await HTTPTests.login(client)
+            let foreign = try await client.execute(
+                uri: "/auth/logout",
+                method: .post,
+                headers: [.cookie: jar, .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "token=\(other.token)")
+            )
+            #expect(foreign.status == .noContent)
+            #expect(foreign.headers[.clearSiteData] == nil && Self.setCookies(foreign).isEmpty)
+            let own = try await client.execute(uri: "/auth/logout", method: .post, headers: [.cookie: jar, .authorization: "Bearer \(token)"])
+            #expect(own.status == .noContent && own.headers[.clearSiteData] == #""cookies""#)
+        }
+    }
+
     @Test("the close beacon carries its CSRF proof in the body")
     func beacon() async throws {
         let harness = try HTTPTests.Harness([.cookie: "on"])

@@ -31,8 +31,11 @@ struct ConfigurationTests {
 
     @Test("rotation, cookie mode and the session cap")
     func modes() throws {
-        let configuration = try parse([.signingKey: Self.key, .rotation: "per-request", .cookie: "on", .maxSessions: "0"])
-        #expect(configuration.rotation == .perRequest && configuration.cookieMode && configuration.maxSessions == nil)
+        let rotating = try parse([.signingKey: Self.key, .rotation: "per-request", .maxSessions: "0"])
+        #expect(rotating.rotation == .perRequest && !rotating.cookieMode && rotating.maxSessions == nil)
+        #expect(try parse([.signingKey: Self.key, .cookie: "on"]).cookieMode)
+        // Two holders of one rotation chain (cookie jar and page) would end sessions as stolen.
+        #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .rotation: "per-request", .cookie: "on"]) }
         #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .cookie: "yes"]) }
         #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .maxSessions: "-1"]) }
     }

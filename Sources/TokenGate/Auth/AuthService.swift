@@ -24,7 +24,7 @@ public struct AuthService: Sendable {
     private let issuer: TokenIssuer
     private let now: @Sendable () -> Int64
     private let logger: Logger
-    private let csrfKey: SymmetricKey
+    private let csrfKeys: [SymmetricKey]
     /// Called when a rotated-out token comes back after its grace window (the HTTP layer counts it).
     public var onReplay: (@Sendable () -> Void)? = nil
 
@@ -62,10 +62,11 @@ public struct AuthService: Sendable {
         self.users = users
         self.logger = logger
         self.now = now
-        // The CSRF secret is derived from the signing key, so every instance agrees without another setting.
-        self.csrfKey = SymmetricKey(
-            data: HMAC<SHA256>.authenticationCode(for: Array("tokengate csrf".utf8), using: SymmetricKey(data: configuration.signingKey))
-        )
+        // CSRF secrets are derived from the signing keys, so every instance agrees without another
+        // setting; like tokens, CSRF tokens are made with the first key and accepted from any.
+        self.csrfKeys = configuration.signingKeys.map { key in
+            SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array("tokengate csrf".utf8), using: SymmetricKey(data: key.secret)))
+        }
         self.verifier = TokenVerifier(
             signingKeys: configuration.signingKeys,
             issuer: configuration.issuer,
@@ -168,7 +169,23 @@ public struct AuthService: Sendable {
     /// The CSRF token of a session for cookie mode: an HMAC of the session id, so any instance can
     /// check it and it cannot be made up for another session.
     public func csrfToken(sid: String) -> String {
-        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(sid.utf8), using: csrfKey)).prefix(18))
+        csrfToken(sid: sid, key: csrfKeys[0])
+    }
+
+    /// Whether `token` is the CSRF token of session `sid` under any configured key (a key rotation
+    /// must not invalidate the CSRF cookies of live sessions).
+    public func isCSRFToken(_ token: Substring, sid: String) -> Bool {
+        csrfKeys.contains { key in
+            let expected = csrfToken(sid: sid, key: key).utf8
+            guard expected.count == token.utf8.count else { return false }
+            var difference: UInt8 = 0
+            for (x, y) in zip(expected, token.utf8) { difference |= x ^ y }
+            return difference == 0
+        }
+    }
+
+    private func csrfToken(sid: String, key: SymmetricKey) -> String {
+        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(sid.utf8), using: key)).prefix(18))
     }
 
     private var limits: SessionStore.Limits {

@@ -164,6 +164,14 @@ public struct Configuration: Sendable {
         }
         let cookieMode = value(.cookie) == "on"
         if value(.cookie) != "on", value(.cookie) != "off" { problems.append("\(Setting.cookie.environmentName): must be on or off") }
+        if rotation == .perRequest, cookieMode {
+            // The cookie jar and the page's script would each hold a token of one rotation chain, and
+            // whichever falls behind (a navigation rotates the cookie, a script call the page's copy)
+            // would look like a replayed token and end the session.
+            problems.append(
+                "\(Setting.rotation.environmentName)=per-request and \(Setting.cookie.environmentName)=on: not together; pick one"
+            )
+        }
         let maxSessions = seconds(.maxSessions, 0...1_000_000, unit: "sessions")
         let clientTimeout = seconds(.clientTimeout, 1...300)
         var trustedProxies = TrustedProxies.none

@@ -1,16 +1,10 @@
 import Crypto
 
-/// Every Redis key TokenGate writes, in one place.
+/// Every Redis key TokenGate writes, in one place. The README's "Redis key layout" table says
+/// what each holds and for how long (the scripts in `Scripts.swift` write them).
 ///
 /// All keys of one user share the hash tag `{user}`, so Redis Cluster keeps them in one slot
-/// and a Lua script can change them atomically:
-///
-/// | key | type | TTL | holds |
-/// |---|---|---|---|
-/// | `tg:{alice}:s:<sid>` | hash | `TOKEN_TTL` from the last refresh | `created`, `seen` (Unix seconds, Redis clock), `ua`, `ip`, `n` (fields at the last clean-up), and `t:<jti>` → expiry (Unix ms) for each token of the session |
-/// | `tg:{alice}:t:<jti>` | string | `TOKEN_TTL` | the session id the token belongs to; once rotated, `<sid> <rotated-at, Unix ms> <successor token>` |
-/// | `tg:{alice}:sessions` | sorted set | until its last member expires | session ids scored by their expiry (Unix ms) |
-/// | `tg:rl:u:<hash>` / `tg:rl:ip:<address>` | string | 5 min from the first failure | failed logins per username / client address |
+/// and a Lua script can change them atomically.
 ///
 /// Usernames are restricted to `[a-z0-9._@-]` (see `Username`), so a name can never close the
 /// hash tag early or inject separators.

@@ -38,9 +38,7 @@ public struct StoreInspector: Sendable {
                 let ttl = try await redis.send(["TTL", key]).int ?? -2
                 if ttl == -1 { report.keysWithoutTTL.append(key) }
                 if key.hasSuffix("}:sessions"), let user = Self.user(inIndexKey: key, prefix: keys.prefix) {
-                    // Index scores are expiry times in Unix milliseconds.
-                    let time = try await redis.send(["TIME"]).array ?? []
-                    let now = (time.first?.int ?? 0) * 1000 + (time.last?.int ?? 0) / 1000
+                    let now = try await redisMilliseconds()
                     let members = try await redis.send(["ZRANGEBYSCORE", key, String(now), "+inf"]).array ?? []
                     for member in members {
                         guard let sid = member.string else { continue }
@@ -55,12 +53,18 @@ public struct StoreInspector: Sendable {
         return report
     }
 
+    /// Redis's clock in Unix milliseconds: what index scores (session expiry times) are measured in.
+    private func redisMilliseconds() async throws(RedisError) -> Int64 {
+        let time = try await redis.send(["TIME"]).array ?? []
+        return (time.first?.int ?? 0) * 1000 + (time.last?.int ?? 0) / 1000
+    }
+
     /// Live sessions across all users, counted from the indexes. Stops after `limit` SCAN steps
     /// (1,000 keys each), so the count is a lower bound on very large key spaces.
     public func liveSessionCount(limit: Int = 100) async throws(RedisError) -> Int {
         var total = 0
         var steps = 0
-        let now = try await redis.send(["TIME"]).array?.first?.int ?? 0
+        let now = try await redisMilliseconds()
         try await scan(pattern: keys.sessionIndexPattern) { (batch: [String]) async throws(RedisError) -> Bool in
             steps += 1
             for key in batch {

@@ -24,8 +24,11 @@ struct AuthMiddleware: RouterMiddleware {
         }
         let token = try Credentials.token(request, auth: auth)
         let started = ContinuousClock.now
-        let admission = try await auth.authenticate(token.utf8, activity: true)
-        metrics.recordVerify(ContinuousClock.now - started)
+        let admission: AuthService.Admission
+        do {
+            defer { metrics.recordVerify(ContinuousClock.now - started) }
+            admission = try await auth.authenticate(token.utf8, activity: true)
+        }
         var context = context
         context.identity = admission.identity
         guard let successor = admission.successor else { return try await next(request, context) }
@@ -38,7 +41,7 @@ struct AuthMiddleware: RouterMiddleware {
             response = try EdgeMiddleware.response(for: error, request: request, context: context)
         }
         response.headers[.xNextToken] = successor
-        if auth.configuration.cookieMode { SessionCookies.set(token: successor, csrf: nil, on: &response) }
+        response.headers[.cacheControl] = "no-store"  // it carries a live token
         return response
     }
 }

@@ -47,7 +47,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests handed to Hummingbird whose answer has not been written yet.
     private var forwarded = 0
     /// Input that arrived while an answer was pending.
-    private var held: [HTTPRequestPart] = []
+    private var held = CircularBuffer<HTTPRequestPart>()
+    /// Replaying `held`: an answer completed inside the replay must not start a nested replay.
+    private var draining = false
+    /// A decoder error that arrived while an answer of ours was pending: passed on after it.
+    private var heldError: (any Error)?
     private var readRequested = false
     private var quiesceHeld = false
     /// The request asked for `Connection: close`.
@@ -103,7 +107,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 armIdleTimer(context)
                 state = .reading(route, head)
             } else {
-                stopIdleClock()
+                // Hummingbird's request: the clock keeps running, with twice the time, so that a
+                // connection whose answers stop (e.g. after `Connection: close`) is still closed.
+                armIdleTimer(context)
                 forwarded += 1
                 context.fireChannelRead(wrapInboundOut(part))
             }
@@ -119,6 +125,16 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.reading, .head), (.answering, _):
             // A head before the last request ended cannot come from the HTTP/1 decoder.
             context.close(promise: nil)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A bad request pipelined behind one of ours must not be answered (or close the
+        // connection) before ours is.
+        if case .answering = state {
+            heldError = error
+        } else {
+            context.fireErrorCaught(error)
         }
     }
 
@@ -152,7 +168,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) {
             forwarded -= 1
-            if forwarded == 0, case .idle = state { armIdleTimer(context) }
+            if case .idle = state { armIdleTimer(context) }
         }
         context.write(data, promise: promise)
     }
@@ -210,20 +226,28 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.close(promise: nil)
             return
         }
+        // An answer that completed while replaying (a failed check answers at once): the replay
+        // loop below, further up the stack, goes on with the next input.
+        guard !draining else { return }
+        draining = true
         // Input that waited for this answer, in order; it may start another answer of ours.
         let replaying = !held.isEmpty
-        while !held.isEmpty {
+        while let part = held.popFirst() {
+            process(part, context: context)
             if case .answering = state { break }
-            process(held.removeFirst(), context: context)
         }
+        draining = false
         // Hummingbird's inbound stream takes what it was given at the end of a read cycle.
         if replaying { context.fireChannelReadComplete() }
-        if case .idle = state {
-            if forwarded == 0 { armIdleTimer(context) }
-            if readRequested {
-                readRequested = false
-                context.read()
-            }
+        if case .answering = state { return }
+        if let error = heldError {
+            heldError = nil
+            context.fireErrorCaught(error)
+        }
+        if case .idle = state { armIdleTimer(context) }
+        if readRequested {
+            readRequested = false
+            context.read()
         }
     }
 
@@ -245,7 +269,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handler.idleTimer = nil
             // Busy (a request being answered): the clock restarts when the answer is written.
             guard let since = handler.idleSince else { return }
-            let expiry = since + handler.idleTimeout
+            let expiry = since + (handler.forwarded > 0 ? handler.idleTimeout * 2 : handler.idleTimeout)
             if expiry <= .now() {
                 context.close(promise: nil)
             } else {

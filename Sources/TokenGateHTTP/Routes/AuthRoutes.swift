@@ -18,8 +18,9 @@ struct AuthRoutes {
         }
         router.post("/auth/logout") { request, _ in
             let body = try await Credentials.body(request, maxBodyBytes: maxBody, timeout: bodyTimeout)
-            try await auth.logout(try Credentials.token(request, auth: auth, body: body).utf8)
-            return ended()
+            let token = try Credentials.token(request, auth: auth, body: body)
+            try await auth.logout(token.utf8)
+            return ended(request, token: token, everySession: false)
         }
         router.post("/auth/close") { request, _ in
             let body = try await Credentials.body(request, maxBodyBytes: maxBody, timeout: bodyTimeout)
@@ -27,8 +28,9 @@ struct AuthRoutes {
             return Response(status: .noContent)
         }
         router.post("/auth/logout-all") { request, _ in
-            try await auth.logoutAll(try Credentials.token(request, auth: auth).utf8)
-            return ended()
+            let token = try Credentials.token(request, auth: auth)
+            try await auth.logoutAll(token.utf8)
+            return ended(request, token: token, everySession: true)
         }
         router.get("/auth/sessions") { _, context in try await sessions(context) }
         router.delete("/auth/sessions/{sid}") { _, context in
@@ -95,9 +97,19 @@ struct AuthRoutes {
     }
 
     /// A logout's answer: 204, and in cookie mode the cookies cleared.
-    private func ended() -> Response {
+    /// In cookie mode the cookies are cleared (with `Clear-Site-Data`), but only when the browser's
+    /// token cookie belongs to what just ended: a logout with some other token (another tab's, or one
+    /// a cross-site form carries) must not wipe this browser's cookies.
+    private func ended(_ request: Request, token: Substring, everySession: Bool) -> Response {
         var response = Response(status: .noContent)
-        if auth.configuration.cookieMode { SessionCookies.clear(on: &response) }
+        guard auth.configuration.cookieMode, let cookie = try? SessionCookies.value(of: SessionCookies.token, in: request) else {
+            return response
+        }
+        var same = cookie == token
+        if !same, let jar = try? auth.verifyClaims(cookie.utf8), let ended = try? auth.verifyClaims(token.utf8) {
+            same = everySession ? jar.user == ended.user : jar.sid == ended.sid
+        }
+        if same { SessionCookies.clear(on: &response) }
         return response
     }
 

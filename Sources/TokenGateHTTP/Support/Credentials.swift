@@ -32,16 +32,29 @@ enum Credentials {
         }
         if let token = body.token { return token }
         guard let cookie else { throw TokenGateError.missingToken }
-        if request.method.changesState {
+        if changesState(request) {
             try checkOrigin(request)
             let claims = try auth.verifyClaims(cookie.utf8)
             let sent = request.headers[.xCSRFToken].map { Substring($0) } ?? body.csrf
             let jar = try SessionCookies.value(of: SessionCookies.csrf, in: request)
-            guard let sent, let jar, constantTimeEqual(sent, jar), constantTimeEqual(sent, Substring(auth.csrfToken(sid: claims.sid))) else {
+            guard let sent, let jar, constantTimeEqual(sent, jar), auth.isCSRFToken(sent, sid: claims.sid) else {
                 throw TokenGateError.csrfFailed
             }
         }
         return cookie
+    }
+
+    /// Whether the request changes state: its own method, or for forward-auth (`/auth/verify` is
+    /// always a GET from the proxy) the method of the request it guards, which nginx passes as
+    /// `X-Original-Method` and Traefik as `X-Forwarded-Method`. Claiming one only makes the check stricter.
+    static func changesState(_ request: Request) -> Bool {
+        if request.method.changesState { return true }
+        for name in [HTTPField.Name.xOriginalMethod, .xForwardedMethod] {
+            if let original = request.headers[name], let method = HTTPRequest.Method(original.uppercased()), method.changesState {
+                return true
+            }
+        }
+        return false
     }
 
     /// Cookie mode's origin check for a state-changing request: `Sec-Fetch-Site` must say
@@ -217,6 +230,8 @@ extension HTTPField.Name {
     static let secFetchSite = Self("Sec-Fetch-Site")!
     static let clearSiteData = Self("Clear-Site-Data")!
     static let xNextToken = Self("X-Next-Token")!
+    static let xOriginalMethod = Self("X-Original-Method")!
+    static let xForwardedMethod = Self("X-Forwarded-Method")!
 }
 
 extension StringProtocol {

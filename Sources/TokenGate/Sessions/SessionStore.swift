@@ -100,53 +100,53 @@ public struct SessionStore: Sendable {
 
     /// The hot path: is this verified token still live? `activity` restarts the idle clock.
     public func check(_ token: VerifiedToken, activity: Bool, limits: Limits) async throws(TokenGateError) -> Check {
-        let reply = try await run(
-            Scripts.verify,
-            keys: [
+        let call = verifyCall(token, activity: activity, limits: limits)
+        return Check(try await run(Scripts.verify, keys: call.keys, arguments: call.arguments).int)
+    }
+
+    /// The `verify` script's keys and arguments (for `check` and `checkFuture`).
+    private func verifyCall(_ token: VerifiedToken, activity: Bool, limits: Limits) -> (keys: [String], arguments: [String]) {
+        (
+            [
                 keys.token(user: token.user, jti: token.jti), keys.session(user: token.user, sid: token.sid),
                 keys.sessionIndex(user: token.user),
             ],
-            arguments: [
+            [
                 token.sid, activity ? "1" : "0", String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: token.user),
                 limits.graceMilliseconds,
             ]
         )
-        return Check(reply.int)
+    }
+
+    /// The keys and leading arguments shared by `refresh` and `rotate`: the token, its session, the
+    /// index and the successor's key; sid, successor jti, ttl, idle, max age, token prefix, grace.
+    private func successorCall(_ token: VerifiedToken, newJti: String, limits: Limits) -> (keys: [String], arguments: [String]) {
+        let user = token.user
+        return (
+            [
+                keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user),
+                keys.token(user: user, jti: newJti),
+            ],
+            [
+                token.sid, newJti, String(limits.ttl), String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: user),
+                limits.graceMilliseconds,
+            ]
+        )
     }
 
     /// `check` as a future on `eventLoop`, for the HTTP fast path (a channel handler).
     public func checkFuture(_ token: VerifiedToken, activity: Bool, limits: Limits, on eventLoop: any EventLoop) -> EventLoopFuture<Check> {
-        redis.runFuture(
-            Scripts.verify,
-            keys: [
-                keys.token(user: token.user, jti: token.jti), keys.session(user: token.user, sid: token.sid),
-                keys.sessionIndex(user: token.user),
-            ],
-            arguments: [
-                token.sid, activity ? "1" : "0", String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: token.user),
-                limits.graceMilliseconds,
-            ],
-            on: eventLoop
-        ).map { Check($0.int) }.flatMapErrorThrowing { error in
+        let call = verifyCall(token, activity: activity, limits: limits)
+        return redis.runFuture(Scripts.verify, keys: call.keys, arguments: call.arguments, on: eventLoop).map { Check($0.int) }.flatMapErrorThrowing {
+            error in
             throw self.failure(error as? RedisError ?? RedisError(.connectionClosed, "\(error)"), script: Scripts.verify)
         }
     }
 
     /// Adds a successor token `newJti` to the token's session, if the token is still live.
     public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits) async throws(TokenGateError) -> Check {
-        let user = token.user
-        let reply = try await run(
-            Scripts.refresh,
-            keys: [
-                keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user),
-                keys.token(user: user, jti: newJti),
-            ],
-            arguments: [
-                token.sid, newJti, String(limits.ttl), String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: user),
-                limits.graceMilliseconds,
-            ]
-        )
-        return Check(reply.int)
+        let call = successorCall(token, newJti: newJti, limits: limits)
+        return Check(try await run(Scripts.refresh, keys: call.keys, arguments: call.arguments).int)
     }
 
     /// Per-request rotation: checks the token and returns its one successor. The first use stores
@@ -159,18 +159,8 @@ public struct SessionStore: Sendable {
         activity: Bool,
         limits: Limits
     ) async throws(TokenGateError) -> (check: Check, successor: String?) {
-        let user = token.user
-        let reply = try await run(
-            Scripts.rotate,
-            keys: [
-                keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user),
-                keys.token(user: user, jti: candidateJti),
-            ],
-            arguments: [
-                token.sid, candidateJti, String(limits.ttl), String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: user),
-                limits.graceMilliseconds, activity ? "1" : "0", candidate,
-            ]
-        )
+        let call = successorCall(token, newJti: candidateJti, limits: limits)
+        let reply = try await run(Scripts.rotate, keys: call.keys, arguments: call.arguments + [activity ? "1" : "0", candidate])
         guard let items = reply.array, let code = items.first?.int else { throw unexpected("rotate") }
         let check = Check(code)
         guard check == .accepted else { return (check, nil) }

@@ -105,6 +105,14 @@ struct CookieModeTests {
         )
     }
 
+    /// Logs alice in; her token and CSRF cookies, and the `Cookie` header a browser would send.
+    static func loggedIn(_ client: some TestClientProtocol) async throws -> (token: String, csrf: String, jar: String) {
+        let login = try await loginResponse(client)
+        let token = try #require(cookie("__Host-tg_token", in: login))
+        let csrf = try #require(cookie("tg_csrf", in: login))
+        return (token, csrf, "__Host-tg_token=\(token); tg_csrf=\(csrf)")
+    }
+
     @Test("login sets an HttpOnly, Secure, SameSite=Strict token cookie and a readable CSRF cookie")
     func cookiesOnLogin() async throws {
         let harness = try HTTPTests.Harness([.cookie: "on"])
@@ -128,10 +136,7 @@ struct CookieModeTests {
     func csrfCheck() async throws {
         let harness = try HTTPTests.Harness([.cookie: "on"])
         try await harness.run { client in
-            let login = try await Self.loginResponse(client)
-            let token = try #require(Self.cookie("__Host-tg_token", in: login))
-            let csrf = try #require(Self.cookie("tg_csrf", in: login))
-            let jar = "__Host-tg_token=\(token); tg_csrf=\(csrf)"
+            let (token, csrf, jar) = try await Self.loggedIn(client)
             let refused: [HTTPFields] = [
                 [.cookie: jar],  // no token echoed
                 [.cookie: jar, .xCSRFToken: (csrf.hasPrefix("x") ? "y" : "x") + csrf.dropFirst()],  // wrong token
@@ -161,10 +166,7 @@ struct CookieModeTests {
     func forwardAuthAndLogout() async throws {
         let harness = try HTTPTests.Harness([.cookie: "on"])
         try await harness.run { client in
-            let login = try await Self.loginResponse(client)
-            let token = try #require(Self.cookie("__Host-tg_token", in: login))
-            let csrf = try #require(Self.cookie("tg_csrf", in: login))
-            let jar = "__Host-tg_token=\(token); tg_csrf=\(csrf)"
+            let (token, csrf, jar) = try await Self.loggedIn(client)
             let page = try await client.execute(uri: "/auth/verify", method: .get, headers: [.cookie: jar, .xOriginalMethod: "GET"])
             #expect(page.status == .ok)
             let post = try await client.execute(uri: "/auth/verify", method: .get, headers: [.cookie: jar, .xOriginalMethod: "POST"])
@@ -195,10 +197,8 @@ struct CookieModeTests {
     func beacon() async throws {
         let harness = try HTTPTests.Harness([.cookie: "on"])
         try await harness.run { client in
-            let login = try await Self.loginResponse(client)
-            let token = try #require(Self.cookie("__Host-tg_token", in: login))
-            let csrf = try #require(Self.cookie("tg_csrf", in: login))
-            let jar: HTTPFields = [.cookie: "__Host-tg_token=\(token); tg_csrf=\(csrf)", .contentType: "application/x-www-form-urlencoded"]
+            let (_, csrf, cookies) = try await Self.loggedIn(client)
+            let jar: HTTPFields = [.cookie: cookies, .contentType: "application/x-www-form-urlencoded"]
             let without = try await client.execute(uri: "/auth/close", method: .post, headers: jar, body: ByteBuffer(string: "csrf="))
             HTTPTests.expectError(without, .forbidden, "csrf_failed")
             let with = try await client.execute(uri: "/auth/close", method: .post, headers: jar, body: ByteBuffer(string: "csrf=\(csrf)"))

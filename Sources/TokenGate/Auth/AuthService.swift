@@ -175,13 +175,7 @@ public struct AuthService: Sendable {
     /// Whether `token` is the CSRF token of session `sid` under any configured key (a key rotation
     /// must not invalidate the CSRF cookies of live sessions).
     public func isCSRFToken(_ token: Substring, sid: String) -> Bool {
-        csrfKeys.contains { key in
-            let expected = csrfToken(sid: sid, key: key).utf8
-            guard expected.count == token.utf8.count else { return false }
-            var difference: UInt8 = 0
-            for (x, y) in zip(expected, token.utf8) { difference |= x ^ y }
-            return difference == 0
-        }
+        csrfKeys.contains { ConstantTime.equal(csrfToken(sid: sid, key: $0).utf8, token.utf8) }
     }
 
     private func csrfToken(sid: String, key: SymmetricKey) -> String {

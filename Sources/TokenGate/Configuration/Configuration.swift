@@ -221,9 +221,9 @@ public enum Rotation: String, Sendable {
     case perRequest = "per-request"
 }
 
-extension String {
+extension StringProtocol {
     /// Trims the given characters, compared by Unicode scalar (so "\r\n" is two characters here).
-    fileprivate func trimmingCharacters(in set: String) -> String {
+    func trimmingCharacters(in set: String) -> String {
         let scalars = Set(set.unicodeScalars)
         var result = Substring(self).unicodeScalars[...]
         while let first = result.first, scalars.contains(first) { result = result.dropFirst() }

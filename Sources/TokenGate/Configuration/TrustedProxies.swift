@@ -80,12 +80,3 @@ public struct TrustedProxies: Sendable, Equatable {
         return nil
     }
 }
-
-extension StringProtocol {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        var result = Substring(self)
-        while result.first == set { result = result.dropFirst() }
-        while result.last == set { result = result.dropLast() }
-        return String(result)
-    }
-}

@@ -56,7 +56,7 @@ enum Scripts {
           if t - seen >= idle then return -1, seen end
           return 1, seen, successor
         end
-        -- Ends a session that failed its check (idle, too old, replayed token).
+        -- Ends a session: its hash, its tokens and its index entry.
         local function endSession(skey, index, sid, tprefix, ms)
           dropSession(skey, tprefix)
           redis.call('ZREM', index, sid)
@@ -194,9 +194,7 @@ enum Scripts {
         "logout",
         """
         if tokenState(KEYS[1], ARGV[1]) == 0 then return 0 end
-        dropSession(KEYS[2], ARGV[2])
-        redis.call('ZREM', KEYS[3], ARGV[1])
-        tidyIndex(KEYS[3], nowMs())
+        endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[2], nowMs())
         return 1
         """
     )
@@ -220,9 +218,7 @@ enum Scripts {
         "revoke_session",
         """
         local existed = redis.call('EXISTS', KEYS[1])
-        dropSession(KEYS[1], ARGV[2])
-        redis.call('ZREM', KEYS[2], ARGV[1])
-        tidyIndex(KEYS[2], nowMs())
+        endSession(KEYS[1], KEYS[2], ARGV[1], ARGV[2], nowMs())
         return existed
         """
     )

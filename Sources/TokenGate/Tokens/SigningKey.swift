@@ -84,7 +84,7 @@ public struct SigningKey: Sendable {
     public static func parseList(_ text: String) throws(KeyError) -> [SigningKey] {
         var keys: [SigningKey] = []
         for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingWhitespace()
+            let line = raw.trimmingCharacters(in: " \t\r")
             if line.isEmpty || line.hasPrefix("#") { continue }
             do { keys.append(try SigningKey(line: line)) } catch { throw KeyError("line \(number + 1): \(error.message)") }
         }
@@ -136,13 +136,4 @@ public struct KeyError: Error, Sendable {
     /// What is wrong.
     public let message: String
     init(_ message: String) { self.message = message }
-}
-
-extension StringProtocol {
-    fileprivate func trimmingWhitespace() -> String {
-        var result = Substring(self)
-        while let first = result.first, first.isWhitespace { result = result.dropFirst() }
-        while let last = result.last, last.isWhitespace { result = result.dropLast() }
-        return String(result)
-    }
 }

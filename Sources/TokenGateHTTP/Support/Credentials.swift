@@ -37,7 +37,7 @@ enum Credentials {
             let claims = try auth.verifyClaims(cookie.utf8)
             let sent = request.headers[.xCSRFToken].map { Substring($0) } ?? body.csrf
             let jar = try SessionCookies.value(of: SessionCookies.csrf, in: request)
-            guard let sent, let jar, constantTimeEqual(sent, jar), auth.isCSRFToken(sent, sid: claims.sid) else {
+            guard let sent, let jar, ConstantTime.equal(sent.utf8, jar.utf8), auth.isCSRFToken(sent, sid: claims.sid) else {
                 throw TokenGateError.csrfFailed
             }
         }
@@ -82,15 +82,6 @@ enum Credentials {
             return String(rest)
         }
         return nil
-    }
-
-    private static func constantTimeEqual(_ a: Substring, _ b: Substring) -> Bool {
-        let a = a.utf8
-        let b = b.utf8
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for (x, y) in zip(a, b) { difference |= x ^ y }
-        return difference == 0
     }
 
     /// The bearer token of the request; nil when there is no `Authorization` header.

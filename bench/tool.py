@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Helpers for bench/run (standard library only): seed tokens, measure logout-all, read CPU time."""
+"""Helpers for bench/run (standard library only): seed tokens, refresh them, measure logout-all, read CPU time."""
 import http.client
 import json
 import socket
@@ -38,6 +38,20 @@ def seed(port, users, sessions, out, threads=8):
     with open(out, "w") as f:
         f.write("\n".join(tokens) + "\n")
     print(f"seeded {len(tokens)} tokens")
+
+
+def refresh_each(port, tokens_file, times):
+    """POST /auth/refresh `times` times with each token of the file (one connection)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    tokens = [line for line in open(tokens_file).read().split() if line]
+    for _ in range(times):
+        for token in tokens:
+            conn.request("POST", "/auth/refresh", headers={"Authorization": "Bearer " + token})
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != 200:
+                raise SystemExit(f"refresh: {response.status} {body[:200]!r}")
+    print(f"{len(tokens) * times} refreshes")
 
 
 def redis_ping_loop(port, stop, samples):
@@ -86,6 +100,8 @@ if __name__ == "__main__":
         seed(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5])
     elif command == "logout-all":
         logout_all(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4])
+    elif command == "refresh":
+        refresh_each(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
     elif command == "cpu":
         cpu_ticks(sys.argv[2:])
     else:

@@ -31,15 +31,17 @@ enum Scripts {
           if #last == 0 then redis.call('DEL', index)
           else redis.call('PEXPIRE', index, math.max(1, tonumber(last[2]) - ms)) end
         end
-        -- A token key holds its session id; once rotated (per-request rotation) it holds
-        -- '<sid> <rotated at, Unix ms> <successor token>' for the rest of its life. Returns 1 (live),
-        -- 2 (rotated; then the time and the successor) or 0 (gone, or another session's).
+        -- A live token's key holds '1' (a shared integer in Redis: the key costs no value object;
+        -- the signed token names its session). Once rotated (per-request rotation) it holds
+        -- '<rotated at, Unix ms> <successor token>' for the rest of its life. Keys written by
+        -- earlier versions hold the session id, or '<sid> <at> <successor>', and are read alike.
+        -- Returns 1 (live), 2 (rotated; then the time and the successor) or 0 (gone).
         local function tokenState(tkey, sid)
           local v = redis.call('GET', tkey)
-          if v == sid then return 1 end
+          if v == '1' or v == sid then return 1 end
           if not v then return 0 end
-          local owner, at, successor = string.match(v, '^(%S+) (%d+) (%S+)$')
-          if owner ~= sid then return 0 end
+          local at, successor = string.match(v, '(%d+) (%S+)$')
+          if not at then return 0 end
           return 2, tonumber(at), successor
         end
         -- Is the token (key tkey, session sid) live in session skey? Returns code, last-seen and,
@@ -79,7 +81,7 @@ enum Scripts {
           end
           redis.call('HSET', skey, 't:' .. jti, ms + ttl * 1000)
           redis.call('EXPIRE', skey, ttl)
-          redis.call('SET', tkey, sid, 'EX', ttl)
+          redis.call('SET', tkey, 1, 'EX', ttl)
           redis.call('ZADD', index, ms + ttl * 1000, sid)
           tidyIndex(index, ms)
         end
@@ -131,7 +133,7 @@ enum Scripts {
         end
         redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], ms + ttl * 1000)
         redis.call('EXPIRE', KEYS[1], ttl)
-        redis.call('SET', KEYS[2], ARGV[1], 'EX', ttl)
+        redis.call('SET', KEYS[2], 1, 'EX', ttl)
         redis.call('ZADD', KEYS[3], ms + ttl * 1000, ARGV[1])
         tidyIndex(KEYS[3], ms)
         return t
@@ -184,7 +186,7 @@ enum Scripts {
         if ARGV[8] == '1' and seen < t then redis.call('HSET', KEYS[2], 'seen', t) end
         if successor then return {1, successor} end
         addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
-        redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ms .. ' ' .. ARGV[9], 'KEEPTTL')
+        redis.call('SET', KEYS[1], ms .. ' ' .. ARGV[9], 'KEEPTTL')
         return {1, ARGV[9]}
         """
     )

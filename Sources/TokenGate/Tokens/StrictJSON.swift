@@ -176,11 +176,20 @@ public enum StrictJSON {
             index += 1  // opening quote
             // The usual string has no escape: validate it in place, without a copy byte by byte.
             var end = index
+            var ascii = true
             while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] >= 0x20 {
+                ascii = ascii && bytes[end] < 0x80
                 end += 1
             }
             if end < bytes.count, bytes[end] == UInt8(ascii: "\"") {
-                guard let text = String(validating: bytes[index..<end], as: UTF8.self) else { throw ParseError(reason: "invalid UTF-8") }
+                // ASCII is valid UTF-8 as it stands; anything else is validated strictly.
+                let text: String
+                if ascii {
+                    text = String(decoding: bytes[index..<end], as: UTF8.self)
+                } else {
+                    guard let valid = String(validating: bytes[index..<end], as: UTF8.self) else { throw ParseError(reason: "invalid UTF-8") }
+                    text = valid
+                }
                 index = end + 1
                 return text
             }

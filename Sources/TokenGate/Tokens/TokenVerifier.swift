@@ -60,14 +60,26 @@ public struct TokenVerifier: Sendable {
 
     /// Verifies `token` at Unix time `now`, returning its claims or the contract's error.
     public func verify(_ token: Substring.UTF8View, now: Int64) throws(TokenGateError) -> VerifiedToken {
+        // The work is done on the token's own contiguous bytes (a header value's storage), not
+        // through string indices.
+        let checked = token.withContiguousStorageIfAvailable { bytes in
+            Result { () throws(TokenGateError) in try verify(bytes: bytes, now: now) }
+        }
+        if let checked { return try checked.get() }
+        return try Array(token).withUnsafeBufferPointer { bytes in
+            Result { () throws(TokenGateError) in try verify(bytes: bytes, now: now) }
+        }.get()
+    }
+
+    private func verify(bytes token: UnsafeBufferPointer<UInt8>, now: Int64) throws(TokenGateError) -> VerifiedToken {
         guard token.count <= Self.maxTokenBytes else { throw .invalidToken("too large") }
-        guard let firstDot = token.firstIndex(of: UInt8(ascii: ".")) else { throw .invalidToken("not a JWS compact token") }
-        let afterFirst = token.index(after: firstDot)
-        guard let secondDot = token[afterFirst...].firstIndex(of: UInt8(ascii: ".")) else {
+        let dot = UInt8(ascii: ".")
+        guard let firstDot = token.firstIndex(of: dot) else { throw .invalidToken("not a JWS compact token") }
+        guard let secondDot = token[(firstDot + 1)...].firstIndex(of: dot) else {
             throw .invalidToken("not a JWS compact token")
         }
-        let signatureText = token[token.index(after: secondDot)...]
-        guard !signatureText.contains(UInt8(ascii: ".")) else { throw .invalidToken("not a JWS compact token") }
+        let signatureText = token[(secondDot + 1)...]
+        guard !signatureText.contains(dot) else { throw .invalidToken("not a JWS compact token") }
 
         // Header: checked first, because its kid chooses the key.
         let headerSegment = token[..<firstDot]
@@ -82,10 +94,12 @@ public struct TokenVerifier: Sendable {
         guard let signature = Base64URL.decode(signatureText), signature.count == key.signatureLength else {
             throw .invalidToken("signature is malformed")
         }
-        guard key.isValid(signature, for: token[..<secondDot]) else { throw .invalidToken("signature does not verify") }
+        guard key.isValid(signature, for: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: token[..<secondDot]))) else {
+            throw .invalidToken("signature does not verify")
+        }
 
         // Claims.
-        guard let payloadBytes = Base64URL.decode(token[afterFirst..<secondDot]) else {
+        guard let payloadBytes = Base64URL.decode(token[(firstDot + 1)..<secondDot]) else {
             throw .invalidToken("payload is not base64url")
         }
         let claims: [String: JSONValue]
@@ -114,7 +128,7 @@ public struct TokenVerifier: Sendable {
     }
 
     /// The key named by a header TokenGate did not write itself (other member order or spacing).
-    private func parseHeader(_ segment: Substring.UTF8View) throws(TokenGateError) -> VerificationKey {
+    private func parseHeader(_ segment: Slice<UnsafeBufferPointer<UInt8>>) throws(TokenGateError) -> VerificationKey {
         guard let headerBytes = Base64URL.decode(segment) else { throw .invalidToken("header is not base64url") }
         let header: [String: JSONValue]
         do { header = try StrictJSON.parseObject(headerBytes, maxDepth: 2) } catch { throw .invalidToken("header is not a JSON object") }
@@ -179,13 +193,11 @@ enum VerificationKey: Sendable {
     }
 
     /// Checks `signature` over the raw signing input (`header.payload`), in constant time for HMAC.
-    func isValid(_ signature: [UInt8], for input: Substring.UTF8View) -> Bool {
+    func isValid(_ signature: [UInt8], for input: UnsafeRawBufferPointer) -> Bool {
         switch self {
         case .hmac(let keyed):
             var mac = keyed
-            if input.withContiguousStorageIfAvailable({ mac.update(data: UnsafeRawBufferPointer($0)) }) == nil {
-                mac.update(data: Array(input))
-            }
+            mac.update(data: input)
             return mac.finalize() == signature  // constant time
         case .ed25519(let key):
             return key.isValidSignature(signature, for: Array(input))

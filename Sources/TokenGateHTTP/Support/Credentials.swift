@@ -175,20 +175,33 @@ public enum HeaderParsing {
     public static func bearer(authorization values: [String]) throws(TokenGateError) -> Substring? {
         guard let value = values.first else { return nil }
         guard values.count == 1 else { throw TokenGateError.invalidToken("more than one Authorization header") }
-        // "Bearer" (any case), one or more spaces, then the token: compared as bytes, no copies.
+        // "Bearer" (any case), one or more spaces, then the token: scanned as the value's own
+        // contiguous bytes, no copies.
         let utf8 = value.utf8
-        guard utf8.count > 7, utf8.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
-            utf8[utf8.index(utf8.startIndex, offsetBy: 6)] == UInt8(ascii: " ")
+        switch utf8.withContiguousStorageIfAvailable({ scanBearer($0) }) ?? scanBearer(Array(utf8)) {
+        case .otherScheme: throw TokenGateError.missingToken
+        case .malformed: throw TokenGateError.invalidToken("malformed header")
+        case .token(let offset): return value[utf8.index(utf8.startIndex, offsetBy: offset)...]
+        }
+    }
+
+    private enum BearerScan {
+        case otherScheme, malformed
+        /// The token starts at this byte offset.
+        case token(Int)
+    }
+
+    private static func scanBearer(_ bytes: some RandomAccessCollection<UInt8>) -> BearerScan {
+        let space = UInt8(ascii: " ")
+        guard bytes.count > 7, bytes.prefix(6).elementsEqual("bearer".utf8, by: { $0 | 0x20 == $1 }),
+            bytes[bytes.index(bytes.startIndex, offsetBy: 6)] == space
         else {
-            throw TokenGateError.missingToken
+            return .otherScheme
         }
-        var start = utf8.index(utf8.startIndex, offsetBy: 7)
-        while start < utf8.endIndex, utf8[start] == UInt8(ascii: " ") { start = utf8.index(after: start) }
-        let token = value[start...]
-        guard !token.isEmpty, !token.utf8.contains(UInt8(ascii: " ")) else {
-            throw TokenGateError.invalidToken("malformed header")
-        }
-        return token
+        var start = bytes.index(bytes.startIndex, offsetBy: 7)
+        while start < bytes.endIndex, bytes[start] == space { start = bytes.index(after: start) }
+        guard start < bytes.endIndex, !bytes[start...].contains(space) else { return .malformed }
+        return .token(bytes.distance(from: bytes.startIndex, to: start))
     }
 
     /// The value of cookie `name` across every `Cookie` header value; nil when absent or empty.

@@ -69,11 +69,13 @@ public enum TokenGateApplication {
             server: .http1(
                 configuration: .init(
                     additionalChannelHandlers: [
-                        FastPathHandler(
-                            auth: parts.auth,
-                            metrics: parts.metrics,
-                            idleTimeout: .seconds(Int64(configuration.clientTimeout))
-                        )
+                        FastPathHandler.Installer {
+                            FastPathHandler(
+                                auth: parts.auth,
+                                metrics: parts.metrics,
+                                idleTimeout: .seconds(Int64(configuration.clientTimeout))
+                            )
+                        }
                     ],
                     idleTimeout: nil
                 )

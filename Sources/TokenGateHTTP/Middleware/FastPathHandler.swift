@@ -1,12 +1,17 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import NIOHTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import TokenGate
 
 /// The hot path, in the channel pipeline: `GET /api/me` and `GET /auth/verify` are answered here,
 /// on the connection's event loop, with one signature check and one Redis round trip, without a
 /// task, the router or the middleware chain. Every other request goes on to Hummingbird unchanged.
+///
+/// It sits right behind NIO's HTTP/1 decoder and encoder, ahead of the conversion to HTTP types
+/// (`HTTP1ToHTTPServerCodec`): the hot requests are read and answered as NIO's HTTP/1 parts and never
+/// converted (`FastPathHandler.installer` puts it there).
 ///
 /// The answers are the same as the routes' (`ServiceRoutes.me`, `AuthRoutes.verified`, the errors
 /// of `TokenGateError.responseParts`), and they are counted in the same metrics. The fast path is
@@ -20,10 +25,10 @@ import TokenGate
 /// - a connection that sends nothing, or trickles a request head, for `idleTimeout` is closed
 ///   (it sees every request, so it replaces Hummingbird's idle timer).
 final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPRequestPart
-    typealias InboundOut = HTTPRequestPart
-    typealias OutboundIn = HTTPResponsePart
-    typealias OutboundOut = HTTPResponsePart
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
 
     enum Route: String {
         case me = "/api/me"
@@ -34,7 +39,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         /// Between requests, or passing a request to Hummingbird.
         case idle
         /// Reading one of our requests (waiting for its end).
-        case reading(Route, HTTPRequest)
+        case reading(Route, HTTPRequestHead)
         /// Our answer is on its way; later input waits.
         case answering
     }
@@ -47,7 +52,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests handed to Hummingbird whose answer has not been written yet.
     private var forwarded = 0
     /// Input that arrived while an answer was pending.
-    private var held = CircularBuffer<HTTPRequestPart>()
+    private var held = CircularBuffer<HTTPServerRequestPart>()
     /// Replaying `held`: an answer completed inside the replay must not start a nested replay.
     private var draining = false
     /// A decoder error that arrived while an answer of ours was pending: passed on after it.
@@ -98,10 +103,10 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         process(part, context: context)
     }
 
-    private func process(_ part: HTTPRequestPart, context: ChannelHandlerContext) {
+    private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
-            if enabled, forwarded == 0, head.method == .get, let route = Self.route(of: head) {
+            if enabled, forwarded == 0, head.method == .GET, let route = Self.route(of: head.uri) {
                 // The request must be complete within the timeout: a trickled request is cut off
                 // like a trickled head.
                 armIdleTimer(context)
@@ -117,7 +122,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             break  // a GET body means nothing to these routes
         case (.reading(let route, let head), .end):
             stopIdleClock()
-            closeRequested = head.headerFields[.connection]?.lowercased().contains("close") == true
+            closeRequested = !head.isKeepAlive
             state = .answering
             answer(route, head, context: context)
         case (.idle, .body), (.idle, .end):
@@ -139,7 +144,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        if case .answering = state {
+        // Reading stops only once input has piled up behind a pending answer (a pipelining
+        // client): that bounds what is held to one read cycle. Holding back every read while an
+        // answer is pending would cost two `epoll_ctl` calls per request (NIO drops the socket's
+        // read interest when no read is pending, and adds it back on the next read).
+        if case .answering = state, !held.isEmpty {
             readRequested = true
         } else {
             context.read()
@@ -175,17 +184,17 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     // MARK: the fast path
 
-    static func route(of head: HTTPRequest) -> Route? {
-        guard let path = head.path else { return nil }
-        let plain = path.utf8.firstIndex(of: UInt8(ascii: "?")).map { path[..<$0] } ?? Substring(path)
+    /// The route of an origin-form request target (an absolute-form one goes to Hummingbird).
+    static func route(of uri: String) -> Route? {
+        let plain = uri.utf8.firstIndex(of: UInt8(ascii: "?")).map { uri[..<$0] } ?? Substring(uri)
         return Route(rawValue: String(plain))
     }
 
-    private func answer(_ route: Route, _ head: HTTPRequest, context: ChannelHandlerContext) {
+    private func answer(_ route: Route, _ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let started = ContinuousClock.now
         let token: Substring
         do {
-            guard let bearer = try HeaderParsing.bearer(authorization: head.headerFields[values: .authorization]) else {
+            guard let bearer = try HeaderParsing.bearer(authorization: head.headers["Authorization"]) else {
                 throw TokenGateError.missingToken
             }
             token = bearer
@@ -216,10 +225,14 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func respond(_ route: Route, _ parts: TokenGateError.ResponseParts, context: ChannelHandlerContext) {
         metrics.countRequest(route: route.rawValue, status: parts.status.code)
-        var response = HTTPResponse(status: parts.status, headerFields: parts.headers)
-        response.headerFields[.contentLength] = String(parts.body.readableBytes)
-        context.write(wrapOutboundOut(.head(response)), promise: nil)
-        if parts.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(parts.body)), promise: nil) }
+        // What HTTP1ToHTTPServerCodec would write for the same HTTPResponse.
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(parts.headers.count + 1)
+        for field in parts.headers { headers.add(name: field.name.rawName, value: field.value) }
+        headers.add(name: "Content-Length", value: String(parts.body.readableBytes))
+        let status = HTTPResponseStatus(statusCode: parts.status.code, reasonPhrase: parts.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if parts.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(parts.body))), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         state = .idle
         if quiesceHeld || closeRequested {
@@ -274,6 +287,29 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 context.close(promise: nil)
             } else {
                 handler.scheduleIdleCheck(context, at: expiry)
+            }
+        }
+    }
+}
+
+extension FastPathHandler {
+    /// What Hummingbird's `additionalChannelHandlers` adds (behind `HTTP1ToHTTPServerCodec`): it puts
+    /// the fast path ahead of the codec, then leaves the pipeline.
+    final class Installer: ChannelInboundHandler, RemovableChannelHandler {
+        typealias InboundIn = Never
+        private let make: () -> FastPathHandler
+
+        init(_ make: @escaping () -> FastPathHandler) { self.make = make }
+
+        func handlerAdded(context: ChannelHandlerContext) {
+            let pipeline = context.pipeline.syncOperations
+            do {
+                let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
+                try pipeline.addHandler(make(), position: .before(codec.handler))
+                pipeline.removeHandler(context: context, promise: nil)
+            } catch {
+                context.fireErrorCaught(error)
+                context.close(promise: nil)
             }
         }
     }

@@ -101,6 +101,29 @@ struct SessionStoreTests {
         #expect(try await store.check(bob, activity: true, limits: limits()) == .accepted)
     }
 
+    @Test("logout-all of more sessions than one step deletes: all end at once, their keys go in batches")
+    func largeLogoutAll() async throws {
+        let count = SessionStore.inlineEndAll * 2 + 50
+        var sessions: [VerifiedToken] = []
+        for _ in 0..<count { sessions.append(try await login()) }
+        let bob = try await login("bob")
+        #expect(try await store.logoutAll(sessions[7]))
+        for token in [sessions[0], sessions[7], sessions[count - 1]] {
+            #expect(try await store.check(token, activity: true, limits: limits()) == .revoked)
+        }
+        #expect(try await store.sessions(user: "alice").sessions.isEmpty)
+        #expect(try await eventually(timeout: .seconds(10)) { try await userKeys("alice").isEmpty })
+        #expect(try await store.check(bob, activity: true, limits: limits()) == .accepted)
+        let again = try await login()
+        #expect(try await store.check(again, activity: true, limits: limits()) == .accepted)
+
+        // The operator's revoke-all takes the same way and reports every session.
+        for _ in 0..<(SessionStore.inlineEndAll + 1) { _ = try await login("carol") }
+        #expect(try await store.revokeAll(user: "carol") == SessionStore.inlineEndAll + 1)
+        #expect(try await store.sessions(user: "carol").sessions.isEmpty)
+        #expect(try await eventually(timeout: .seconds(10)) { try await userKeys("carol").isEmpty })
+    }
+
     @Test("revoking one session by id; an unknown id is reported as not found")
     func revoke() async throws {
         let first = try await login()

@@ -27,6 +27,9 @@ public struct KeyLayout: Sendable, Equatable {
     public func tokenPrefix(user: String) -> String { "\(prefix){\(user)}:t:" }
     /// `tg:{alice}:sessions` — the user's session index.
     public func sessionIndex(user: String) -> String { "\(prefix){\(user)}:sessions" }
+    /// `tg:{alice}:ended:<id>` — the index of sessions a large logout-all ended, while their keys
+    /// are deleted in batches.
+    public func endedSessions(user: String, id: String) -> String { "\(prefix){\(user)}:ended:\(id)" }
     /// `tg:rl:u:<hash>` — failed logins for a username (hashed: attackers choose these names).
     public func failedLogins(user: String) -> String {
         let digest = SHA256.hash(data: Array(user.utf8)).prefix(10)

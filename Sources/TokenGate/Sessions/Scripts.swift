@@ -4,8 +4,14 @@ import RedisClient
 /// one round trip, atomic, and timed by Redis's own clock (`TIME`), never an instance's.
 ///
 /// Check results shared by several scripts: `1` accepted, `0` revoked (the token's key or its
-/// session is gone, or names another session), `-1` idle too long, `-2` past the session's max age,
-/// `-3` a rotated-out token used after its grace window (the session is ended as stolen).
+/// session is gone, or the session is not in its user's index), `-1` idle too long, `-2` past the
+/// session's max age, `-3` a rotated-out token used after its grace window (the session is ended as
+/// stolen).
+///
+/// A user's session index is the authority on which of the user's sessions are live: logout-all of
+/// many sessions moves the whole index aside in one O(1) step (`RENAME`), which ends them all at
+/// once, and their keys are deleted afterwards in small batches (`reap`), so Redis is never held
+/// for long.
 enum Scripts {
     /// Helpers prepended to every script (Redis scripts cannot share functions otherwise).
     private static let prelude = """
@@ -44,11 +50,18 @@ enum Scripts {
           if not at then return 0 end
           return 2, tonumber(at), successor
         end
+        -- Is the token (key tkey) live, and its session sid listed in the user's index? Returns the
+        -- token's state (0 when either is not).
+        local function liveToken(tkey, index, sid)
+          local state, at, successor = tokenState(tkey, sid)
+          if state == 0 or not redis.call('ZSCORE', index, sid) then return 0 end
+          return state, at, successor
+        end
         -- Is the token (key tkey, session sid) live in session skey? Returns code, last-seen and,
         -- for a rotated token inside its grace window, its successor. A rotated token used after
         -- the window (graceMs) is a replay of a consumed token: code -3.
-        local function check(tkey, skey, sid, idle, maxAge, t, ms, graceMs)
-          local state, at, successor = tokenState(tkey, sid)
+        local function check(tkey, skey, index, sid, idle, maxAge, t, ms, graceMs)
+          local state, at, successor = liveToken(tkey, index, sid)
           if state == 0 then return 0, 0 end
           if state == 2 and ms - at > graceMs then return -3, 0 end
           local s = redis.call('HMGET', skey, 'created', 'seen')
@@ -85,10 +98,8 @@ enum Scripts {
           redis.call('ZADD', index, ms + ttl * 1000, sid)
           tidyIndex(index, ms)
         end
-        -- Drops every session in a user's index: keys are deleted 500 at a time (one UNLINK per
-        -- batch instead of one DEL per key), so 10,000 sessions cost about 10,000 HKEYS and 60 UNLINKs.
-        local function dropAll(index, sprefix, tprefix)
-          local sids = redis.call('ZRANGE', index, 0, -1)
+        -- Deletes the keys of sessions sids: 500 keys per UNLINK instead of one DEL per key.
+        local function dropSessions(sids, sprefix, tprefix)
           local batch = {}
           for _, sid in ipairs(sids) do
             local skey = sprefix .. sid
@@ -102,8 +113,20 @@ enum Scripts {
             end
           end
           if #batch > 0 then redis.call('UNLINK', unpack(batch)) end
+        end
+        -- Ends every session in a user's index. Up to `inline` sessions are deleted here and now;
+        -- more would hold Redis too long, so the index is renamed to `ended` (ending them all at
+        -- once: verify finds them in no index) and `reap` deletes their keys afterwards.
+        -- Returns {sessions ended, 1 when their keys are left to reap else 0}.
+        local function endAll(index, ended, sprefix, tprefix, inline)
+          local n = redis.call('ZCARD', index)
+          if n > inline then
+            redis.call('RENAME', index, ended)
+            return {n, 1}
+          end
+          dropSessions(redis.call('ZRANGE', index, 0, -1), sprefix, tprefix)
           redis.call('UNLINK', index)
-          return #sids
+          return {n, 0}
         end
 
         """
@@ -146,7 +169,7 @@ enum Scripts {
         "verify",
         """
         local t, ms = clock()
-        local r, seen = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), t, ms, tonumber(ARGV[6]))
+        local r, seen = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[3]), tonumber(ARGV[4]), t, ms, tonumber(ARGV[6]))
         if r < 0 then
           endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[5], ms)
         elseif r == 1 and ARGV[2] == '1' and seen < t then
@@ -163,7 +186,7 @@ enum Scripts {
         "refresh",
         """
         local t, ms = clock()
-        local r = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
+        local r = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r ~= 1 then return r end
         addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
@@ -180,7 +203,7 @@ enum Scripts {
         "rotate",
         """
         local t, ms = clock()
-        local r, seen, successor = check(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
+        local r, seen, successor = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r ~= 1 then return {r} end
         if ARGV[8] == '1' and seen < t then redis.call('HSET', KEYS[2], 'seen', t) end
@@ -195,25 +218,42 @@ enum Scripts {
     static let logout = script(
         "logout",
         """
-        if tokenState(KEYS[1], ARGV[1]) == 0 then return 0 end
+        if liveToken(KEYS[1], KEYS[3], ARGV[1]) == 0 then return 0 end
         endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[2], nowMs())
         return 1
         """
     )
 
-    /// KEYS: token, index, session. ARGV: sid, token prefix, session prefix. Deletes every session
-    /// of the user. Returns 0 when the token was not live, else 1 + the number of sessions dropped.
+    /// KEYS: token, index, ended (a fresh name for the index). ARGV: sid, session prefix, token
+    /// prefix, inline limit. Ends every session of the user (`endAll`). Returns `{0}` when the token
+    /// was not live, else `{sessions, 1 when their keys are left to reap}`.
     static let logoutAll = script(
         "logout_all",
         """
-        if tokenState(KEYS[1], ARGV[1]) == 0 then return 0 end
-        dropSession(KEYS[3], ARGV[2])
-        return 1 + dropAll(KEYS[2], ARGV[3], ARGV[2])
+        if liveToken(KEYS[1], KEYS[2], ARGV[1]) == 0 then return {0, 0} end
+        return endAll(KEYS[2], KEYS[3], ARGV[2], ARGV[3], tonumber(ARGV[4]))
         """
     )
 
-    /// KEYS: index. ARGV: session prefix, token prefix. Operator revocation of every session.
-    static let revokeAll = script("revoke_all", "return dropAll(KEYS[1], ARGV[1], ARGV[2])")
+    /// KEYS: index, ended. ARGV: session prefix, token prefix, inline limit. Operator revocation of
+    /// every session (`endAll`).
+    static let revokeAll = script(
+        "revoke_all",
+        "return endAll(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))"
+    )
+
+    /// KEYS: an ended index (see `endAll`). ARGV: session prefix, token prefix, batch. Deletes the
+    /// keys of up to `batch` of its sessions; returns how many are left (the key goes with the last).
+    static let reap = script(
+        "reap",
+        """
+        local sids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+        if #sids == 0 then return 0 end
+        dropSessions(sids, ARGV[1], ARGV[2])
+        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #sids - 1)
+        return redis.call('ZCARD', KEYS[1])
+        """
+    )
 
     /// KEYS: session, index. ARGV: sid, token prefix. Returns 1 when the session existed.
     static let revokeSession = script(
@@ -232,7 +272,7 @@ enum Scripts {
     static let close = script(
         "close",
         """
-        local state = tokenState(KEYS[1], ARGV[1])
+        local state = liveToken(KEYS[1], KEYS[3], ARGV[1])
         if state == 0 then return 0 end
         if state == 2 then return 1 end
         local ms = nowMs()

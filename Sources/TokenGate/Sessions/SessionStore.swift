@@ -182,12 +182,13 @@ public struct SessionStore: Sendable {
     /// Deletes every session of the token's user. False when the token was not live.
     public func logoutAll(_ token: VerifiedToken) async throws(TokenGateError) -> Bool {
         let user = token.user
+        let ended = keys.endedSessions(user: user, id: Identifier.random())
         let reply = try await run(
             Scripts.logoutAll,
-            keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), keys.session(user: user, sid: token.sid)],
-            arguments: [token.sid, keys.tokenPrefix(user: user), keys.sessionPrefix(user: user)]
+            keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), ended],
+            arguments: [token.sid, keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
         )
-        return (reply.int ?? 0) > 0
+        return try endedAll(reply, user: user, ended: ended) > 0
     }
 
     /// Shortens the token's session to `grace` seconds (the page is closing). False when not live.
@@ -213,12 +214,45 @@ public struct SessionStore: Sendable {
 
     /// Ends every session of `user`; returns how many there were.
     public func revokeAll(user: String) async throws(TokenGateError) -> Int {
+        let ended = keys.endedSessions(user: user, id: Identifier.random())
         let reply = try await run(
             Scripts.revokeAll,
-            keys: [keys.sessionIndex(user: user)],
-            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user)]
+            keys: [keys.sessionIndex(user: user), ended],
+            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
         )
-        return Int(reply.int ?? 0)
+        return try endedAll(reply, user: user, ended: ended)
+    }
+
+    /// Sessions a logout-all deletes in its own atomic step; with more, it ends them all at once by
+    /// moving the index aside, and their keys are deleted afterwards, `reapBatch` sessions a call.
+    /// Each step holds Redis for about a millisecond.
+    public static let inlineEndAll = 200
+    static let reapBatch = 200
+
+    /// Reads `endAll`'s reply `{sessions, pending}`; with keys pending, deletes them in the background.
+    private func endedAll(_ reply: RESPValue, user: String, ended: String) throws(TokenGateError) -> Int {
+        guard let items = reply.array, items.count == 2, let count = items[0].int, let pending = items[1].int else {
+            throw unexpected("end_all")
+        }
+        if pending == 1 { reap(user: user, ended: ended) }
+        return Int(count)
+    }
+
+    /// Deletes the keys of the sessions in `ended`, a batch per script run, so that other clients'
+    /// commands run in between. The sessions already ended; should this stop (the process exits,
+    /// Redis fails), the keys still expire with their TTLs.
+    private func reap(user: String, ended: String) {
+        let arguments = [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.reapBatch)]
+        Task { [self] in
+            do {
+                while try await run(Scripts.reap, keys: [ended], arguments: arguments).int ?? 0 > 0 {}
+            } catch {
+                logger.warning(
+                    "deleting the keys of ended sessions stopped; they expire with their TTLs",
+                    metadata: ["user": "\(user)", "error": "\(error)"]
+                )
+            }
+        }
     }
 
     /// `user`'s live sessions, oldest first, and Redis's current time.

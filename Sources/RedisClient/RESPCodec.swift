@@ -10,38 +10,42 @@ enum RESPEncoder {
     /// Appends the RESP encoding of `arguments` to `buffer`.
     static func encode(_ arguments: [String], into buffer: inout ByteBuffer) throws(RedisError) {
         precondition(!arguments.isEmpty, "a Redis command needs at least its name")
-        // One contiguous copy of all argument bytes (plus a trailing NUL so the storage is never empty).
-        var storage: [UInt8] = []
-        var lengths: [Int] = []
-        storage.reserveCapacity(arguments.reduce(1) { $0 + $1.utf8.count })
-        lengths.reserveCapacity(arguments.count)
-        for argument in arguments {
-            storage.append(contentsOf: argument.utf8)
-            lengths.append(argument.utf8.count)
-        }
-        storage.append(0)
-        let length: Int = storage.withUnsafeBufferPointer { bytes in
-            // swift-format-ignore: NeverForceUnwrap
-            let base = UnsafeRawPointer(bytes.baseAddress!).assumingMemoryBound(to: CChar.self)
-            var pointers: [UnsafePointer<CChar>?] = []
-            pointers.reserveCapacity(arguments.count)
-            var offset = 0
-            for count in lengths {
-                pointers.append(base + offset)
-                offset += count
-            }
-            var target: UnsafeMutablePointer<CChar>? = nil
-            let written = pointers.withUnsafeMutableBufferPointer { argv in
-                lengths.withUnsafeBufferPointer { argvlen in
-                    redisFormatCommandArgv(&target, Int32(arguments.count), argv.baseAddress, argvlen.baseAddress)
+        // hiredis takes an argv: one contiguous copy of all argument bytes (plus a trailing NUL so
+        // it is never empty), their lengths and pointers, in scratch space rather than arrays.
+        let count = arguments.count
+        let total = arguments.reduce(1) { $0 + $1.utf8.count }
+        let written = withUnsafeTemporaryAllocation(of: CChar.self, capacity: total) { storage in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { lengths in
+                withUnsafeTemporaryAllocation(of: UnsafePointer<CChar>?.self, capacity: count) { pointers in
+                    // swift-format-ignore: NeverForceUnwrap
+                    let base = storage.baseAddress!
+                    var offset = 0
+                    for (index, argument) in arguments.enumerated() {
+                        let start = base + offset
+                        let length = argument.utf8.withContiguousStorageIfAvailable { bytes in
+                            if let source = bytes.baseAddress {
+                                UnsafeMutableRawPointer(start).copyMemory(from: source, byteCount: bytes.count)
+                            }
+                            return bytes.count
+                        } ?? argument.utf8.reduce(into: 0) { written, byte in
+                            start[written] = CChar(bitPattern: byte)
+                            written += 1
+                        }
+                        lengths[index] = length
+                        pointers[index] = UnsafePointer(start)
+                        offset += length
+                    }
+                    base[offset] = 0
+                    var target: UnsafeMutablePointer<CChar>? = nil
+                    let written = redisFormatCommandArgv(&target, Int32(count), pointers.baseAddress, lengths.baseAddress)
+                    guard written >= 0, let target else { return -1 }
+                    defer { redisFreeCommand(target) }
+                    buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
+                    return Int(written)
                 }
             }
-            guard written >= 0, let target else { return -1 }
-            defer { redisFreeCommand(target) }
-            buffer.writeBytes(UnsafeRawBufferPointer(start: target, count: Int(written)))
-            return Int(written)
         }
-        if length < 0 { throw RedisError(.protocolError, "hiredis could not format the command") }
+        if written < 0 { throw RedisError(.protocolError, "hiredis could not format the command") }
     }
 }
 

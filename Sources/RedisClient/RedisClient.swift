@@ -78,12 +78,21 @@ public final class RedisClient: Sendable {
         arguments: [String],
         on eventLoop: (any EventLoop)? = nil
     ) -> EventLoopFuture<RESPValue> {
-        let tail = [String(keys.count)] + keys + arguments
-        let first = sendFuture(["EVALSHA", script.sha1] + tail, on: eventLoop)
-        return first.flatMapError { error in
+        var command: [String] = []
+        command.reserveCapacity(3 + keys.count + arguments.count)
+        command.append("EVALSHA")
+        command.append(script.sha1)
+        command.append(String(keys.count))
+        command.append(contentsOf: keys)
+        command.append(contentsOf: arguments)
+        let first = sendFuture(command, on: eventLoop)
+        return first.flatMapError { [command] error in
             guard let error = error as? RedisError, error.isNoScript else { return first.eventLoop.makeFailedFuture(error) }
             self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
-            return self.sendFuture(["EVAL", script.source] + tail, on: eventLoop)
+            var eval = command
+            eval[0] = "EVAL"
+            eval[1] = script.source
+            return self.sendFuture(eval, on: eventLoop)
         }
     }
 

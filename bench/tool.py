@@ -3,7 +3,6 @@
 import http.client
 import json
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -65,17 +64,41 @@ def redis_ping_loop(port, stop, samples):
     s.close()
 
 
+def resp_command(sock_file, *args):
+    """Sends one command and reads its reply (bulk strings, integers and arrays are enough here)."""
+    sock_file.write(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in (str(x).encode() for x in args)))
+    sock_file.flush()
+
+    def read():
+        line = sock_file.readline()[:-2]
+        kind, rest = line[:1], line[1:]
+        if kind == b"$":
+            size = int(rest)
+            return None if size < 0 else sock_file.read(size + 2)[:-2].decode()
+        if kind == b"*":
+            return [read() for _ in range(int(rest))]
+        if kind == b"-":
+            raise SystemExit(f"redis: {rest.decode()}")
+        return rest.decode()
+    return read()
+
+
 def user_keys(redis_port, pattern):
-    out = subprocess.run(["redis-cli", "-p", str(redis_port), "--scan", "--count", "1000", "--pattern", pattern],
-                         capture_output=True, text=True, check=True).stdout
-    return len(out.split())
+    """How many keys match `pattern` (SCAN, 1,000 at a time)."""
+    with socket.create_connection(("127.0.0.1", redis_port)) as sock, sock.makefile("rwb") as f:
+        cursor, found = "0", 0
+        while True:
+            cursor, batch = resp_command(f, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            found += len(batch)
+            if cursor == "0":
+                return found
 
 
 def logout_all(port, redis_port, token, pattern):
     """Time POST /auth/logout-all, and until no key matching `pattern` is left, while another
     client PINGs Redis; report the answer time, the time until the keys are gone and the worst PING."""
     stop, samples = threading.Event(), []
-    pinger = threading.Thread(target=redis_ping_loop, args=(redis_port, stop, samples))
+    pinger = threading.Thread(target=redis_ping_loop, args=(redis_port, stop, samples), daemon=True)
     pinger.start()
     time.sleep(0.2)
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

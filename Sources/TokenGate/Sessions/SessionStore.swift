@@ -188,7 +188,12 @@ public struct SessionStore: Sendable {
             keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), ended],
             arguments: [token.sid, keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
         )
-        return try endedAll(reply, user: user, ended: ended) > 0
+        let (count, pending) = try endedAll(reply)
+        if pending {
+            // The answer need not wait for the keys: every session has already ended.
+            Task { await reap(user: user, ended: ended) }
+        }
+        return count > 0
     }
 
     /// Shortens the token's session to `grace` seconds (the page is closing). False when not live.
@@ -212,7 +217,7 @@ public struct SessionStore: Sendable {
         return reply.int == 1
     }
 
-    /// Ends every session of `user`; returns how many there were.
+    /// Ends every session of `user` and deletes their keys; returns how many there were.
     public func revokeAll(user: String) async throws(TokenGateError) -> Int {
         let ended = keys.endedSessions(user: user, id: Identifier.random())
         let reply = try await run(
@@ -220,7 +225,10 @@ public struct SessionStore: Sendable {
             keys: [keys.sessionIndex(user: user), ended],
             arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
         )
-        return try endedAll(reply, user: user, ended: ended)
+        let (count, pending) = try endedAll(reply)
+        // An operator's command (often a process that exits right after) waits for the keys.
+        if pending { await reap(user: user, ended: ended) }
+        return count
     }
 
     /// Sessions a logout-all deletes in its own atomic step; with more, it ends them all at once by
@@ -229,29 +237,26 @@ public struct SessionStore: Sendable {
     public static let inlineEndAll = 200
     static let reapBatch = 200
 
-    /// Reads `endAll`'s reply `{sessions, pending}`; with keys pending, deletes them in the background.
-    private func endedAll(_ reply: RESPValue, user: String, ended: String) throws(TokenGateError) -> Int {
+    /// Reads `endAll`'s reply `{sessions, 1 when their keys are left to reap}`.
+    private func endedAll(_ reply: RESPValue) throws(TokenGateError) -> (count: Int, pending: Bool) {
         guard let items = reply.array, items.count == 2, let count = items[0].int, let pending = items[1].int else {
             throw unexpected("end_all")
         }
-        if pending == 1 { reap(user: user, ended: ended) }
-        return Int(count)
+        return (Int(count), pending == 1)
     }
 
     /// Deletes the keys of the sessions in `ended`, a batch per script run, so that other clients'
     /// commands run in between. The sessions already ended; should this stop (the process exits,
     /// Redis fails), the keys still expire with their TTLs.
-    private func reap(user: String, ended: String) {
+    private func reap(user: String, ended: String) async {
         let arguments = [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.reapBatch)]
-        Task { [self] in
-            do {
-                while try await run(Scripts.reap, keys: [ended], arguments: arguments).int ?? 0 > 0 {}
-            } catch {
-                logger.warning(
-                    "deleting the keys of ended sessions stopped; they expire with their TTLs",
-                    metadata: ["user": "\(user)", "error": "\(error)"]
-                )
-            }
+        do {
+            while try await run(Scripts.reap, keys: [ended], arguments: arguments).int ?? 0 > 0 {}
+        } catch {
+            logger.warning(
+                "deleting the keys of ended sessions stopped; they expire with their TTLs",
+                metadata: ["user": "\(user)", "error": "\(error)"]
+            )
         }
     }
 

@@ -6,7 +6,7 @@ import Synchronization
 public final class Metrics: Sendable {
     /// The registry, for emitting.
     public let registry: PrometheusCollectorRegistry
-    private let verifyDuration: DurationHistogram
+    private let verifyDuration: LatencyHistogram
     private let redisErrors: Counter
     private let replays: Counter
     /// Live sessions across all users (set when `/metrics` is scraped).
@@ -16,13 +16,9 @@ public final class Metrics: Sendable {
     public init() {
         let registry = PrometheusCollectorRegistry()
         self.registry = registry
-        self.verifyDuration = registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(
-                namespace: "tokengate",
-                metricName: "verify_duration",
-                unitName: "seconds",
-                helpText: "Time to authenticate a protected request: claims, signature and the Redis check"
-            ),
+        self.verifyDuration = LatencyHistogram(
+            name: "tokengate_verify_duration_seconds",
+            help: "Time to authenticate a protected request: claims, signature and the Redis check",
             buckets: [
                 .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
                 .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
@@ -69,14 +65,17 @@ public final class Metrics: Sendable {
     private let requestCounters = Mutex<[RouteStatus: Counter]>([:])
 
     func countRequest(route: String, status: Int) {
+        requestCounter(route: route, status: status).increment()
+    }
+
+    /// The counter of one route and status (callers on the hot path keep it, so that counting
+    /// takes neither the lock nor a hash).
+    func requestCounter(route: String, status: Int) -> Counter {
         let key = RouteStatus(route: route, status: status)
-        if let counter = requestCounters.withLock({ $0[key] }) {
-            counter.increment()
-            return
-        }
+        if let counter = requestCounters.withLock({ $0[key] }) { return counter }
         let counter = registry.makeCounter(descriptor: Self.requests, labels: [("route", route), ("status", String(status))])
         requestCounters.withLock { $0[key] = counter }
-        counter.increment()
+        return counter
     }
 
     private static var requests: MetricNameDescriptor {
@@ -115,7 +114,7 @@ public final class Metrics: Sendable {
         liveSessions.set(Double(try await count()))
     }
 
-    func emit() -> [UInt8] { registry.emitToBuffer() }
+    func emit() -> [UInt8] { registry.emitToBuffer() + verifyDuration.rendered() }
 
     func recordVerify(_ duration: Duration) { verifyDuration.record(duration) }
 
@@ -124,4 +123,54 @@ public final class Metrics: Sendable {
 
     /// Counts one failed Redis command.
     public func countRedisError(_ error: RedisError) { redisErrors.increment() }
+}
+
+/// A histogram of durations whose recording takes no lock: one atomic counter per bucket.
+/// (swift-prometheus's histogram takes a lock for every value, which the event loops answering
+/// the hot path would contend for.) Rendered in the Prometheus text format like its histograms.
+final class LatencyHistogram: Sendable {
+    private final class Cell: Sendable {
+        let value = Atomic<Int>(0)
+    }
+
+    private let name: String
+    private let help: String
+    private let bounds: [Duration]
+    /// One per bound, and one past the last (`+Inf`); each counts the values of its bucket only.
+    private let cells: [Cell]
+    private let sumNanoseconds = Atomic<Int>(0)
+
+    init(name: String, help: String, buckets: [Duration]) {
+        self.name = name
+        self.help = help
+        self.bounds = buckets.sorted()
+        self.cells = (0...buckets.count).map { _ in Cell() }
+    }
+
+    func record(_ duration: Duration) {
+        let index = bounds.firstIndex { duration <= $0 } ?? bounds.count
+        cells[index].value.add(1, ordering: .relaxed)
+        let (seconds, attoseconds) = duration.components
+        sumNanoseconds.add(Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000), ordering: .relaxed)
+    }
+
+    /// `# HELP`, `# TYPE`, the cumulative buckets, `_sum` (seconds) and `_count`.
+    func rendered() -> [UInt8] {
+        var text = "# HELP \(name) \(help)\n# TYPE \(name) histogram\n"
+        var cumulative = 0
+        for (bound, cell) in zip(bounds, cells) {
+            cumulative += cell.value.load(ordering: .relaxed)
+            text += "\(name)_bucket{le=\"\(Self.seconds(bound))\"} \(cumulative)\n"
+        }
+        cumulative += cells[bounds.count].value.load(ordering: .relaxed)
+        text += "\(name)_bucket{le=\"+Inf\"} \(cumulative)\n"
+        text += "\(name)_sum \(Double(sumNanoseconds.load(ordering: .relaxed)) / 1e9)\n"
+        text += "\(name)_count \(cumulative)\n"
+        return Array(text.utf8)
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
 }

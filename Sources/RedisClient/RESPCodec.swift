@@ -22,15 +22,17 @@ enum RESPEncoder {
                     var offset = 0
                     for (index, argument) in arguments.enumerated() {
                         let start = base + offset
-                        let length = argument.utf8.withContiguousStorageIfAvailable { bytes in
-                            if let source = bytes.baseAddress {
-                                UnsafeMutableRawPointer(start).copyMemory(from: source, byteCount: bytes.count)
+                        let length =
+                            argument.utf8.withContiguousStorageIfAvailable { bytes in
+                                if let source = bytes.baseAddress {
+                                    UnsafeMutableRawPointer(start).copyMemory(from: source, byteCount: bytes.count)
+                                }
+                                return bytes.count
                             }
-                            return bytes.count
-                        } ?? argument.utf8.reduce(into: 0) { written, byte in
-                            start[written] = CChar(bitPattern: byte)
-                            written += 1
-                        }
+                            ?? argument.utf8.reduce(into: 0) { written, byte in
+                                start[written] = CChar(bitPattern: byte)
+                                written += 1
+                            }
                         lengths[index] = length
                         pointers[index] = UnsafePointer(start)
                         offset += length

@@ -225,7 +225,7 @@ enum Scripts {
     )
 
     /// KEYS: token, index, ended (a fresh name for the index). ARGV: sid, session prefix, token
-    /// prefix, inline limit. Ends every session of the user (`endAll`). Returns `{0}` when the token
+    /// prefix, inline limit. Ends every session of the user (`endAll`). Returns `{0, 0}` when the token
     /// was not live, else `{sessions, 1 when their keys are left to reap}`.
     static let logoutAll = script(
         "logout_all",

@@ -66,6 +66,7 @@ public struct TokenVerifier: Sendable {
             Result { () throws(TokenGateError) in try verify(bytes: bytes, now: now) }
         }
         if let checked { return try checked.get() }
+        guard token.count <= Self.maxTokenBytes else { throw .invalidToken("too large") }
         return try Array(token).withUnsafeBufferPointer { bytes in
             Result { () throws(TokenGateError) in try verify(bytes: bytes, now: now) }
         }.get()

@@ -12,7 +12,7 @@ import TokenGate
 ///
 /// It sits right behind NIO's HTTP/1 decoder and encoder, ahead of the conversion to HTTP types
 /// (`HTTP1ToHTTPServerCodec`): the hot requests are read and answered as NIO's HTTP/1 parts and never
-/// converted (`FastPathHandler.installer` puts it there).
+/// converted (`FastPathHandler.Installer` puts it there).
 ///
 /// The answers are the same as the routes' (`ServiceRoutes.me`, `AuthRoutes.verified`, the errors
 /// of `TokenGateError.responseParts`), and they are counted in the same metrics. The fast path is
@@ -60,7 +60,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var heldError: (any Error)?
     private var readRequested = false
     private var quiesceHeld = false
-    /// The request asked for `Connection: close`.
+    /// The request asked for `Connection: close` (or is HTTP/1.0 without keep-alive).
     private var closeRequested = false
     /// The 200 counter of the route this connection asked for last (counting takes no lock).
     private var okCounter: (route: Route, counter: Counter)?

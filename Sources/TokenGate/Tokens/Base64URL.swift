@@ -30,24 +30,35 @@ public enum Base64URL {
 
     /// Decodes strictly; nil for anything but the canonical unpadded form.
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
-        if text.count % 4 == 1 { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(text.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for char in text {
-            let value = decodeTable[Int(char)]
-            if value == 0xFF { return nil }
-            buffer = (buffer << 6) | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8((buffer >> UInt32(bits)) & 0xFF))
+        let count = text.count
+        if count % 4 == 1 { return nil }
+        var valid = true
+        // Every valid length decodes to exactly count * 3 / 4 bytes.
+        let out = [UInt8](unsafeUninitializedCapacity: count * 3 / 4) { bytes, initialized in
+            decodeTable.withUnsafeBufferPointer { table in
+                var buffer: UInt32 = 0
+                var bits = 0
+                var written = 0
+                for char in text {
+                    let value = table[Int(char)]
+                    if value == 0xFF {
+                        valid = false
+                        return
+                    }
+                    buffer = (buffer << 6) | UInt32(value)
+                    bits += 6
+                    if bits >= 8 {
+                        bits -= 8
+                        bytes[written] = UInt8(truncatingIfNeeded: buffer >> UInt32(bits))
+                        written += 1
+                    }
+                }
+                // Leftover bits must be zero, or two spellings would decode to the same bytes.
+                if bits > 0 && buffer & ((1 << UInt32(bits)) - 1) != 0 { valid = false }
+                initialized = written
             }
         }
-        // Leftover bits must be zero, or two spellings would decode to the same bytes.
-        if bits > 0 && buffer & ((1 << UInt32(bits)) - 1) != 0 { return nil }
-        return out
+        return valid ? out : nil
     }
 
     /// True when every byte is in the base64url alphabet.

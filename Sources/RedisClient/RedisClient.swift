@@ -78,6 +78,34 @@ public final class RedisClient: Sendable {
         arguments: [String],
         on eventLoop: (any EventLoop)? = nil
     ) -> EventLoopFuture<RESPValue> {
+        let slot = pickSlot()
+        let loop = eventLoop ?? slot.eventLoop
+        let promise = loop.makePromise(of: RESPValue.self)
+        run(script, keys: keys, arguments: arguments, on: loop, slot: slot) { promise.completeWith($0.mapError { $0 }) }
+        return promise.futureResult
+    }
+
+    /// `run` with a callback, called on `eventLoop` with the reply or a `RedisError` (an error
+    /// reply is a failure). The hot path's form: one future (the connection's) and one callback,
+    /// where chaining futures would allocate one per step.
+    public func run(
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [String],
+        on eventLoop: any EventLoop,
+        _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
+    ) {
+        run(script, keys: keys, arguments: arguments, on: eventLoop, slot: pickSlot(), completion)
+    }
+
+    private func run(
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [String],
+        on eventLoop: any EventLoop,
+        slot: Slot,
+        _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
+    ) {
         var command: [String] = []
         command.reserveCapacity(3 + keys.count + arguments.count)
         command.append("EVALSHA")
@@ -85,14 +113,26 @@ public final class RedisClient: Sendable {
         command.append(String(keys.count))
         command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
-        let first = sendFuture(command, on: eventLoop)
-        return first.flatMapError { [command] error in
-            guard let error = error as? RedisError, error.isNoScript else { return first.eventLoop.makeFailedFuture(error) }
-            self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
-            var eval = command
-            eval[0] = "EVAL"
-            eval[1] = script.source
-            return self.sendFuture(eval, on: eventLoop)
+        send(command, on: eventLoop, slot: slot).whenComplete { [command] result in
+            switch Self.reply(result) {
+            case .failure(let error) where error.isNoScript:
+                self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
+                var eval = command
+                eval[0] = "EVAL"
+                eval[1] = script.source
+                self.send(eval, on: eventLoop, slot: slot).whenComplete { completion(Self.reply($0)) }
+            case let other:
+                completion(other)
+            }
+        }
+    }
+
+    /// A reply as the callers see it: an error reply, or any other error, as a `RedisError`.
+    private static func reply(_ result: Result<RESPValue, any Error>) -> Result<RESPValue, RedisError> {
+        switch result {
+        case .success(.error(let message)): .failure(RedisError(.server, message))
+        case .success(let value): .success(value)
+        case .failure(let error): .failure(error as? RedisError ?? RedisError(.connectionClosed, "\(error)"))
         }
     }
 
@@ -100,6 +140,14 @@ public final class RedisClient: Sendable {
     public func sendFuture(_ arguments: [String], on eventLoop: (any EventLoop)? = nil) -> EventLoopFuture<RESPValue> {
         let slot = pickSlot()
         let loop = eventLoop ?? slot.eventLoop
+        let promise = loop.makePromise(of: RESPValue.self)
+        send(arguments, on: loop, slot: slot).whenComplete { promise.completeWith(Self.reply($0).mapError { $0 }) }
+        return promise.futureResult
+    }
+
+    /// The command's raw reply (an error reply is a success here) on `loop`, through `slot`'s
+    /// connection (or another open one while it backs off).
+    private func send(_ arguments: [String], on loop: any EventLoop, slot: Slot) -> EventLoopFuture<RESPValue> {
         var buffer = ByteBuffer()
         do { try RESPEncoder.encode(arguments, into: &buffer) } catch { return loop.makeFailedFuture(error) }
         let open = openConnection(preferring: slot)
@@ -115,12 +163,7 @@ public final class RedisClient: Sendable {
                 return try await connection.send(buffer).get()
             }
         }
-        return reply.flatMapErrorThrowing { error in
-            throw error as? RedisError ?? RedisError(.connectionClosed, "\(error)")
-        }.flatMapThrowing { reply in
-            if case .error(let message) = reply { throw RedisError(.server, message) }
-            return reply
-        }
+        return reply
     }
 
     /// Closes every connection; later commands fail with `.shutdown`.

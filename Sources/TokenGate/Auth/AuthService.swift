@@ -134,15 +134,28 @@ public struct AuthService: Sendable {
         return Admission(identity: claims, successor: nil)
     }
 
-    /// `authenticate` as a future on `eventLoop`, for the HTTP fast path (rotation off only: a
-    /// rotating request needs a signed successor, which the async path makes).
-    public func authenticateFuture(_ token: Substring.UTF8View, activity: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<VerifiedToken> {
+    /// `authenticate` for the HTTP fast path, a channel handler: `completion` runs on `eventLoop`
+    /// (at once when the token itself is refused). Rotation off only: a rotating request needs a
+    /// signed successor, which the async path makes.
+    public func authenticate(
+        _ token: Substring.UTF8View,
+        activity: Bool,
+        on eventLoop: any EventLoop,
+        _ completion: @escaping @Sendable (Result<VerifiedToken, TokenGateError>) -> Void
+    ) {
         precondition(configuration.rotation == .off, "the fast path does not rotate")
         let claims: VerifiedToken
-        do { claims = try verifier.verify(token, now: now()) } catch { return eventLoop.makeFailedFuture(error) }
-        return store.checkFuture(claims, activity: activity, limits: limits, on: eventLoop).flatMapThrowing { check in
-            if let error = check.error { throw refusal(error, check, claims) }
-            return claims
+        do { claims = try verifier.verify(token, now: now()) } catch {
+            completion(.failure(error))
+            return
+        }
+        store.check(claims, activity: activity, limits: limits, on: eventLoop) { result in
+            completion(
+                result.flatMap { check in
+                    if let error = check.error { return .failure(refusal(error, check, claims)) }
+                    return .success(claims)
+                }
+            )
         }
     }
 

@@ -134,12 +134,21 @@ public struct SessionStore: Sendable {
         )
     }
 
-    /// `check` as a future on `eventLoop`, for the HTTP fast path (a channel handler).
-    public func checkFuture(_ token: VerifiedToken, activity: Bool, limits: Limits, on eventLoop: any EventLoop) -> EventLoopFuture<Check> {
+    /// `check` for callers on an event loop (the HTTP fast path): `completion` runs on `eventLoop`,
+    /// after one Redis round trip, with no task and no chain of futures.
+    public func check(
+        _ token: VerifiedToken,
+        activity: Bool,
+        limits: Limits,
+        on eventLoop: any EventLoop,
+        _ completion: @escaping @Sendable (Result<Check, TokenGateError>) -> Void
+    ) {
         let call = verifyCall(token, activity: activity, limits: limits)
-        return redis.runFuture(Scripts.verify, keys: call.keys, arguments: call.arguments, on: eventLoop).map { Check($0.int) }.flatMapErrorThrowing {
-            error in
-            throw self.failure(error as? RedisError ?? RedisError(.connectionClosed, "\(error)"), script: Scripts.verify)
+        redis.run(Scripts.verify, keys: call.keys, arguments: call.arguments, on: eventLoop) { result in
+            switch result {
+            case .success(let reply): completion(.success(Check(reply.int)))
+            case .failure(let error): completion(.failure(failure(error, script: Scripts.verify)))
+            }
         }
     }
 

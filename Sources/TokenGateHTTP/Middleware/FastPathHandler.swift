@@ -207,7 +207,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let contextBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        auth.authenticateFuture(token.utf8, activity: true, on: context.eventLoop).whenComplete { result in
+        auth.authenticate(token.utf8, activity: true, on: context.eventLoop) { result in
             let handler = loopBound.value
             handler.metrics.recordVerify(ContinuousClock.now - started)
             switch result {

@@ -104,7 +104,7 @@ public struct SessionStore: Sendable {
         return Check(try await run(Scripts.verify, keys: call.keys, arguments: call.arguments).int)
     }
 
-    /// The `verify` script's keys and arguments (for `check` and `checkFuture`).
+    /// The `verify` script's keys and arguments (for both forms of `check`).
     private func verifyCall(_ token: VerifiedToken, activity: Bool, limits: Limits) -> (keys: [String], arguments: [String]) {
         (
             [

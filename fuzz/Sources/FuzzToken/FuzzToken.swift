@@ -189,15 +189,10 @@ public func LLVMFuzzerTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -
     return 0
 }
 
-/// SwiftPM renames an executable's main to FuzzToken_main and links `main` to it, so libFuzzer's
-/// own main is never used: this one hands the arguments to libFuzzer's driver.
+/// libFuzzer's own main is never linked (see FuzzerDriver.h): this one runs its driver.
 @main
 enum FuzzTokenMain {
-    static func main() {
-        var argc = CommandLine.argc
-        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, LLVMFuzzerTestOneInput))
-    }
+    static func main() { exit(tokengate_fuzz_main(CommandLine.argc, CommandLine.unsafeArgv, LLVMFuzzerTestOneInput)) }
 }
 
 @_cdecl("LLVMFuzzerInitialize")

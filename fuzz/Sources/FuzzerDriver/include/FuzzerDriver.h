@@ -7,3 +7,6 @@
 #include <stdint.h>
 
 int LLVMFuzzerRunDriver(int *argc, char ***argv, int (*callback)(const uint8_t *data, size_t size));
+
+// What each target's @main calls with the process's arguments and its LLVMFuzzerTestOneInput.
+int tokengate_fuzz_main(int argc, char **argv, int (*callback)(const uint8_t *data, size_t size));

@@ -62,3 +62,18 @@ stop_redis() {
         REDIS_PID=""
     fi
 }
+
+# Creates (once) and updates the Python environment that the Python tests and the Flask sample app
+# use: ${TOKENGATE_VENV:-$ROOT/.venv}, with the tokengate package from clients/python and the
+# packages in tests/requirements.txt (pinned). Sets PYTHON to its interpreter.
+ensure_venv() {
+    local venv="${TOKENGATE_VENV:-$ROOT/.venv}"
+    if [ ! -x "$venv/bin/python" ]; then
+        log "creating the Python environment $venv"
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$ROOT/tests/requirements.txt"
+    # The package under test, rebuilt from the work tree every time (no stale copy).
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT/clients/python"
+    export PYTHON="$venv/bin/python"
+}

@@ -176,3 +176,49 @@ struct KeyCommand: ParsableCommand {
         }
     }
 }
+
+/// `tokengate admin-key generate NAME --keys-file F`.
+struct AdminKeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "admin-key", abstract: "Service API keys.", subcommands: [Generate.self])
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a service API key: its hash goes into the keys file, the key itself to standard output, once.",
+            discussion: """
+                Appends NAME:sha256:<hex> to the keys file (created with mode 0600); instances read the file \
+                at start-up (\(Setting.adminKeysFile.environmentName)). Give the printed key to the app's backend \
+                (for example TOKENGATE_ADMIN_KEY); it is not stored anywhere else and cannot be shown again. \
+                To rotate: generate a second key, deploy it to the app, then delete the old line and restart the instances.
+                """
+        )
+
+        @Argument(help: "The key's name (1-64 of A-Z a-z 0-9 . _ -), shown in log lines instead of the key.") var name: String
+        @Option(help: "The keys file [env: \(Setting.adminKeysFile.environmentName)].") var keysFile: String?
+
+        func run() throws {
+            guard ServiceKeys.isValidName(name) else { throw ValidationError("the name must be 1-64 of A-Z a-z 0-9 . _ -") }
+            guard let path = keysFile ?? ProcessInfo.processInfo.environment[Setting.adminKeysFile.environmentName] else {
+                throw ValidationError("give --keys-file or set \(Setting.adminKeysFile.environmentName)")
+            }
+            var existing = ""
+            if FileManager.default.fileExists(atPath: path) {
+                guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+                existing = text
+                if !existing.trimmingSpaces().isEmpty {
+                    let keys: ServiceKeys
+                    do { keys = try ServiceKeys(parsing: existing) } catch {
+                        throw ValidationError("\(path) is not a keys file: \(error.problems.joined(separator: "; "))")
+                    }
+                    guard !keys.names.contains(name) else { throw ValidationError("\(path) already has a key named \(name)") }
+                }
+            }
+            let key = ServiceKeys.generate(name: name)
+            if !existing.isEmpty, !existing.hasSuffix("\n") { existing += "\n" }
+            let text = existing + key.line + "\n"
+            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ValidationError("cannot write \(path)")
+            }
+            print(key.secret)
+        }
+    }
+}

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import RedisClient
+import ServiceLifecycle
 import TokenGate
 import TokenGateHTTP
 
@@ -36,6 +37,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: help(.trustedProxies)) var trustedProxies: String?
     @Option(help: help(.maxSessions)) var maxSessions: String?
     @Option(help: help(.clientTimeout)) var clientTimeout: String?
+    @Option(help: help(.adminListen)) var adminListen: String?
+    @Option(help: help(.adminKeysFile)) var adminKeysFile: String?
 
     @Flag(help: "Development mode: make a throw-away signing key, and a demo user (demo / demo-password) when no users file is given.")
     var dev = false
@@ -54,7 +57,7 @@ struct Serve: AsyncParsableCommand {
             .sessionIdle: sessionIdle, .sessionMaxAge: sessionMaxAge, .clockLeeway: clockLeeway, .rotation: rotation,
             .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
             .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
-            .maxSessions: maxSessions, .clientTimeout: clientTimeout,
+            .maxSessions: maxSessions, .clientTimeout: clientTimeout, .adminListen: adminListen, .adminKeysFile: adminKeysFile,
         ]
     }
 
@@ -77,11 +80,22 @@ struct Serve: AsyncParsableCommand {
         await checkRedis(parts, logger: logger)
         let maxConnections = Environment.raiseOpenFileLimit()
         logger.info("accepting at most \(maxConnections) client connections at once (open-file limit)")
+        var services: [any Service] = []
+        if let admin = configuration.admin {
+            logger.info("service API enabled", metadata: ["keys": "\(admin.keys.names.joined(separator: ","))"])
+            services.append(
+                TokenGateApplication.adminApplication(parts, admin: admin, configuration: configuration, logger: logger) { channel in
+                    let port = channel.localAddress?.port ?? admin.port
+                    FileHandle.standardOutput.write(Data("tokengate admin listening on http://\(admin.host):\(port)\n".utf8))
+                }
+            )
+        }
         let app = TokenGateApplication.application(
             parts,
             configuration: configuration,
             logger: logger,
-            maxConnections: maxConnections
+            maxConnections: maxConnections,
+            additionalServices: services
         ) { channel in
             let port = channel.localAddress?.port ?? configuration.port
             FileHandle.standardOutput.write(Data("tokengate listening on http://\(configuration.host):\(port)\n".utf8))

@@ -52,6 +52,34 @@ public enum TokenGateApplication {
         return router
     }
 
+    /// The service API's router (CONTRACT section 9): every route, and every unmatched path, needs
+    /// a service key; user tokens are not service keys.
+    public static func adminRouter(_ parts: Parts, keys: ServiceKeys) -> Router<TokenGateRequestContext> {
+        let router = Router(context: TokenGateRequestContext.self)
+        router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
+        router.add(middleware: ServiceKeyMiddleware(keys: keys, auth: parts.auth))
+        AdminRoutes(auth: parts.auth).register(on: router)
+        return router
+    }
+
+    /// The service API on its own listener (`TOKENGATE_ADMIN_LISTEN`), to run as a service of the
+    /// main application (`application(additionalServices:)`), so both shut down together.
+    public static func adminApplication(
+        _ parts: Parts,
+        admin: AdminAPI,
+        configuration: Configuration,
+        logger: Logger,
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        Application(
+            router: adminRouter(parts, keys: admin.keys),
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.clientTimeout)))),
+            configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: nil),
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+    }
+
     /// The application, listening where the configuration says, with the Redis client as a service.
     /// A connection idle (or sending its headers) longer than `CLIENT_TIMEOUT` is closed, and at most
     /// `maxConnections` are open at once (new ones wait in the listen backlog), so slow or many
@@ -61,6 +89,7 @@ public enum TokenGateApplication {
         configuration: Configuration,
         logger: Logger,
         maxConnections: Int? = nil,
+        additionalServices: [any Service] = [],
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
@@ -85,7 +114,7 @@ public enum TokenGateApplication {
                 serverName: nil,
                 availableConnectionsDelegate: maxConnections.map { MaximumAvailableConnections($0, logger: logger) }
             ),
-            services: [parts.redis],
+            services: [parts.redis] + additionalServices,
             onServerRunning: onServerRunning,
             logger: logger
         )

@@ -40,6 +40,7 @@ struct CLITests {
         }
         for command in [
             ["user", "add", "--help"], ["sessions", "--help"], ["revoke", "--help"], ["doctor", "--help"], ["key", "generate", "--help"],
+            ["admin-key", "generate", "--help"],
         ] {
             #expect(try Subprocess.run(command).status == 0, "\(command)")
         }
@@ -126,6 +127,69 @@ struct CLITests {
 
         server.signal(SIGTERM)
         #expect(server.wait() == 0)
+    }
+}
+
+extension CLITests {
+    @Test("admin-key generate appends a hashed line (mode 0600), prints the key once, refuses a taken name; serve admits the key")
+    func adminKeyGenerate() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tg-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keysFile = directory.appendingPathComponent("service-keys").path
+        let first = try Subprocess.run(["admin-key", "generate", "flask-app", "--keys-file", keysFile])
+        #expect(first.status == 0, "\(first.stderr)")
+        let secret = first.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.hasPrefix("tgsk_"))
+        let second = try Subprocess.run(["admin-key", "generate", "worker"], environment: ["TOKENGATE_ADMIN_KEYS_FILE": keysFile])
+        #expect(second.status == 0, "\(second.stderr)")
+        let text = try String(contentsOfFile: keysFile, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0].hasPrefix("flask-app:sha256:") && lines[1].hasPrefix("worker:sha256:"))
+        #expect(!text.contains(secret.dropFirst(5)))
+        #expect(try FileManager.default.attributesOfItem(atPath: keysFile)[.posixPermissions] as? Int == 0o600)
+        let taken = try Subprocess.run(["admin-key", "generate", "flask-app", "--keys-file", keysFile])
+        #expect(taken.status != 0 && taken.stderr.contains("already has a key named flask-app"))
+        #expect(try Subprocess.run(["admin-key", "generate", "bad name", "--keys-file", keysFile]).status != 0)
+        #expect(try String(contentsOfFile: keysFile, encoding: .utf8) == text)
+
+        let keyFile = directory.appendingPathComponent("key").path
+        try Subprocess.run(["key", "generate"]).stdout.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        let port = try freePort()
+        let adminPort = try freePort()
+        let server = try Subprocess.spawn(
+            [
+                "serve", "--listen", "127.0.0.1:\(port)", "--signing-key-file", keyFile, "--admin-listen", "127.0.0.1:\(adminPort)",
+                "--admin-keys-file", keysFile, "--key-prefix", TestRedis.uniquePrefix(),
+            ],
+            environment: ["TOKENGATE_REDIS_URL": try TestRedis.url]
+        )
+        var connected: TestClient? = nil
+        let up = try await eventually {
+            let attempt = TestClient(host: "127.0.0.1", port: adminPort, configuration: .init(timeout: .seconds(5)))
+            attempt.connect()
+            if (try? await attempt.get("/admin/v1/users/zoe/sessions", headers: [.authorization: "Bearer \(secret)"]).status) == .ok {
+                connected = attempt
+                return true
+            }
+            try? await attempt.shutdown()
+            return false
+        }
+        #expect(up)
+        let client = try #require(connected)
+        let started = try await client.post(
+            "/admin/v1/sessions",
+            headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
+            body: ByteBuffer(string: #"{"user":"zoe"}"#)
+        )
+        #expect(started.status == .ok)
+        try await client.shutdown()
+        server.signal(SIGTERM)
+        #expect(server.wait() == 0)
+
+        // One of the pair alone stops start-up, naming both settings.
+        let half = try Subprocess.run(["serve", "--signing-key-file", keyFile, "--admin-listen", "127.0.0.1:0"])
+        #expect(half.status == 78 && half.stderr.contains("TOKENGATE_ADMIN_LISTEN and TOKENGATE_ADMIN_KEYS_FILE"))
     }
 }
 

@@ -29,6 +29,24 @@ struct ConfigurationTests {
         #expect(configuration.rotation == .off && !configuration.cookieMode && configuration.maxSessions == 100)
     }
 
+    @Test("the service API: off by default, needs both its listener and its keys file, refuses a bad file")
+    func serviceAPI() throws {
+        #expect(try parse([.signingKey: Self.key]).admin == nil)
+        let line = ServiceKeys.generate(name: "app").line
+        let configuration = try Configuration.parse([.signingKey: Self.key, .adminListen: "127.0.0.1:0", .adminKeysFile: "/keys"]) { _ in line }
+        let admin = try #require(configuration.admin)
+        #expect(admin.host == "127.0.0.1" && admin.port == 0 && admin.keys.names == ["app"])
+        for values: [Setting: String] in [
+            [.signingKey: Self.key, .adminListen: "127.0.0.1:9090"], [.signingKey: Self.key, .adminKeysFile: "/keys/good"],
+            [.signingKey: Self.key, .adminListen: "nope", .adminKeysFile: "/keys/good"],
+            [.signingKey: Self.key, .adminListen: "127.0.0.1:9090", .adminKeysFile: "/keys/missing"],
+            // The signing key is no service key file.
+            [.signingKey: Self.key, .adminListen: "127.0.0.1:9090", .adminKeysFile: "/keys/good"],
+        ] {
+            #expect(throws: ConfigurationError.self, "\(values)") { try parse(values) }
+        }
+    }
+
     @Test("rotation, cookie mode and the session cap")
     func modes() throws {
         let rotating = try parse([.signingKey: Self.key, .rotation: "per-request", .maxSessions: "0"])

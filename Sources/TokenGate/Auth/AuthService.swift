@@ -101,6 +101,26 @@ public struct AuthService: Sendable {
             throw .invalidCredentials
         }
         try await store.releaseLoginAttempt(user: counted, address: address)
+        let grant = try await openSession(user: user, userAgent: userAgent, address: address, via: nil)
+        logger.info("login", metadata: ["user": "\(user)", "sid": "\(grant.sid)"])
+        return grant
+    }
+
+    /// Starts a session for a user the caller authenticated itself (the service API, CONTRACT
+    /// section 9): no password and no login rate limit; the user need not be in the users file.
+    /// `keyName` names the service key, which the session records (field `via`) and the log shows.
+    public func startSession(user rawName: String, userAgent: String, address: String, keyName: String) async throws(TokenGateError) -> Grant {
+        guard let user = Username.canonical(rawName) else { throw Self.invalidUser }
+        let grant = try await openSession(user: user, userAgent: userAgent, address: address, via: keyName)
+        logger.info("service session started", metadata: ["user": "\(user)", "sid": "\(grant.sid)", "service_key": "\(keyName)"])
+        return grant
+    }
+
+    /// The error for a username that can never exist.
+    public static let invalidUser = TokenGateError(.invalidRequest, "user must be 1-64 of a-z 0-9 . _ @ - (case-insensitive)")
+
+    /// One script: the session, its first token and its index entry (the session cap applies).
+    private func openSession(user: String, userAgent: String, address: String, via: String?) async throws(TokenGateError) -> Grant {
         let sid = Identifier.random()
         let issued = try await sign(user: user, sid: sid)
         try await store.create(
@@ -109,10 +129,10 @@ public struct AuthService: Sendable {
             jti: issued.jti,
             ttl: configuration.tokenTTL,
             userAgent: String(userAgent.prefix(256)),
-            address: address,
-            maxSessions: configuration.maxSessions
+            address: String(address.prefix(64)),
+            maxSessions: configuration.maxSessions,
+            via: via
         )
-        logger.info("login", metadata: ["user": "\(user)", "sid": "\(sid)"])
         return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: sid, user: user)
     }
 
@@ -164,17 +184,15 @@ public struct AuthService: Sendable {
     /// made with it got (or gets).
     public func refresh(_ token: Substring.UTF8View) async throws(TokenGateError) -> Grant {
         let claims = try verifier.verify(token, now: now())
-        guard users.contains(claims.user) else {
-            // Removed from the users file: the session ends now instead of living on through refreshes.
-            _ = try await store.revoke(user: claims.user, sid: claims.sid)
-            throw .tokenRevoked
-        }
+        // A password session of a user removed from the users file ends in the script instead of
+        // living on through refreshes; a session the service API started does not need the file.
+        let userKnown = users.contains(claims.user)
         if configuration.rotation == .perRequest {
-            let successor = try await rotate(claims, activity: false)
+            let successor = try await rotate(claims, activity: false, userKnown: userKnown)
             return Grant(token: successor.token, expiresIn: Int(secondsLeft(successor.claims)), sid: claims.sid, user: claims.user)
         }
         let issued = try await sign(user: claims.user, sid: claims.sid)
-        let check = try await store.refresh(claims, newJti: issued.jti, limits: limits)
+        let check = try await store.refresh(claims, newJti: issued.jti, limits: limits, userKnown: userKnown)
         if let error = check.error { throw refusal(error, check, claims) }
         return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: claims.sid, user: claims.user)
     }
@@ -205,9 +223,20 @@ public struct AuthService: Sendable {
     }
 
     /// Signs a candidate successor and lets Redis pick the one successor of `claims`.
-    private func rotate(_ claims: VerifiedToken, activity: Bool) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
+    private func rotate(
+        _ claims: VerifiedToken,
+        activity: Bool,
+        userKnown: Bool = true
+    ) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
         let candidate = try await sign(user: claims.user, sid: claims.sid)
-        let result = try await store.rotate(claims, candidate: candidate.token, candidateJti: candidate.jti, activity: activity, limits: limits)
+        let result = try await store.rotate(
+            claims,
+            candidate: candidate.token,
+            candidateJti: candidate.jti,
+            activity: activity,
+            limits: limits,
+            userKnown: userKnown
+        )
         if let error = result.check.error { throw refusal(error, result.check, claims) }
         guard let token = result.successor else { throw .storeUnavailable }
         // The successor may have been signed by another instance: it is checked like any token.

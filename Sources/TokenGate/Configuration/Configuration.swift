@@ -47,12 +47,16 @@ public struct Configuration: Sendable {
     public var clientTimeout: Int
     /// Proxies whose `X-Forwarded-For` is believed.
     public var trustedProxies: TrustedProxies
+    /// The service API, when configured (off by default).
+    public var admin: AdminAPI?
     /// Failed logins per username within `failedLoginWindow` before 429.
     public var maxFailedLoginsPerUser = 10
     /// Failed logins per client address within `failedLoginWindow` before 429.
     public var maxFailedLoginsPerAddress = 100
     /// Window of the failed-login counters, seconds.
     public var failedLoginWindow = 300
+    /// Wrong service keys per client address within `failedLoginWindow` before 429.
+    public var maxFailedServiceKeysPerAddress = 10
     /// Largest accepted auth request body, bytes.
     public var maxBodyBytes = 16 * 1024
     /// `--dev`: throw-away key and demo user allowed.
@@ -82,17 +86,36 @@ public struct Configuration: Sendable {
             return number
         }
 
-        // Listen address.
-        var host = "127.0.0.1"
-        var port = 8080
-        if let listen = value(.listen), let colon = listen.lastIndex(of: ":"),
-            let parsedPort = Int(listen[listen.index(after: colon)...]), (0...65535).contains(parsedPort)
-        {
-            host = String(listen[..<colon]).trimmingCharacters(in: "[]")
-            port = parsedPort
-            if host.isEmpty { host = "0.0.0.0" }
-        } else {
-            problems.append("\(Setting.listen.environmentName): must be host:port, e.g. 127.0.0.1:8080")
+        func listenAddress(_ setting: Setting) -> (host: String, port: Int)? {
+            guard let text = value(setting) else { return nil }
+            guard let address = Self.hostAndPort(text) else {
+                problems.append("\(setting.environmentName): must be host:port, e.g. 127.0.0.1:8080")
+                return nil
+            }
+            return address
+        }
+        let (host, port) = listenAddress(.listen) ?? ("127.0.0.1", 8080)
+
+        // The service API: its own listener and its keys, both or neither.
+        var admin: AdminAPI? = nil
+        switch (listenAddress(.adminListen), values[.adminKeysFile]) {
+        case (let address?, let path?):
+            do {
+                let keys = try ServiceKeys(parsing: try readFile(path))
+                admin = AdminAPI(host: address.host, port: address.port, keys: keys)
+            } catch let error as ConfigurationError {
+                problems.append(contentsOf: error.problems.map { "\(Setting.adminKeysFile.environmentName): \($0)" })
+            } catch {
+                problems.append("\(Setting.adminKeysFile.environmentName): cannot read \(path)")
+            }
+        case (nil, nil):
+            break
+        default:
+            if values[.adminListen] != nil || values[.adminKeysFile] != nil {
+                problems.append(
+                    "\(Setting.adminListen.environmentName) and \(Setting.adminKeysFile.environmentName): the service API needs both (or neither)"
+                )
+            }
         }
 
         let tokenTTL = seconds(.tokenTTL, 1...86_400)
@@ -208,9 +231,29 @@ public struct Configuration: Sendable {
             maxSessions: maxSessions == 0 ? nil : maxSessions,
             clientTimeout: clientTimeout,
             trustedProxies: trustedProxies,
+            admin: admin,
             dev: dev
         )
     }
+
+    /// `host:port` (IPv6 hosts in brackets; an empty host means every address), or nil.
+    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            return nil
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: "[]")
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}
+
+/// The service API's listener and keys (`TOKENGATE_ADMIN_LISTEN`, `TOKENGATE_ADMIN_KEYS_FILE`).
+public struct AdminAPI: Sendable {
+    /// Host to bind.
+    public var host: String
+    /// Port to bind (0 picks a free one).
+    public var port: Int
+    /// The keys that may call it.
+    public var keys: ServiceKeys
 }
 
 /// `TOKENGATE_ROTATION`.

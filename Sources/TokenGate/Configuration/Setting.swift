@@ -23,6 +23,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case trustedProxies = "TOKENGATE_TRUSTED_PROXIES"
     case maxSessions = "TOKENGATE_MAX_SESSIONS"
     case clientTimeout = "TOKENGATE_CLIENT_TIMEOUT"
+    case adminListen = "TOKENGATE_ADMIN_LISTEN"
+    case adminKeysFile = "TOKENGATE_ADMIN_KEYS_FILE"
 
     /// The environment variable.
     public var environmentName: String { rawValue }
@@ -37,7 +39,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .listen: "127.0.0.1:8080"
         case .redisURL: "redis://127.0.0.1:6379/0"
-        case .signingKeyFile, .signingKey, .usersFile, .audience, .trustedProxies: nil
+        case .signingKeyFile, .signingKey, .usersFile, .audience, .trustedProxies, .adminListen, .adminKeysFile: nil
         case .tokenTTL: "30"
         case .sessionIdle: "1800"
         case .sessionMaxAge: "43200"
@@ -78,6 +80,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .trustedProxies: "addresses or CIDR ranges of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1"
         case .maxSessions: "live sessions per user; a login beyond it ends the session closest to expiry (0: no limit)"
         case .clientTimeout: "seconds a client connection may stay idle, or take to send a request's headers or body"
+        case .adminListen: "host:port of the service API (/admin/v1/), for app backends only: never route it through the balancer"
+        case .adminKeysFile: "the service API's keys, one NAME:sha256:<hex> a line (`tokengate admin-key generate`)"
         }
     }
 }

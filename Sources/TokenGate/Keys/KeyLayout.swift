@@ -37,6 +37,8 @@ public struct KeyLayout: Sendable, Equatable {
     }
     /// `tg:rl:ip:<address>` — failed logins from one client address.
     public func failedLogins(address: String) -> String { "\(prefix)rl:ip:\(address)" }
+    /// `tg:rl:sk:<address>` — wrong service keys from one client address.
+    public func failedServiceKeys(address: String) -> String { "\(prefix)rl:sk:\(address)" }
     /// The `SCAN` pattern matching every user's session index.
     public var sessionIndexPattern: String { "\(prefix){*}:sessions" }
     /// The `SCAN` pattern matching every key of the service.

@@ -136,8 +136,9 @@ enum Scripts {
     }
 
     /// KEYS: session, token, index. ARGV: sid, jti, ttl, user agent, address, session cap (0: none),
-    /// session prefix, token prefix. At the cap, the sessions closest to expiry (the least recently
-    /// refreshed) end first. Returns Redis's time.
+    /// session prefix, token prefix, and the service key that started the session (empty for a
+    /// password login; else kept in the field 'via'). At the cap, the sessions closest to expiry
+    /// (the least recently refreshed) end first. Returns Redis's time.
     static let login = script(
         "login",
         """
@@ -155,6 +156,7 @@ enum Scripts {
           end
         end
         redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], ms + ttl * 1000)
+        if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'via', ARGV[9]) end
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SET', KEYS[2], 1, 'EX', ttl)
         redis.call('ZADD', KEYS[3], ms + ttl * 1000, ARGV[1])
@@ -180,14 +182,18 @@ enum Scripts {
     )
 
     /// KEYS: token, session, index, new token. ARGV: sid, new jti, ttl, idle, max age, token prefix,
-    /// reuse grace (ms). Checks like `verify` (without counting as activity), then adds the new token
-    /// and restarts the session's TTL (undoing a close). The old token stays valid until it expires.
+    /// reuse grace (ms), and '1' when the user is not in the users file. Checks like `verify`
+    /// (without counting as activity), then adds the new token and restarts the session's TTL
+    /// (undoing a close). The old token stays valid until it expires. A password session of a user
+    /// no longer in the users file ends here (code 0); one the service API started ('via') lives on.
     static let refresh = script(
         "refresh",
         """
         local t, ms = clock()
         local r = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
+        if r == 1 and ARGV[8] == '1' and redis.call('HEXISTS', KEYS[2], 'via') == 0 then r = -4 end
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
+        if r == -4 then return 0 end
         if r ~= 1 then return r end
         addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
         return 1
@@ -196,15 +202,18 @@ enum Scripts {
 
     /// Per-request rotation (CONTRACT section 5). KEYS: token, session, index, successor's key.
     /// ARGV: sid, successor's jti, ttl, idle, max age, token prefix, reuse grace (ms), activity (1/0),
-    /// successor token. The first use of a token stores `successor` in the token's key and adds it
-    /// to the session; every use inside the grace window gets that same successor back; a use after
-    /// it ends the session (code -3). Returns `{code}` or `{1, successor}`.
+    /// successor token, and '1' when a password session must end because its user is no longer in
+    /// the users file (as in `refresh`). The first use of a token stores `successor` in the token's
+    /// key and adds it to the session; every use inside the grace window gets that same successor
+    /// back; a use after it ends the session (code -3). Returns `{code}` or `{1, successor}`.
     static let rotate = script(
         "rotate",
         """
         local t, ms = clock()
         local r, seen, successor = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
+        if r == 1 and ARGV[10] == '1' and redis.call('HEXISTS', KEYS[2], 'via') == 0 then r = -4 end
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
+        if r == -4 then return {0} end
         if r ~= 1 then return {r} end
         if ARGV[8] == '1' and seen < t then redis.call('HSET', KEYS[2], 'seen', t) end
         if successor then return {1, successor} end

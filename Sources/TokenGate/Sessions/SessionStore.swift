@@ -76,7 +76,8 @@ public struct SessionStore: Sendable {
     }
 
     /// Creates a session with its first token. With `maxSessions`, the user's sessions closest to
-    /// expiry end first to make room. Returns Redis's time at creation.
+    /// expiry end first to make room. `via` names the service key that started the session (nil
+    /// for a password login). Returns Redis's time at creation.
     @discardableResult
     public func create(
         user: String,
@@ -85,14 +86,15 @@ public struct SessionStore: Sendable {
         ttl: Int,
         userAgent: String,
         address: String,
-        maxSessions: Int? = nil
+        maxSessions: Int? = nil,
+        via: String? = nil
     ) async throws(TokenGateError) -> Int64 {
         let reply = try await run(
             Scripts.login,
             keys: [keys.session(user: user, sid: sid), keys.token(user: user, jti: jti), keys.sessionIndex(user: user)],
             arguments: [
                 sid, jti, String(ttl), userAgent, address, String(maxSessions ?? 0), keys.sessionPrefix(user: user),
-                keys.tokenPrefix(user: user),
+                keys.tokenPrefix(user: user), via ?? "",
             ]
         )
         return reply.int ?? 0
@@ -152,24 +154,31 @@ public struct SessionStore: Sendable {
         }
     }
 
-    /// Adds a successor token `newJti` to the token's session, if the token is still live.
-    public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits) async throws(TokenGateError) -> Check {
+    /// Adds a successor token `newJti` to the token's session, if the token is still live. With
+    /// `userKnown` false (the user is not in the users file) only a session the service API started
+    /// goes on; a password session ends.
+    public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits, userKnown: Bool = true) async throws(TokenGateError) -> Check {
         let call = successorCall(token, newJti: newJti, limits: limits)
-        return Check(try await run(Scripts.refresh, keys: call.keys, arguments: call.arguments).int)
+        return Check(try await run(Scripts.refresh, keys: call.keys, arguments: call.arguments + [userKnown ? "0" : "1"]).int)
     }
 
     /// Per-request rotation: checks the token and returns its one successor. The first use stores
     /// `candidate` (a signed token with id `candidateJti`) as the successor; later uses inside the
-    /// grace window get that same token back, whichever instance signed it.
+    /// grace window get that same token back, whichever instance signed it. `userKnown` as for `refresh`.
     public func rotate(
         _ token: VerifiedToken,
         candidate: String,
         candidateJti: String,
         activity: Bool,
-        limits: Limits
+        limits: Limits,
+        userKnown: Bool = true
     ) async throws(TokenGateError) -> (check: Check, successor: String?) {
         let call = successorCall(token, newJti: candidateJti, limits: limits)
-        let reply = try await run(Scripts.rotate, keys: call.keys, arguments: call.arguments + [activity ? "1" : "0", candidate])
+        let reply = try await run(
+            Scripts.rotate,
+            keys: call.keys,
+            arguments: call.arguments + [activity ? "1" : "0", candidate, userKnown ? "0" : "1"]
+        )
         guard let items = reply.array, let code = items.first?.int else { throw unexpected("rotate") }
         let check = Check(code)
         guard check == .accepted else { return (check, nil) }
@@ -331,6 +340,13 @@ public struct SessionStore: Sendable {
         async let byUser = run(Scripts.loginRelease, keys: [keys.failedLogins(user: user)], arguments: [])
         _ = try await run(Scripts.loginRelease, keys: [keys.failedLogins(address: address)], arguments: [])
         do { _ = try await byUser } catch { throw error as? TokenGateError ?? .storeUnavailable }
+    }
+
+    /// Counts a wrong service key from `address`. Returns 0 while the address is under `limit`
+    /// within `window` seconds, else the seconds until it is again.
+    public func countWrongServiceKey(address: String, limit: Int, window: Int) async throws(TokenGateError) -> Int {
+        let reply = try await run(Scripts.loginAttempt, keys: [keys.failedServiceKeys(address: address)], arguments: [String(limit), String(window)])
+        return Int(reply.int ?? 0)
     }
 
     /// Redis answers `PING`.

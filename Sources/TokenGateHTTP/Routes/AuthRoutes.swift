@@ -49,13 +49,7 @@ struct AuthRoutes {
     private func login(_ request: Request, _ context: TokenGateRequestContext) async throws -> Response {
         // Cookie mode: another site must not log the browser in (into the attacker's account).
         if auth.configuration.cookieMode { try Credentials.checkOrigin(request) }
-        let mediaType = (request.headers[.contentType] ?? "").lowercased().split(separator: ";").first.map { $0.trimmingSpaces() }
-        guard mediaType == "application/json" else { throw TokenGateError(.invalidRequest, "send a JSON body (Content-Type: application/json)") }
-        let body = try await BodyReader.collect(request, upTo: maxBody, timeout: bodyTimeout)
-        let object: [String: JSONValue]
-        do { object = try StrictJSON.parseObject(body.readableBytesView) } catch {
-            throw TokenGateError(.invalidRequest, "the body is not a valid JSON object: \(error.reason)")
-        }
+        let object = try await BodyReader.jsonObject(request, upTo: maxBody, timeout: bodyTimeout)
         guard let username = object["username"]?.string, let password = object["password"]?.string else {
             throw TokenGateError(.invalidRequest, "the body needs string fields username and password")
         }
@@ -73,7 +67,12 @@ struct AuthRoutes {
 
     private func sessions(_ context: TokenGateRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let (now, sessions) = try await auth.store.sessions(user: identity.user)
+        return try await Self.sessions(of: identity.user, current: identity.sid, auth: auth)
+    }
+
+    /// `user`'s live sessions as `GET /auth/sessions` lists them (the service API lists them alike).
+    static func sessions(of user: String, current: String?, auth: AuthService) async throws -> Response {
+        let (now, sessions) = try await auth.store.sessions(user: user)
         var json = JSONWriter()
         json.array { json in
             for session in sessions where now - session.lastSeen < Int64(auth.configuration.sessionIdle) {
@@ -84,7 +83,7 @@ struct AuthRoutes {
                     $0.field("expires_in", session.expiresIn)
                     $0.field("user_agent", session.userAgent)
                     $0.field("ip", session.address)
-                    $0.field("current", session.sid == identity.sid)
+                    $0.field("current", session.sid == current)
                 }
             }
         }
@@ -115,18 +114,26 @@ struct AuthRoutes {
 
     /// A token's answer (login and refresh); in cookie mode the cookies are set too.
     private func grantResponse(_ grant: AuthService.Grant) -> Response {
+        var response = Self.grantBody(grant)
+        if auth.configuration.cookieMode {
+            SessionCookies.set(token: grant.token, csrf: auth.csrfToken(sid: grant.sid), on: &response)
+        }
+        return response
+    }
+
+    /// The login answer's body, `{"access_token","token_type","expires_in","session_id"}`, with
+    /// `extra` members after them (the service API's `set_cookie`).
+    static func grantBody(_ grant: AuthService.Grant, extra: (inout JSONWriter) -> Void = { _ in }) -> Response {
         var json = JSONWriter()
         json.object {
             $0.field("access_token", grant.token)
             $0.field("token_type", "Bearer")
             $0.field("expires_in", Int64(grant.expiresIn))
             $0.field("session_id", grant.sid)
+            extra(&$0)
         }
         var response = Response.json(json)
         response.headers[.pragma] = "no-cache"
-        if auth.configuration.cookieMode {
-            SessionCookies.set(token: grant.token, csrf: auth.csrfToken(sid: grant.sid), on: &response)
-        }
         return response
     }
 }

@@ -1,7 +1,7 @@
 extension StaticFiles {
     /// `/tokengate.js`: the dependency-free browser client (CONTRACT section 6).
     static let clientJS = #"""
-        /* TokenGate browser client. window.TokenGate: login, fetch, logout, logoutAll, sessions,
+        /* TokenGate browser client. window.TokenGate: login, adopt, fetch, logout, logoutAll, sessions,
            user, sessionId, expiresAt, addEventListener('login' | 'logout' | 'expired').
            The token lives in memory and sessionStorage only. */
         (function () {
@@ -111,6 +111,14 @@ extension StaticFiles {
               });
               if (!response.ok) { var err = new Error(await errorOf(response)); err.status = response.status; throw err; }
               adopt(await response.json(), username.toLowerCase());
+              emit('login', { user: state.user, sessionId: state.sessionId });
+              return state.user;
+            },
+            // Takes over a session the app's backend started through the service API (its answer,
+            // the same shape as a login's), and keeps it refreshed like a login's.
+            adopt: function (grant, user) {
+              if (!grant || !grant.access_token || !grant.session_id || !(grant.expires_in > 0)) throw new Error('not a login answer');
+              adopt(grant, String(user).toLowerCase());
               emit('login', { user: state.user, sessionId: state.sessionId });
               return state.user;
             },

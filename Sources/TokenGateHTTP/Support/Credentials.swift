@@ -154,10 +154,14 @@ enum SessionCookies {
 
     /// Sets the token cookie (and, with `csrf`, the CSRF cookie) on a response.
     static func set(token: String, csrf: String?, on response: inout Response) {
-        response.headers.append(HTTPField(name: .setCookie, value: "\(Self.token)=\(token); Path=/; Secure; HttpOnly; SameSite=Strict"))
-        if let csrf {
-            response.headers.append(HTTPField(name: .setCookie, value: "\(Self.csrf)=\(csrf); Path=/; Secure; SameSite=Strict"))
-        }
+        for value in setCookieValues(token: token, csrf: csrf) { response.headers.append(HTTPField(name: .setCookie, value: value)) }
+    }
+
+    /// The `Set-Cookie` values for a token (and its session's CSRF token): what a login sets, and
+    /// what the service API hands an app's backend to set for its browser.
+    static func setCookieValues(token: String, csrf: String?) -> [String] {
+        ["\(Self.token)=\(token); Path=/; Secure; HttpOnly; SameSite=Strict"]
+            + (csrf.map { ["\(Self.csrf)=\($0); Path=/; Secure; SameSite=Strict"] } ?? [])
     }
 
     /// Clears both cookies (logout).
@@ -236,13 +240,4 @@ extension HTTPField.Name {
     static let xNextToken = Self("X-Next-Token")!
     static let xOriginalMethod = Self("X-Original-Method")!
     static let xForwardedMethod = Self("X-Forwarded-Method")!
-}
-
-extension StringProtocol {
-    func trimmingSpaces() -> String {
-        var result = Substring(self)
-        while let first = result.first, first == " " || first == "\n" || first == "\r" || first == "\t" { result = result.dropFirst() }
-        while let last = result.last, last == " " || last == "\n" || last == "\r" || last == "\t" { result = result.dropLast() }
-        return String(result)
-    }
 }

@@ -29,6 +29,13 @@ struct JSONWriter {
         array(body)
     }
 
+    /// A string element of an array.
+    mutating func element(_ value: String) {
+        separate()
+        string(value)
+        needsComma = true
+    }
+
     mutating func field(_ name: String, _ value: String) {
         key(name)
         string(value)

@@ -10,11 +10,14 @@ public struct TokenGateRequestContext: RequestContext, RemoteAddressRequestConte
     public let remoteAddress: SocketAddress?
     /// The token that authenticated this request (set by `AuthMiddleware`).
     public var identity: VerifiedToken?
+    /// The name of the service key that authenticated this request (the service API only).
+    public var serviceKey: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
         self.identity = nil
+        self.serviceKey = nil
     }
 
     /// The client address as text (without port), for rate limiting and the session list.

@@ -33,6 +33,24 @@ struct UserStoreTests {
         #expect(ratio > 0.5 && ratio < 2, "unknown \(medians.0), wrong password \(medians.1)")
     }
 
+    @Test("with mixed bcrypt costs an unknown user costs as much as the file's most expensive user")
+    func mixedCosts() async throws {
+        // Nine cheap users and one expensive one: whichever comes first in the table, the dummy hash
+        // must take the highest cost.
+        let cheap = (1...9).map { UserStore.htpasswdLine(username: "user\($0)", password: "pw", cost: 4) }
+        let store = try UserStore(htpasswd: (cheap + [UserStore.htpasswdLine(username: "admin", password: "correct horse", cost: 9)]).joined(separator: "\n"))
+        var unknown: [Duration] = []
+        var wrong: [Duration] = []
+        for _ in 0..<9 {
+            let clock = ContinuousClock()
+            unknown.append(await clock.measure { _ = await store.verify(username: "mallory", password: "correct horse") })
+            wrong.append(await clock.measure { _ = await store.verify(username: "admin", password: "wrong horse") })
+        }
+        // Cost 4 is 32 times cheaper than cost 9.
+        let ratio = unknown.sorted()[4] / wrong.sorted()[4]
+        #expect(ratio > 0.5 && ratio < 2, "unknown \(unknown.sorted()[4]), wrong password of the cost-9 user \(wrong.sorted()[4])")
+    }
+
     @Test("passwords over 72 bytes never match (bcrypt would silently truncate them)")
     func longPasswords() async throws {
         let long = String(repeating: "p", count: 72)

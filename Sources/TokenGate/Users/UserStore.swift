@@ -4,7 +4,7 @@ import NIOPosix
 /// Users and their bcrypt hashes, from an htpasswd file (`htpasswd -nbB alice secret` makes a line).
 ///
 /// Password checks run on NIO's thread pool, never on an event loop. Unknown users are checked
-/// against a dummy hash of the same cost, so both failures cost the same time.
+/// against a dummy hash of the file's highest cost, so a failure's time never tells a known name.
 public struct UserStore: Sendable {
     /// bcrypt compares at most 72 bytes; longer passwords are refused rather than truncated.
     public static let maxPasswordBytes = 72
@@ -18,7 +18,9 @@ public struct UserStore: Sendable {
     /// Creates a store from canonical usernames and bcrypt hashes.
     public init(hashes: [String: String]) {
         self.hashes = hashes.mapValues(Self.normalise)
-        let cost = hashes.values.lazy.compactMap(Self.cost).first ?? 10
+        // The highest cost in the file: an unknown user must take as long as the slowest known one,
+        // or the time of a wrong guess tells which names exist.
+        let cost = hashes.values.compactMap(Self.cost).max() ?? 10
         self.dummyHash = Bcrypt.hash(Identifier.random(), cost: cost)
     }
 

@@ -7,7 +7,11 @@ import TokenGate
 enum BodyReader {
     /// The body, at most `maxBytes` (else `payload_too_large`), within `timeout` (else `invalid_request`).
     static func collect(_ request: Request, upTo maxBytes: Int, timeout: Duration) async throws -> ByteBuffer {
-        try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+        // A declared length over the limit is refused before any of the body is waited for.
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > maxBytes {
+            throw TokenGateError(.payloadTooLarge, "the request body is larger than allowed")
+        }
+        return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
             group.addTask { try await request.body.collect(upTo: maxBytes) }
             group.addTask {
                 try await Task.sleep(for: timeout)

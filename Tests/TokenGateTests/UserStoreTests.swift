@@ -38,7 +38,9 @@ struct UserStoreTests {
         // Nine cheap users and one expensive one: whichever comes first in the table, the dummy hash
         // must take the highest cost.
         let cheap = (1...9).map { UserStore.htpasswdLine(username: "user\($0)", password: "pw", cost: 4) }
-        let store = try UserStore(htpasswd: (cheap + [UserStore.htpasswdLine(username: "admin", password: "correct horse", cost: 9)]).joined(separator: "\n"))
+        let store = try UserStore(
+            htpasswd: (cheap + [UserStore.htpasswdLine(username: "admin", password: "correct horse", cost: 9)]).joined(separator: "\n")
+        )
         var unknown: [Duration] = []
         var wrong: [Duration] = []
         for _ in 0..<9 {

@@ -43,7 +43,8 @@ public enum TokenGateApplication {
 
     /// The router with every route of the contract, deny-by-default.
     public static func router(_ parts: Parts) -> Router<TokenGateRequestContext> {
-        let router = Router(context: TokenGateRequestContext.self)
+        // HEAD works wherever GET does (balancers health-check with HEAD).
+        let router = Router(context: TokenGateRequestContext.self, options: .autoGenerateHeadEndpoints)
         // Middleware first: Hummingbird applies it to routes added after it and to unmatched paths.
         router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
         router.add(middleware: AuthMiddleware(auth: parts.auth, metrics: parts.metrics))
@@ -55,7 +56,7 @@ public enum TokenGateApplication {
     /// The service API's router (CONTRACT section 9): every route, and every unmatched path, needs
     /// a service key; user tokens are not service keys.
     public static func adminRouter(_ parts: Parts, keys: ServiceKeys) -> Router<TokenGateRequestContext> {
-        let router = Router(context: TokenGateRequestContext.self)
+        let router = Router(context: TokenGateRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
         router.add(middleware: ServiceKeyMiddleware(keys: keys, auth: parts.auth))
         AdminRoutes(auth: parts.auth).register(on: router)

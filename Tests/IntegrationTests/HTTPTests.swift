@@ -265,6 +265,24 @@ struct HTTPTests {
         }
     }
 
+    @Test("HEAD works wherever GET does: health checks without a token, protected routes with one")
+    func head() async throws {
+        let harness = try Harness()
+        try await harness.run { client in
+            for path in ["/healthz", "/readyz", "/tokengate.js"] {
+                let response = try await client.execute(uri: path, method: .head)
+                #expect(response.status == .ok, "\(path)")
+                #expect(response.body.readableBytes == 0, "\(path)")
+            }
+            // A HEAD answer has no body: the status and the challenge say it all.
+            let refused = try await client.execute(uri: "/api/me", method: .head)
+            #expect(refused.status == .unauthorized && refused.headers[.wwwAuthenticate] == #"Bearer realm="tokengate""#)
+            let (token, _) = try await Self.login(client)
+            let me = try await client.execute(uri: "/api/me", method: .head, headers: Self.bearer(token))
+            #expect(me.status == .ok && me.body.readableBytes == 0)
+        }
+    }
+
     @Test("an auth body over 16 KiB gets payload_too_large")
     func tooLarge() async throws {
         let harness = try Harness()

@@ -71,7 +71,7 @@ struct Sessions: AsyncParsableCommand {
         }
         for session in sessions {
             print(
-                "session \(session.sid)  ttl \(session.expiresIn)s  created \(session.createdAt)  last seen \(session.lastSeen)  ip \(session.address)  ua \(session.userAgent)"
+                "session \(session.sid)  ttl \(session.expiresIn)s  created \(session.createdAt)  last seen \(session.lastSeen)  ip \(session.address.escapedForTerminal)  ua \(session.userAgent.escapedForTerminal)"
             )
             for token in session.tokens {
                 print("  token \(token.jti)  ttl \(token.ttl)s  key \(keys.token(user: user, jti: token.jti))")

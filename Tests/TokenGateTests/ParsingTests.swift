@@ -94,3 +94,15 @@ struct KeyLayoutTests {
         #expect(Base64URL.decode(Array(a.utf8))?.count == 16)
     }
 }
+
+@Suite("terminal output")
+struct TerminalTextTests {
+    @Test("stored text printed for operators cannot carry escape sequences, bidi overrides or line breaks")
+    func escaped() {
+        #expect("Mozilla/5.0 (X11; Linux) Firefox/140 ünïcode".escapedForTerminal == "Mozilla/5.0 (X11; Linux) Firefox/140 ünïcode")
+        #expect("\u{1b}[31mred\u{7}".escapedForTerminal == "\\u{1b}[31mred\\u{7}")
+        #expect("evil\u{202e}gpj.exe".escapedForTerminal == "evil\\u{202e}gpj.exe")
+        #expect("a\nb\rc\u{85}d\u{2028}e\u{200b}f".escapedForTerminal == "a\\u{a}b\\u{d}c\\u{85}d\\u{2028}e\\u{200b}f")
+        #expect(#"back\slash"#.escapedForTerminal == #"back\\slash"#)
+    }
+}

@@ -69,6 +69,40 @@ struct RotationTests {
         }
     }
 
+    @Test("a spent token after its grace window is a replay on logout, logout-all and close too: only its session ends, counted")
+    func replayOnEndingRoutes() async throws {
+        let harness = try HTTPTests.Harness([.rotation: "per-request", .reuseGrace: "0"])
+        try await harness.run { client in
+            for (index, path) in ["/auth/logout-all", "/auth/logout", "/auth/close"].enumerated() {
+                let victim = try await HTTPTests.login(client)
+                let otherTab = try await HTTPTests.login(client)
+                let first = try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(victim.token))
+                let successor = try #require(first.headers[.xNextToken])
+                // Wait until Redis's clock has passed the moment of the rotation (grace 0).
+                let payload = try StrictJSON.parseObject(Base64URL.decode(Array(victim.token.split(separator: ".")[1].utf8)) ?? [])
+                let spentKey = harness.configuration.keys.token(user: "alice", jti: payload["jti"]?.string ?? "")
+                let rotatedAt = Int64((try await harness.redis.send(["GET", spentKey]).string ?? "").split(separator: " ").first ?? "") ?? 0
+                #expect(rotatedAt > 0)
+                #expect(
+                    try await eventually {
+                        let time = try await harness.redis.send(["TIME"]).array ?? []
+                        let ms = (Int64(time.first?.string ?? "") ?? 0) * 1000 + (Int64(time.last?.string ?? "") ?? 0) / 1000
+                        return ms > rotatedAt
+                    }
+                )
+                let replay = try await client.execute(uri: path, method: .post, headers: HTTPTests.bearer(victim.token))
+                HTTPTests.expectError(replay, .unauthorized, "token_revoked")
+                try await HTTPTests.expectError(client, .get, "/api/me", token: successor, .unauthorized, "token_revoked")
+                #expect(
+                    try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(otherTab.token)).status == .ok,
+                    "\(path): the user's other session must live on"
+                )
+                let metrics = try await client.execute(uri: "/metrics", method: .get)
+                #expect(String(buffer: metrics.body).contains("tokengate_token_replays_total \(index + 1)"), "\(path)")
+            }
+        }
+    }
+
     @Test("an answer to an admitted request carries the successor even when the route fails")
     func successorOnErrors() async throws {
         let harness = try HTTPTests.Harness([.rotation: "per-request"])

@@ -83,12 +83,12 @@ struct SessionStoreTests {
         let first = try await login()
         #expect(try await store.refresh(first, newJti: Identifier.random(), limits: limits()) == .accepted)
         let second = try await login()
-        #expect(try await store.logout(first))
+        #expect(try await store.logout(first, reuseGrace: 2) == .accepted)
         let left = try await userKeys()
         #expect(!left.contains { $0.contains(first.sid) || $0.contains(first.jti) })
         #expect(left.contains(keys.token(user: "alice", jti: second.jti)))
         #expect(try await store.check(first, activity: true, limits: limits()) == .revoked)
-        #expect(try await !store.logout(first))
+        #expect(try await store.logout(first, reuseGrace: 2) == .revoked)
     }
 
     @Test("logout-all leaves no key of the user at all")
@@ -96,7 +96,7 @@ struct SessionStoreTests {
         var sessions: [VerifiedToken] = []
         for _ in 0..<5 { sessions.append(try await login()) }
         let bob = try await login("bob")
-        #expect(try await store.logoutAll(sessions[2]))
+        #expect(try await store.logoutAll(sessions[2], reuseGrace: 2) == .accepted)
         #expect(try await userKeys("alice").isEmpty)
         #expect(try await store.check(bob, activity: true, limits: limits()) == .accepted)
     }
@@ -107,7 +107,7 @@ struct SessionStoreTests {
         var sessions: [VerifiedToken] = []
         for _ in 0..<count { sessions.append(try await login()) }
         let bob = try await login("bob")
-        #expect(try await store.logoutAll(sessions[7]))
+        #expect(try await store.logoutAll(sessions[7], reuseGrace: 2) == .accepted)
         for token in [sessions[0], sessions[7], sessions[count - 1]] {
             #expect(try await store.check(token, activity: true, limits: limits()) == .revoked)
         }
@@ -168,7 +168,7 @@ struct SessionStoreTests {
     @Test("close shortens every key to the grace period; a refresh within it restores the session")
     func closeAndResume() async throws {
         let live = try await login(ttl: 30)
-        #expect(try await store.close(live, grace: 2))
+        #expect(try await store.close(live, grace: 2, reuseGrace: 2) == .accepted)
         for key in try await userKeys() {
             let ttl = try await TestRedis.ttl(redis, key)
             #expect(ttl > 0 && ttl <= 3, "\(key) ttl \(ttl)")
@@ -182,7 +182,7 @@ struct SessionStoreTests {
     @Test("a closed page that does not come back leaves nothing after the grace period")
     func closeForGood() async throws {
         let live = try await login(ttl: 30)
-        #expect(try await store.close(live, grace: 1))
+        #expect(try await store.close(live, grace: 1, reuseGrace: 2) == .accepted)
         #expect(try await eventually(timeout: .seconds(5)) { try await userKeys().isEmpty })
     }
 
@@ -191,7 +191,7 @@ struct SessionStoreTests {
         let closing = try await login(ttl: 30)
         // The reloaded page's refresh wins the race: its token expires later than the closing one.
         #expect(try await store.refresh(closing, newJti: Identifier.random(), limits: limits(ttl: 60)) == .accepted)
-        #expect(try await store.close(closing, grace: 1))
+        #expect(try await store.close(closing, grace: 1, reuseGrace: 2) == .accepted)
         #expect(try await TestRedis.ttl(redis, keys.session(user: "alice", sid: closing.sid)) > 50)
     }
 
@@ -211,7 +211,7 @@ struct SessionStoreTests {
         #expect(try await redis.send(["GET", keys.token(user: "alice", jti: first)]).string == "1")
         #expect(try await TestRedis.ttl(redis, keys.token(user: "alice", jti: parent.jti)) > 0, "the spent token's key keeps its TTL")
         // A logout with the spent token still ends the session, every key of it.
-        #expect(try await store.logout(parent))
+        #expect(try await store.logout(parent, reuseGrace: 2) == .accepted)
         #expect(try await userKeys().isEmpty)
     }
 

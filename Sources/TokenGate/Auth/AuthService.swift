@@ -262,21 +262,24 @@ public struct AuthService: Sendable {
     /// Ends the token's session.
     public func logout(_ token: Substring.UTF8View) async throws(TokenGateError) {
         let claims = try verifier.verify(token, now: now())
-        guard try await store.logout(claims) else { throw .tokenRevoked }
+        let check = try await store.logout(claims, reuseGrace: configuration.reuseGrace)
+        if let error = check.error { throw refusal(error, check, claims) }
         logger.info("logout", metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"])
     }
 
     /// Ends every session of the token's user.
     public func logoutAll(_ token: Substring.UTF8View) async throws(TokenGateError) {
         let claims = try verifier.verify(token, now: now())
-        guard try await store.logoutAll(claims) else { throw .tokenRevoked }
+        let check = try await store.logoutAll(claims, reuseGrace: configuration.reuseGrace)
+        if let error = check.error { throw refusal(error, check, claims) }
         logger.info("logout-all", metadata: ["user": "\(claims.user)"])
     }
 
     /// The page is closing: the session survives only `CLOSE_GRACE` unless refreshed.
     public func close(_ token: Substring.UTF8View) async throws(TokenGateError) {
         let claims = try verifier.verify(token, now: now())
-        guard try await store.close(claims, grace: configuration.closeGrace) else { throw .tokenRevoked }
+        let check = try await store.close(claims, grace: configuration.closeGrace, reuseGrace: configuration.reuseGrace)
+        if let error = check.error { throw refusal(error, check, claims) }
     }
 
     /// Seconds until `token` expires, by this instance's clock.

@@ -77,6 +77,20 @@ enum Scripts {
           redis.call('ZREM', index, sid)
           tidyIndex(index, ms)
         end
+        -- The token (key tkey, session sid, its hash skey) for an ending route (logout, logout-all,
+        -- close): its state, as `liveToken`; or -3 when it was rotated out longer ago than graceMs,
+        -- a replay of a spent token, which ends its session (and only that) as `check` does.
+        local function spendable(tkey, skey, index, sid, tprefix, graceMs)
+          local state, at = liveToken(tkey, index, sid)
+          if state == 2 then
+            local ms = nowMs()
+            if ms - at > graceMs then
+              endSession(skey, index, sid, tprefix, ms)
+              return -3
+            end
+          end
+          return state
+        end
         -- Adds token jti (key tkey) to session sid and restarts the session's TTL. Expired token
         -- fields are forgotten only when the hash has doubled since the last clean-up ('n' is the
         -- number of fields then): amortised O(1) per token however many are live.
@@ -223,23 +237,27 @@ enum Scripts {
         """
     )
 
-    /// KEYS: token, session, index. ARGV: sid, token prefix. Deletes the session and all its tokens.
+    /// KEYS: token, session, index. ARGV: sid, token prefix, reuse grace (ms). Deletes the session
+    /// and all its tokens. Returns 1, 0 (the token was not live) or -3 (a spent token replayed).
     static let logout = script(
         "logout",
         """
-        if liveToken(KEYS[1], KEYS[3], ARGV[1]) == 0 then return 0 end
+        local state = spendable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]))
+        if state <= 0 then return state end
         endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[2], nowMs())
         return 1
         """
     )
 
     /// KEYS: token, index, ended (a fresh name for the index). ARGV: sid, session prefix, token
-    /// prefix, inline limit. Ends every session of the user (`endAll`). Returns `{0, 0}` when the token
-    /// was not live, else `{sessions, 1 when their keys are left to reap}`.
+    /// prefix, inline limit, reuse grace (ms). Ends every session of the user (`endAll`). Returns
+    /// `{0, 0}` when the token was not live, `{-3, 0}` for a replayed spent token (only its own
+    /// session ends), else `{sessions, 1 when their keys are left to reap}`.
     static let logoutAll = script(
         "logout_all",
         """
-        if liveToken(KEYS[1], KEYS[2], ARGV[1]) == 0 then return {0, 0} end
+        local state = spendable(KEYS[1], ARGV[2] .. ARGV[1], KEYS[2], ARGV[1], ARGV[3], tonumber(ARGV[5]))
+        if state <= 0 then return {state, 0} end
         return endAll(KEYS[2], KEYS[3], ARGV[2], ARGV[3], tonumber(ARGV[4]))
         """
     )
@@ -274,15 +292,16 @@ enum Scripts {
         """
     )
 
-    /// KEYS: token, session, index. ARGV: sid, grace, token prefix, jti. The page is closing: every
-    /// key of the session now lives at most `grace` seconds; a refresh within that time restores it.
+    /// KEYS: token, session, index. ARGV: sid, grace, token prefix, jti, reuse grace (ms). The page is
+    /// closing: every key of the session now lives at most `grace` seconds; a refresh within that
+    /// time restores it. Returns 1, 0 (not live) or -3 (a spent token replayed: the session ended).
     /// When the session already holds a newer token than the closing one (a reloaded page refreshed
     /// before this beacon arrived), the page that holds it is alive and nothing changes.
     static let close = script(
         "close",
         """
-        local state = liveToken(KEYS[1], KEYS[3], ARGV[1])
-        if state == 0 then return 0 end
+        local state = spendable(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[3], tonumber(ARGV[5]))
+        if state <= 0 then return state end
         if state == 2 then return 1 end
         local ms = nowMs()
         local g = tonumber(ARGV[2])

@@ -186,43 +186,48 @@ public struct SessionStore: Sendable {
         return (check, successor)
     }
 
-    /// Deletes the token's session and every key of it. False when the token was not live.
-    public func logout(_ token: VerifiedToken) async throws(TokenGateError) -> Bool {
+    /// Deletes the token's session and every key of it: `.accepted`; `.revoked` when the token was
+    /// not live; `.replayed` for a token rotated out more than `reuseGrace` seconds ago (a stolen
+    /// one: its session ends all the same, but the caller is refused).
+    public func logout(_ token: VerifiedToken, reuseGrace: Int) async throws(TokenGateError) -> Check {
         let user = token.user
         let reply = try await run(
             Scripts.logout,
             keys: [keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user)],
-            arguments: [token.sid, keys.tokenPrefix(user: user)]
+            arguments: [token.sid, keys.tokenPrefix(user: user), String(reuseGrace * 1000)]
         )
-        return reply.int == 1
+        return Check(reply.int)
     }
 
-    /// Deletes every session of the token's user. False when the token was not live.
-    public func logoutAll(_ token: VerifiedToken) async throws(TokenGateError) -> Bool {
+    /// Deletes every session of the token's user: `.accepted`, or as `logout` (a replayed spent token
+    /// ends only its own session).
+    public func logoutAll(_ token: VerifiedToken, reuseGrace: Int) async throws(TokenGateError) -> Check {
         let user = token.user
         let ended = keys.endedSessions(user: user, id: Identifier.random())
         let reply = try await run(
             Scripts.logoutAll,
             keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), ended],
-            arguments: [token.sid, keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
+            arguments: [
+                token.sid, keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll), String(reuseGrace * 1000),
+            ]
         )
         let (count, pending) = try endedAll(reply)
         if pending {
             // The answer need not wait for the keys: every session has already ended.
             Task { await reap(user: user, ended: ended) }
         }
-        return count > 0
+        return count > 0 ? .accepted : Check(Int64(count))
     }
 
-    /// Shortens the token's session to `grace` seconds (the page is closing). False when not live.
-    public func close(_ token: VerifiedToken, grace: Int) async throws(TokenGateError) -> Bool {
+    /// Shortens the token's session to `grace` seconds (the page is closing): `.accepted`, or as `logout`.
+    public func close(_ token: VerifiedToken, grace: Int, reuseGrace: Int) async throws(TokenGateError) -> Check {
         let user = token.user
         let reply = try await run(
             Scripts.close,
             keys: [keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user)],
-            arguments: [token.sid, String(grace), keys.tokenPrefix(user: user), token.jti]
+            arguments: [token.sid, String(grace), keys.tokenPrefix(user: user), token.jti, String(reuseGrace * 1000)]
         )
-        return reply.int == 1
+        return Check(reply.int)
     }
 
     /// Ends one of `user`'s sessions. False when it does not exist (or is not `user`'s).

@@ -215,6 +215,29 @@ struct SessionStoreTests {
         #expect(try await userKeys().isEmpty)
     }
 
+    @Test("a session holds at most maxTokensPerSession live tokens: a refresh flood retires the oldest, the newest live")
+    func tokenCap() async throws {
+        let cap = SessionStore.maxTokensPerSession
+        let first = try await login()
+        var newest: [VerifiedToken] = []
+        var current = first
+        for _ in 0..<(cap * 3) {
+            let next = token("alice", sid: first.sid, jti: Identifier.random())
+            #expect(try await store.refresh(current, newJti: next.jti, limits: limits()) == .accepted)
+            newest.append(next)
+            current = next
+        }
+        let session = keys.session(user: "alice", sid: first.sid)
+        let fields = try await redis.send(["HKEYS", session]).array?.compactMap(\.string) ?? []
+        let tokenFields = fields.filter { $0.hasPrefix("t:") }
+        #expect(tokenFields.count <= cap, "\(tokenFields.count) live tokens in one session")
+        let tokenKeys = try await TestRedis.keys(redis, matching: keys.tokenPrefix(user: "alice") + "*")
+        #expect(tokenKeys.count == tokenFields.count, "every listed token has its key and no retired one kept it")
+        #expect(try await store.check(first, activity: false, limits: limits()) == .revoked, "the oldest was retired")
+        for token in newest.suffix(cap / 2) { #expect(try await store.check(token, activity: false, limits: limits()) == .accepted) }
+        for key in tokenKeys { #expect(try await TestRedis.ttl(redis, key) > 0, "\(key) has a TTL") }
+    }
+
     @Test("rotation: a spent token used after the grace window ends its session and no other")
     func replay() async throws {
         let victim = try await login()

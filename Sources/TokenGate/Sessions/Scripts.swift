@@ -15,6 +15,8 @@ import RedisClient
 enum Scripts {
     /// Helpers prepended to every script (Redis scripts cannot share functions otherwise).
     private static let prelude = """
+        -- Live tokens one session may hold (SessionStore.maxTokensPerSession).
+        local tokenCap = \(SessionStore.maxTokensPerSession)
         -- Redis's clock: whole seconds, and milliseconds.
         local function clock()
           local t = redis.call('TIME')
@@ -93,14 +95,31 @@ enum Scripts {
         end
         -- Adds token jti (key tkey) to session sid and restarts the session's TTL. Expired token
         -- fields are forgotten only when the hash has doubled since the last clean-up ('n' is the
-        -- number of fields then): amortised O(1) per token however many are live.
-        local function addToken(skey, index, tkey, sid, jti, ttl, t, ms)
+        -- number of fields then): amortised O(1) per token however many are live. A session holds
+        -- at most `cap` live tokens: beyond it the oldest are retired (their keys deleted), so no
+        -- client can make one session, or any script that walks it, grow without bound.
+        local function addToken(skey, index, tkey, sid, jti, ttl, t, ms, tprefix, cap)
           local size = redis.call('HLEN', skey)
-          if size > 2 * tonumber(redis.call('HGET', skey, 'n') or '0') + 8 then
+          -- Besides its tokens a session hash has 4 to 6 fields (created, seen, ua, ip; n, via).
+          if size > 2 * tonumber(redis.call('HGET', skey, 'n') or '0') + 8 or size >= cap + 4 then
             local fields = redis.call('HGETALL', skey)
+            local live = {}
             for i = 1, #fields, 2 do
-              if string.sub(fields[i], 1, 2) == 't:' and tonumber(fields[i + 1]) <= ms then
-                redis.call('HDEL', skey, fields[i])
+              if string.sub(fields[i], 1, 2) == 't:' then
+                local expiry = tonumber(fields[i + 1])
+                if expiry <= ms then
+                  redis.call('HDEL', skey, fields[i])
+                  size = size - 1
+                else
+                  live[#live + 1] = {expiry, fields[i]}
+                end
+              end
+            end
+            if #live >= cap then
+              table.sort(live, function(a, b) return a[1] < b[1] end)
+              for i = 1, #live - cap + 1 do
+                redis.call('HDEL', skey, live[i][2])
+                redis.call('DEL', tprefix .. string.sub(live[i][2], 3))
                 size = size - 1
               end
             end
@@ -209,7 +228,7 @@ enum Scripts {
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r == -4 then return 0 end
         if r ~= 1 then return r end
-        addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
+        addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms, ARGV[6], tokenCap)
         return 1
         """
     )
@@ -231,8 +250,9 @@ enum Scripts {
         if r ~= 1 then return {r} end
         if ARGV[8] == '1' and seen < t then redis.call('HSET', KEYS[2], 'seen', t) end
         if successor then return {1, successor} end
-        addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms)
-        redis.call('SET', KEYS[1], ms .. ' ' .. ARGV[9], 'KEEPTTL')
+        addToken(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]), t, ms, ARGV[6], tokenCap)
+        -- XX: the cap may just have retired the parent itself; never recreate it without a TTL.
+        redis.call('SET', KEYS[1], ms .. ' ' .. ARGV[9], 'XX', 'KEEPTTL')
         return {1, ARGV[9]}
         """
     )

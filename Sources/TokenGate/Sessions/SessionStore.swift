@@ -254,6 +254,12 @@ public struct SessionStore: Sendable {
         return count
     }
 
+    /// Live tokens one session may hold; a refresh or rotation beyond it retires the oldest. A
+    /// page refreshes every 18 s of a 30 s token, so it holds two or three; per-request rotation
+    /// holds one per request of the last `TOKEN_TTL`, bounded here so that no script's cost grows
+    /// with what a client piled up.
+    public static let maxTokensPerSession = 64
+
     /// Sessions a logout-all deletes in its own atomic step; with more, it ends them all at once by
     /// moving the index aside, and their keys are deleted afterwards, `reapBatch` sessions a call.
     /// Each step holds Redis for about a millisecond.

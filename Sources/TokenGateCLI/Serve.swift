@@ -37,6 +37,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: help(.trustedProxies)) var trustedProxies: String?
     @Option(help: help(.maxSessions)) var maxSessions: String?
     @Option(help: help(.clientTimeout)) var clientTimeout: String?
+    @Option(help: help(.ipv6LimitPrefix)) var ipv6LimitPrefix: String?
     @Option(help: help(.adminListen)) var adminListen: String?
     @Option(help: help(.adminKeysFile)) var adminKeysFile: String?
 
@@ -57,7 +58,8 @@ struct Serve: AsyncParsableCommand {
             .sessionIdle: sessionIdle, .sessionMaxAge: sessionMaxAge, .clockLeeway: clockLeeway, .rotation: rotation,
             .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
             .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
-            .maxSessions: maxSessions, .clientTimeout: clientTimeout, .adminListen: adminListen, .adminKeysFile: adminKeysFile,
+            .maxSessions: maxSessions, .clientTimeout: clientTimeout, .ipv6LimitPrefix: ipv6LimitPrefix, .adminListen: adminListen,
+            .adminKeysFile: adminKeysFile,
         ]
     }
 

@@ -372,6 +372,28 @@ struct HTTPTests {
         }
     }
 
+    @Test("the per-address login limit counts an IPv6 client by its /64, however it spells its addresses")
+    func ipv6Limit() async throws {
+        let harness = try Harness([.trustedProxies: "127.0.0.1"]) { $0.maxFailedLoginsPerAddress = 3 }
+        try await harness.run { client in
+            func login(_ user: String, from address: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/auth/login",
+                    method: .post,
+                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: address],
+                    body: ByteBuffer(string: #"{"username":"\#(user)","password":"wrong"}"#)
+                )
+            }
+            // A new address (and a new username) for every guess, all in 2001:db8:7:7::/64.
+            for (index, address) in ["2001:db8:7:7::1", "2001:DB8:7:7:0:0:0:2", "2001:db8:7:7:ffff::3"].enumerated() {
+                Self.expectError(try await login("guess\(index)", from: address), .unauthorized, "invalid_credentials")
+            }
+            Self.expectError(try await login("guess9", from: "2001:db8:7:7:1234:5678:9abc:def0"), .tooManyRequests, "rate_limited")
+            // Another /64 is another client.
+            Self.expectError(try await login("guess10", from: "2001:db8:7:8::1"), .unauthorized, "invalid_credentials")
+        }
+    }
+
     @Test("protected routes without a token get missing_token; any other path too, with or without a route")
     func missingToken() async throws {
         let harness = try Harness()

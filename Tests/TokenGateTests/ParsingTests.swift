@@ -106,3 +106,27 @@ struct TerminalTextTests {
         #expect(#"back\slash"#.escapedForTerminal == #"back\\slash"#)
     }
 }
+
+@Suite("client addresses")
+struct IPAddressTests {
+    @Test("one spelling per address; IPv4-mapped IPv6 is IPv4; garbage stays as it is")
+    func canonical() {
+        #expect(IPAddress.canonical("2001:DB8:0:0::0:1") == "2001:db8::1")
+        #expect(IPAddress.canonical("::ffff:192.0.2.7") == "192.0.2.7")
+        #expect(IPAddress.canonical("192.0.2.7") == "192.0.2.7")
+        #expect(IPAddress.canonical("unknown") == "unknown")
+    }
+
+    @Test("the per-address limits count IPv6 clients by their /64 (or the configured prefix), IPv4 by address")
+    func limitKey() {
+        let a = IPAddress.limitKey("2001:db8:1:2:aaaa::1", ipv6Prefix: 64)
+        #expect(a == "2001:db8:1:2::/64")
+        #expect(IPAddress.limitKey("2001:DB8:1:2:ffff:ffff:ffff:ffff", ipv6Prefix: 64) == a)
+        #expect(IPAddress.limitKey("2001:db8:1:3::1", ipv6Prefix: 64) != a)
+        #expect(IPAddress.limitKey("2001:db8:1:3::1", ipv6Prefix: 48) == "2001:db8:1::/48")
+        #expect(IPAddress.limitKey("2001:db8:1:3:0:0:0:1", ipv6Prefix: 128) == "2001:db8:1:3::1")
+        #expect(IPAddress.limitKey("2001:db8:1:2:aaaa::1", ipv6Prefix: 60) == "2001:db8:1::/60")
+        #expect(IPAddress.limitKey("203.0.113.9", ipv6Prefix: 64) == "203.0.113.9")
+        #expect(IPAddress.limitKey("::ffff:203.0.113.9", ipv6Prefix: 64) == "203.0.113.9")
+    }
+}

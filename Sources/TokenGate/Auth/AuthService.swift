@@ -86,9 +86,10 @@ public struct AuthService: Sendable {
     public func login(username rawName: String, password: String, userAgent: String, address: String) async throws(TokenGateError) -> Grant {
         let name = Username.canonical(rawName)
         let counted = name ?? rawName.lowercased()
+        let limitedAddress = IPAddress.limitKey(address, ipv6Prefix: configuration.ipv6LimitPrefix)
         let wait = try await store.beginLoginAttempt(
             user: counted,
-            address: address,
+            address: limitedAddress,
             userLimit: configuration.maxFailedLoginsPerUser,
             addressLimit: configuration.maxFailedLoginsPerAddress,
             window: configuration.failedLoginWindow
@@ -100,7 +101,7 @@ public struct AuthService: Sendable {
             logger.info("login failed", metadata: ["address": "\(address)"])
             throw .invalidCredentials
         }
-        try await store.releaseLoginAttempt(user: counted, address: address)
+        try await store.releaseLoginAttempt(user: counted, address: limitedAddress)
         let grant = try await openSession(user: user, userAgent: userAgent, address: address, via: nil)
         logger.info("login", metadata: ["user": "\(user)", "sid": "\(grant.sid)"])
         return grant

@@ -47,6 +47,8 @@ public struct Configuration: Sendable {
     public var clientTimeout: Int
     /// Proxies whose `X-Forwarded-For` is believed.
     public var trustedProxies: TrustedProxies
+    /// Prefix length by which IPv6 clients are counted for the per-address limits.
+    public var ipv6LimitPrefix: Int
     /// The service API, when configured (off by default).
     public var admin: AdminAPI?
     /// Failed logins per username within `failedLoginWindow` before 429.
@@ -197,6 +199,7 @@ public struct Configuration: Sendable {
         }
         let maxSessions = seconds(.maxSessions, 0...1_000_000, unit: "sessions")
         let clientTimeout = seconds(.clientTimeout, 1...300)
+        let ipv6LimitPrefix = seconds(.ipv6LimitPrefix, 32...128, unit: "bits")
         var trustedProxies = TrustedProxies.none
         if let text = values[.trustedProxies], !text.isEmpty {
             if let parsed = TrustedProxies(parsing: text) {
@@ -231,6 +234,7 @@ public struct Configuration: Sendable {
             maxSessions: maxSessions == 0 ? nil : maxSessions,
             clientTimeout: clientTimeout,
             trustedProxies: trustedProxies,
+            ipv6LimitPrefix: ipv6LimitPrefix,
             admin: admin,
             dev: dev
         )

@@ -23,6 +23,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case trustedProxies = "TOKENGATE_TRUSTED_PROXIES"
     case maxSessions = "TOKENGATE_MAX_SESSIONS"
     case clientTimeout = "TOKENGATE_CLIENT_TIMEOUT"
+    case ipv6LimitPrefix = "TOKENGATE_IPV6_LIMIT_PREFIX"
     case adminListen = "TOKENGATE_ADMIN_LISTEN"
     case adminKeysFile = "TOKENGATE_ADMIN_KEYS_FILE"
 
@@ -53,6 +54,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisTimeout: "1"
         case .maxSessions: "100"
         case .clientTimeout: "10"
+        case .ipv6LimitPrefix: "64"
         }
     }
 
@@ -80,6 +82,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .trustedProxies: "addresses or CIDR ranges of proxies whose X-Forwarded-For names the client, e.g. 127.0.0.1"
         case .maxSessions: "live sessions per user; a login beyond it ends the session closest to expiry (0: no limit)"
         case .clientTimeout: "seconds a client connection may stay idle, or take to send a request's headers or body"
+        case .ipv6LimitPrefix: "IPv6 clients are counted by their network of this many bits for the per-address limits (32-128)"
         case .adminListen: "host:port of the service API (/admin/v1/), for app backends only: never route it through the balancer"
         case .adminKeysFile: "the service API's keys, one NAME:sha256:<hex> a line (`tokengate admin-key generate`)"
         }

@@ -57,7 +57,12 @@ public struct TrustedProxies: Sendable, Equatable {
 
     /// The client's address: the peer, or, when the peer is a trusted proxy, the rightmost
     /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+    /// The answer is in its canonical spelling (`IPAddress.canonical`).
     public func clientAddress(peer: String, forwardedFor: [String]) -> String {
+        IPAddress.canonical(chosenAddress(peer: peer, forwardedFor: forwardedFor))
+    }
+
+    private func chosenAddress(peer: String, forwardedFor: [String]) -> String {
         guard contains(peer) else { return peer }
         let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " ") }
         for hop in hops.reversed() {

@@ -93,7 +93,7 @@ struct ServiceKeyMiddleware: RouterMiddleware {
         guard let name = keys.name(of: secret.utf8) else {
             let configuration = auth.configuration
             let wait = try await auth.store.countWrongServiceKey(
-                address: context.clientAddress,
+                address: IPAddress.limitKey(context.clientAddress, ipv6Prefix: configuration.ipv6LimitPrefix),
                 limit: configuration.maxFailedServiceKeysPerAddress,
                 window: configuration.failedLoginWindow
             )

@@ -147,15 +147,34 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func read(context: ChannelHandlerContext) {
-        // Reading stops only once input has piled up behind a pending answer (a pipelining
-        // client): that bounds what is held to one read cycle. Holding back every read while an
-        // answer is pending would cost two `epoll_ctl` calls per request (NIO drops the socket's
-        // read interest when no read is pending, and adds it back on the next read).
-        if case .answering = state, !held.isEmpty {
-            readRequested = true
-        } else {
+        if mayRead(context) {
             context.read()
+        } else {
+            readRequested = true
         }
+    }
+
+    /// Reading stops once input has piled up behind a pending answer (a pipelining client), and
+    /// while the peer does not take our answers (the channel is not writable: the write buffer is
+    /// past its high-water mark). So a connection holds at most one read cycle of requests and a
+    /// write buffer of answers, however much a client pipelines without reading. Holding back every
+    /// read while an answer is pending would cost two `epoll_ctl` calls per request (NIO drops the
+    /// socket's read interest when no read is pending, and adds it back on the next read).
+    private func mayRead(_ context: ChannelHandlerContext) -> Bool {
+        if case .answering = state, !held.isEmpty { return false }
+        return context.channel.isWritable
+    }
+
+    /// Passes on a read that `read` held back, once it is allowed.
+    private func resumeReading(_ context: ChannelHandlerContext) {
+        guard readRequested, mayRead(context) else { return }
+        readRequested = false
+        context.read()
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeReading(context)
+        context.fireChannelWritabilityChanged()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -266,10 +285,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
         }
         if case .idle = state { armIdleTimer(context) }
-        if readRequested {
-            readRequested = false
-            context.read()
-        }
+        resumeReading(context)
     }
 
     /// Starts the idle clock. One timer per connection checks it, so a request costs a clock

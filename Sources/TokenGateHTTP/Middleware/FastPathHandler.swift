@@ -118,6 +118,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 // Hummingbird's request: the clock keeps running, with twice the time, so that a
                 // connection whose answers stop (e.g. after `Connection: close`) is still closed.
                 armIdleTimer(context)
+                // `Expect: 100-continue`: the client waits (curl: 1 s) before sending its body.
+                // Answered only when no earlier answer is pending, which would otherwise be overtaken.
+                if forwarded == 0, head.version == .http1_1, head.headers["Expect"].contains(where: { $0.lowercased() == "100-continue" }) {
+                    context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+                }
                 forwarded += 1
                 context.fireChannelRead(wrapInboundOut(part))
             }

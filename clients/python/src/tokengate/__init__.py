@@ -1,0 +1,336 @@
+"""Python client for TokenGate.
+
+``Client.verify`` asks TokenGate's ``/auth/verify`` whether a request's token (header or cookie) is
+live; ``start_session``, ``sessions``, ``end_sessions`` and ``end_session`` use the service API
+(``TOKENGATE_ADMIN_LISTEN``) for apps that authenticate their users themselves. Every failure is a
+``TokenGateError`` carrying the contract's error code; TokenGate being unreachable is
+``Unavailable``, which callers must treat as "deny" (fail closed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import urllib3
+
+__all__ = [
+    "Client",
+    "Identity",
+    "Session",
+    "SessionInfo",
+    "TokenGateError",
+    "InvalidRequest",
+    "PayloadTooLarge",
+    "InvalidCredentials",
+    "MissingToken",
+    "InvalidToken",
+    "TokenExpired",
+    "TokenRevoked",
+    "SessionExpired",
+    "CSRFFailed",
+    "NotFound",
+    "RateLimited",
+    "StoreUnavailable",
+    "Unavailable",
+]
+
+
+class TokenGateError(Exception):
+    """An answer of TokenGate's that is not a success: the contract's ``code``, its ``message``
+    and the HTTP ``status``. Never carries a token or a key."""
+
+    def __init__(self, code: str, message: str, status: int, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+        self.headers: Mapping[str, str] = dict(headers or {})
+
+
+class InvalidRequest(TokenGateError):
+    """400 ``invalid_request``."""
+
+
+class PayloadTooLarge(TokenGateError):
+    """413 ``payload_too_large``."""
+
+
+class InvalidCredentials(TokenGateError):
+    """401 ``invalid_credentials``."""
+
+
+class MissingToken(TokenGateError):
+    """401 ``missing_token``: no token (or no service key) was sent."""
+
+
+class InvalidToken(TokenGateError):
+    """401 ``invalid_token``: a bad token, or a wrong service key."""
+
+
+class TokenExpired(TokenGateError):
+    """401 ``token_expired``."""
+
+
+class TokenRevoked(TokenGateError):
+    """401 ``token_revoked``: logged out, closed, idle or replaced."""
+
+
+class SessionExpired(TokenGateError):
+    """401 ``session_expired``: the session reached its maximum age."""
+
+
+class CSRFFailed(TokenGateError):
+    """403 ``csrf_failed`` (cookie mode)."""
+
+
+class NotFound(TokenGateError):
+    """404 ``not_found``."""
+
+
+class RateLimited(TokenGateError):
+    """429 ``rate_limited``; ``retry_after`` is in seconds."""
+
+    @property
+    def retry_after(self) -> int | None:
+        value = self.headers.get("retry-after")
+        return int(value) if value and value.isdigit() else None
+
+
+class StoreUnavailable(TokenGateError):
+    """503 ``store_unavailable``: TokenGate could not ask Redis. Deny the request."""
+
+
+class Unavailable(TokenGateError):
+    """TokenGate itself could not be reached or gave no answer of its own (refused, timed out,
+    reset, a proxy's error page). Deny the request: fail closed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unavailable", message, 503)
+
+
+_ERRORS: dict[str, type[TokenGateError]] = {
+    "invalid_request": InvalidRequest,
+    "payload_too_large": PayloadTooLarge,
+    "invalid_credentials": InvalidCredentials,
+    "missing_token": MissingToken,
+    "invalid_token": InvalidToken,
+    "token_expired": TokenExpired,
+    "token_revoked": TokenRevoked,
+    "session_expired": SessionExpired,
+    "csrf_failed": CSRFFailed,
+    "not_found": NotFound,
+    "rate_limited": RateLimited,
+    "store_unavailable": StoreUnavailable,
+}
+
+# Request headers /auth/verify reads: the token (header or cookie), the guarded request's method and
+# URI, what the cookie-mode CSRF check compares, and the client's address.
+VERIFY_HEADERS = (
+    "Authorization",
+    "Cookie",
+    "Origin",
+    "Sec-Fetch-Site",
+    "X-CSRF-Token",
+    "X-Original-Method",
+    "X-Original-URI",
+    "X-Forwarded-For",
+    "Host",
+)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A verified request: its user and session, and what TokenGate asked to pass on to the
+    browser (the successor token under per-request rotation, cookies in cookie mode)."""
+
+    user: str
+    session_id: str
+    next_token: str | None = None
+    set_cookie: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Session(Mapping[str, Any]):
+    """A started session: the body of ``/auth/login`` (``access_token``, ``token_type``,
+    ``expires_in``, ``session_id``), readable as attributes or as a mapping, and in cookie mode
+    the ``Set-Cookie`` values to pass on to the browser."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    session_id: str
+    set_cookie: tuple[str, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The login answer's JSON shape (what the browser's ``TokenGate.adopt`` takes)."""
+        return {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "session_id": self.session_id,
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return 4
+
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        return f"Session(session_id={self.session_id!r}, expires_in={self.expires_in})"
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One live session of a user, as ``GET /auth/sessions`` lists it."""
+
+    session_id: str
+    created_at: str
+    last_seen: str
+    expires_in: int
+    user_agent: str
+    ip: str
+
+
+class Client:
+    """TokenGate's public API (``url``) and, with ``admin_url`` and ``admin_key``, its service API.
+
+    One pooled, keep-alive ``urllib3.PoolManager`` serves every call; the client is thread-safe.
+    ``timeout`` (seconds) bounds connecting and each read.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        admin_url: str | None = None,
+        admin_key: str | None = None,
+        timeout: float = 2.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.admin_url = admin_url.rstrip("/") if admin_url else None
+        self._admin_key = admin_key
+        self.timeout = timeout
+        # No automatic retries: a request that may have reached TokenGate is never sent twice.
+        self._pool = urllib3.PoolManager(
+            num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+        )
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r}, admin_url={self.admin_url!r})"
+
+    # -- the public API ----------------------------------------------------------------------------
+
+    def verify(self, headers: Mapping[str, str]) -> Identity:
+        """Whether the request with ``headers`` carries a live token (``GET /auth/verify``).
+
+        ``headers`` is the incoming request's headers (any case); the ones TokenGate reads are
+        passed on. Raises the contract's error (e.g. ``MissingToken``, ``TokenRevoked``,
+        ``CSRFFailed``), ``StoreUnavailable`` or ``Unavailable``."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        forwarded = {name: lowered[name.lower()] for name in VERIFY_HEADERS if name.lower() in lowered}
+        # A connect-refused verify never reached TokenGate: one retry, on another pooled connection.
+        for attempt in range(2):
+            try:
+                response = self._pool.request("GET", self.url + "/auth/verify", headers=forwarded, redirect=False)
+                break
+            except urllib3.exceptions.NewConnectionError as error:
+                if attempt == 1:
+                    raise Unavailable(f"TokenGate at {self.url} cannot be reached: {type(error).__name__}") from None
+            except urllib3.exceptions.HTTPError as error:
+                raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
+        if response.status != 200:
+            raise _error(response)
+        user = response.headers.get("X-Auth-User")
+        session_id = response.headers.get("X-Auth-Session")
+        if not user or not session_id:
+            raise Unavailable("TokenGate's verify answer has no X-Auth-User/X-Auth-Session")
+        return Identity(
+            user=user,
+            session_id=session_id,
+            next_token=response.headers.get("X-Next-Token") or None,
+            set_cookie=tuple(response.headers.getlist("Set-Cookie")),
+        )
+
+    # -- the service API ---------------------------------------------------------------------------
+
+    def start_session(self, user: str, user_agent: str | None = None, ip: str | None = None) -> Session:
+        """Starts a session for ``user``, whom the app has authenticated (``POST /admin/v1/sessions``).
+        ``user_agent`` and ``ip`` are the browser's, shown in the session list."""
+        body: dict[str, str] = {"user": user}
+        if user_agent is not None:
+            body["user_agent"] = user_agent[:256]
+        if ip is not None:
+            body["ip"] = ip
+        answer = self._admin("POST", "/admin/v1/sessions", body)
+        try:
+            return Session(
+                access_token=str(answer["access_token"]),
+                token_type=str(answer["token_type"]),
+                expires_in=int(answer["expires_in"]),
+                session_id=str(answer["session_id"]),
+                set_cookie=tuple(str(value) for value in answer.get("set_cookie", [])),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Unavailable("TokenGate's answer to start_session is not a login answer") from None
+
+    def sessions(self, user: str) -> list[SessionInfo]:
+        """The user's live sessions (``GET /admin/v1/users/{user}/sessions``)."""
+        answer = self._admin("GET", f"/admin/v1/users/{quote(user, safe='')}/sessions")
+        return [
+            SessionInfo(
+                session_id=item["session_id"],
+                created_at=item["created_at"],
+                last_seen=item["last_seen"],
+                expires_in=int(item["expires_in"]),
+                user_agent=item["user_agent"],
+                ip=item["ip"],
+            )
+            for item in answer
+        ]
+
+    def end_sessions(self, user: str) -> None:
+        """Ends every session of the user at once: password changed, account disabled."""
+        self._admin("DELETE", f"/admin/v1/users/{quote(user, safe='')}/sessions")
+
+    def end_session(self, user: str, session_id: str) -> None:
+        """Ends one session of the user; ``NotFound`` when it is not one of theirs."""
+        self._admin("DELETE", f"/admin/v1/users/{quote(user, safe='')}/sessions/{quote(session_id, safe='')}")
+
+    def _admin(self, method: str, path: str, body: Mapping[str, str] | None = None) -> Any:
+        if not self.admin_url or not self._admin_key:
+            raise ValueError("this call needs the service API: give Client admin_url and admin_key")
+        headers = {"Authorization": f"Bearer {self._admin_key}"}
+        payload = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            payload = json.dumps(body).encode()
+        try:
+            response = self._pool.request(method, self.admin_url + path, body=payload, headers=headers, redirect=False)
+        except urllib3.exceptions.HTTPError as error:
+            raise Unavailable(f"TokenGate's service API at {self.admin_url} did not answer: {type(error).__name__}") from None
+        if response.status == 204:
+            return None
+        if response.status != 200:
+            raise _error(response)
+        try:
+            return json.loads(response.data)
+        except ValueError:
+            raise Unavailable("TokenGate's service API answered something that is not JSON") from None
+
+
+def _error(response: urllib3.BaseHTTPResponse) -> TokenGateError:
+    """The contract's error for a failed answer; `Unavailable` when the answer is not TokenGate's."""
+    try:
+        body = json.loads(response.data)
+        code, message = body["error"], body["message"]
+    except (ValueError, KeyError, TypeError):
+        return Unavailable(f"an answer that is not TokenGate's: HTTP {response.status}")
+    headers = {name.lower(): value for name, value in response.headers.items()}
+    return _ERRORS.get(code, TokenGateError)(code, message, response.status, headers)

@@ -1,0 +1,257 @@
+"""The package end to end: Client and the Flask guard against the real tokengate, a real Redis and
+Flask apps served by waitress."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import TTL, TokenGate, http, wait_until
+from flask import Flask, g, jsonify, redirect
+
+from tokengate import Client, InvalidRequest, InvalidToken, NotFound, Unavailable
+from tokengate.flask import TokenGate as FlaskTokenGate
+from tokengate.flask import public
+
+
+def make_app(tg: TokenGate, **options) -> Flask:  # noqa: ANN003
+    """A small app like the ones users have: pages, a JSON API, a form POST, public views."""
+    app = Flask(__name__)
+    app.config.update(TOKENGATE_URL=tg.url, TOKENGATE_ADMIN_URL=tg.admin_url, TOKENGATE_ADMIN_KEY=tg.admin_key)
+    ext = FlaskTokenGate(app, **options)
+
+    @app.get("/")
+    def index():
+        return f"<h1>hello {g.tokengate.user}</h1>"
+
+    @app.get("/report")
+    def report():
+        return f"report for {g.tokengate.user}", 200, {"Cache-Control": "public, max-age=3600"}
+
+    @app.get("/api/notes")
+    def notes():
+        return jsonify(user=g.tokengate.user, session=g.tokengate.session_id)
+
+    @app.post("/api/notes")
+    def add_note():
+        return jsonify(saved=True), 201
+
+    @app.get("/items/<int:item>")
+    def item(item: int):
+        return jsonify(item=item)
+
+    @app.route("/login", methods=["GET", "POST"])
+    @public
+    def login():
+        if app.config.get("LOGIN_AS"):
+            response = redirect("/")
+            ext.start_session(app.config["LOGIN_AS"], response)
+            return response
+        return "<form>log in</form>"
+
+    @app.get("/healthz")
+    @public
+    def health():
+        return "ok"
+
+    return app
+
+
+def call(base: str, method: str, path: str, token: str | None = None, headers: dict | None = None, body: bytes | None = None):
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    return http.request(method, base + path, headers=all_headers, body=body, redirect=False)
+
+
+def error_code(response) -> str | None:  # noqa: ANN001
+    try:
+        return json.loads(response.data).get("error")
+    except ValueError:
+        return None
+
+
+PROTECTED_SAMPLES = {"/items/<int:item>": "/items/7"}
+
+
+def protected_paths(app: Flask) -> list[tuple[str, str]]:
+    """Every (method, path) of the app's rules, except public views, static files and the
+    passed-through TokenGate routes."""
+    found = []
+    for rule in app.url_map.iter_rules():
+        view = app.view_functions[rule.endpoint]
+        if rule.endpoint == "static" or rule.endpoint.startswith("_tokengate.") or getattr(view, "_tokengate_public", False):
+            continue
+        path = PROTECTED_SAMPLES.get(rule.rule, rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            found.append((method, path))
+    return found
+
+
+def test_every_view_is_protected_by_default(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    app = make_app(tokengate)
+    base = serve(app)
+    paths = protected_paths(app)
+    assert len(paths) >= 5
+    for method, path in paths + [("GET", "/no/such/page")]:
+        for token in (None, "not.a.token"):
+            response = call(base, method, path, token)
+            assert response.status == 401, (method, path, token, response.status)
+            assert response.headers["WWW-Authenticate"].startswith('Bearer realm="tokengate"')
+            assert error_code(response) in ("missing_token", "invalid_token")
+    assert call(base, "GET", "/healthz").status == 200
+    assert call(base, "GET", "/login").status == 200
+    assert call(base, "GET", "/tokengate.js").status == 200
+
+
+def test_a_session_the_app_started_reaches_every_view_and_refreshes(tokengate: TokenGate, serve, redis) -> None:  # noqa: ANN001
+    app = make_app(tokengate)
+    base = serve(app)
+    client = tokengate_client(tokengate)
+    session = client.start_session("Carol", user_agent="Firefox/140", ip="203.0.113.9")
+    assert session["token_type"] == "Bearer" and session.expires_in == TTL
+    assert set(session.to_dict()) == {"access_token", "token_type", "expires_in", "session_id"}
+    assert session.access_token not in repr(session)
+    for method, path in protected_paths(app):
+        assert call(base, method, path, session.access_token).status in (200, 201), (method, path)
+    notes = json.loads(call(base, "GET", "/api/notes", session.access_token).data)
+    assert notes == {"user": "carol", "session": session.session_id}
+    refreshed = call(base, "POST", "/auth/refresh", session.access_token)
+    assert refreshed.status == 200
+    successor = json.loads(refreshed.data)["access_token"]
+    assert call(base, "GET", "/api/notes", successor).status == 200
+    listed = client.sessions("carol")
+    assert [(s.session_id, s.user_agent, s.ip) for s in listed] == [(session.session_id, "Firefox/140", "203.0.113.9")]
+    assert redis.cli("HGET", f"{tokengate.prefix}{{carol}}:s:{session.session_id}", "via") == "tests"
+
+
+def test_logout_refuses_the_token_on_every_view(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    app = make_app(tokengate)
+    base = serve(app)
+    session = tokengate_client(tokengate).start_session("dave")
+    assert call(base, "GET", "/report", session.access_token).status == 200
+    assert call(base, "POST", "/auth/logout", session.access_token).status == 204
+    for method, path in protected_paths(app):
+        response = call(base, method, path, session.access_token)
+        assert response.status == 401 and error_code(response) == "token_revoked", (method, path)
+
+
+def test_ending_a_users_sessions_from_the_app(tokengate: TokenGate, serve, redis) -> None:  # noqa: ANN001
+    base = serve(make_app(tokengate))
+    client = tokengate_client(tokengate)
+    first, second, third = (client.start_session("erin") for _ in range(3))
+    client.end_session("erin", first.session_id)
+    assert call(base, "GET", "/report", first.access_token).status == 401
+    assert call(base, "GET", "/report", second.access_token).status == 200
+    with pytest.raises(NotFound):
+        client.end_session("erin", first.session_id)
+    client.end_sessions("ERIN")
+    for session in (second, third):
+        assert error_code(call(base, "GET", "/report", session.access_token)) == "token_revoked"
+    assert redis.keys(f"{tokengate.prefix}{{erin}}*") == []
+    assert client.sessions("erin") == []
+
+
+def test_a_token_lives_token_ttl_without_refresh(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    base = serve(make_app(tokengate))
+    session = tokengate_client(tokengate).start_session("frank")
+    started = time.monotonic()
+    assert call(base, "GET", "/report", session.access_token).status == 200
+    assert wait_until(lambda: call(base, "GET", "/report", session.access_token).status == 401, TTL + 4)
+    lived = time.monotonic() - started
+    assert TTL - 1.5 <= lived <= TTL + 3.5, lived
+
+
+def test_tokengate_or_redis_down_is_503_never_the_view(start_tokengate, work, serve) -> None:  # noqa: ANN001
+    from conftest import Redis
+
+    own_redis = Redis(work)
+    try:
+        instance = start_tokengate(on=own_redis)
+        base = serve(make_app(instance))
+        session = tokengate_client(instance).start_session("grace")
+        assert call(base, "GET", "/report", session.access_token).status == 200
+        own_redis.stop()
+        response = call(base, "GET", "/report", session.access_token)
+        assert response.status == 503 and error_code(response) == "store_unavailable"
+        instance.stop()
+        for method, path in (("GET", "/report"), ("POST", "/api/notes"), ("GET", "/")):
+            response = call(base, method, path, session.access_token)
+            assert response.status == 503 and response.headers.get("Retry-After") == "1", (method, path)
+        with pytest.raises(Unavailable):
+            tokengate_client(instance).start_session("grace")
+    finally:
+        own_redis.stop()
+
+
+def test_rotation_successors_reach_the_browser_uncacheable(start_tokengate, serve) -> None:  # noqa: ANN001
+    instance = start_tokengate({"TOKENGATE_ROTATION": "per-request"})
+    base = serve(make_app(instance))
+    session = tokengate_client(instance).start_session("heidi")
+    response = call(base, "GET", "/report", session.access_token)
+    assert response.status == 200
+    successor = response.headers.get("X-Next-Token")
+    assert successor and successor != session.access_token
+    # The view said "public, max-age=3600": an answer carrying a live token must not be cached.
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Authorization" in response.headers["Vary"]
+    assert call(base, "GET", "/report", successor).status == 200
+
+
+def test_cookie_mode_sessions_started_by_the_app(start_tokengate, serve) -> None:  # noqa: ANN001
+    instance = start_tokengate({"TOKENGATE_COOKIE": "on"})
+    app = make_app(instance)
+    app.config["LOGIN_AS"] = "ivan"
+    base = serve(app)
+    login = call(base, "POST", "/login")
+    assert login.status == 302
+    cookies = login.headers.getlist("Set-Cookie")
+    assert any(c.startswith("__Host-tg_token=") and "HttpOnly" in c for c in cookies), cookies
+    jar = "; ".join(c.split(";", 1)[0] for c in cookies)
+    page = call(base, "GET", "/report", headers={"Cookie": jar})
+    assert page.status == 200 and b"ivan" in page.data
+    # A state-changing request on the cookie alone needs the double-submit token.
+    refused = call(base, "POST", "/api/notes", headers={"Cookie": jar, "Origin": base})
+    assert refused.status == 403 and error_code(refused) == "csrf_failed"
+    csrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in cookies if c.startswith("tg_csrf="))
+    allowed = call(base, "POST", "/api/notes", headers={"Cookie": jar, "Origin": base, "X-CSRF-Token": csrf})
+    assert allowed.status == 201
+
+
+def test_identity_headers_are_believed_only_from_trusted_proxies(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    forged = {"X-Auth-User": "mallory", "X-Auth-Session": "x" * 22}
+    untrusted = serve(make_app(tokengate))
+    assert call(untrusted, "GET", "/api/notes", headers=forged).status == 401
+    trusted = serve(make_app(tokengate, trusted_proxies="127.0.0.1"))
+    response = call(trusted, "GET", "/api/notes", headers=forged)
+    assert response.status == 200 and json.loads(response.data)["user"] == "mallory"
+
+
+def test_browser_pages_go_to_the_login_view(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    base = serve(make_app(tokengate, login_view="login"))
+    page = call(base, "GET", "/report?x=1", headers={"Accept": "text/html,application/xhtml+xml"})
+    assert page.status == 302 and page.headers["Location"].endswith("/login?next=/report?x%3D1")
+    api = call(base, "GET", "/api/notes", headers={"Accept": "application/json"})
+    assert api.status == 401
+
+
+def test_service_api_errors_write_nothing(tokengate: TokenGate, redis) -> None:  # noqa: ANN001
+    before = redis.keys(f"{tokengate.prefix}{{*")
+    wrong = tokengate_client(tokengate, key="tgsk_" + "A" * 43)
+    with pytest.raises(InvalidToken) as refused:
+        wrong.start_session("judy")
+    assert refused.value.status == 401 and "tgsk_" not in str(refused.value)
+    with pytest.raises(InvalidRequest):
+        tokengate_client(tokengate).start_session("not a user!")
+    with pytest.raises(ValueError):
+        Client(tokengate.url).start_session("judy")
+    # A user token is no service key.
+    user = tokengate_client(tokengate).start_session("judy")
+    with pytest.raises(InvalidToken):
+        tokengate_client(tokengate, key=user.access_token).sessions("judy")
+    assert [k for k in redis.keys(f"{tokengate.prefix}{{*") if "{judy}" not in k] == before
+
+
+def tokengate_client(instance: TokenGate, key: str | None = None) -> Client:
+    return Client(instance.url, admin_url=instance.admin_url, admin_key=key or instance.admin_key)

@@ -7,8 +7,8 @@ import json
 import time
 
 import pytest
-from conftest import TTL, TokenGate, http, wait_until
 from flask import Flask, g, jsonify, redirect
+from harness import TTL, TokenGate, http, wait_until
 
 from tokengate import Client, InvalidRequest, InvalidToken, NotFound, Unavailable
 from tokengate.flask import TokenGate as FlaskTokenGate
@@ -164,7 +164,7 @@ def test_a_token_lives_token_ttl_without_refresh(tokengate: TokenGate, serve) ->
 
 
 def test_tokengate_or_redis_down_is_503_never_the_view(start_tokengate, work, serve) -> None:  # noqa: ANN001
-    from conftest import Redis
+    from harness import Redis
 
     own_redis = Redis(work)
     try:

@@ -1,0 +1,167 @@
+"""Real processes for the tests: redis-server on a free port, the tokengate binary with
+its service API, and Flask apps served by waitress on free ports of 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Callable
+
+import pytest
+import urllib3
+import waitress
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+BINARY = os.environ.get("TOKENGATE_BINARY") or os.path.join(ROOT, ".build", "debug", "tokengate")
+TTL = 3
+http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=10))
+
+
+def free_port() -> int:
+    """A free port below the ephemeral range, never 6379-6399 (other Redis servers live there)."""
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+class Redis:
+    def __init__(self, work: str) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", work, "--maxmemory-policy", "noeviction"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        if not wait_until(lambda: self.cli("PING") == "PONG", 10):
+            raise RuntimeError("redis-server did not start")
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run(["redis-cli", "-p", str(self.port), *args], capture_output=True, text=True)
+        return done.stdout.strip()
+
+    def keys(self, pattern: str) -> list[str]:
+        return sorted(line for line in self.cli("--scan", "--pattern", pattern).splitlines() if line)
+
+    def stop(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class TokenGate:
+    """One tokengate process with its public listener and its service API."""
+
+    def __init__(self, work: str, redis: Redis, extra: dict[str, str] | None = None) -> None:
+        self.prefix = "t" + uuid.uuid4().hex[:8] + ":"
+        self.redis = redis
+        directory = tempfile.mkdtemp(dir=work)
+        key_file = os.path.join(directory, "signing.key")
+        with open(key_file, "w") as handle:
+            handle.write(subprocess.run([BINARY, "key", "generate"], capture_output=True, text=True, check=True).stdout)
+        users = os.path.join(directory, "users")
+        subprocess.run([BINARY, "user", "add", "alice", "--users-file", users, "--cost", "4"],
+                       input="alice-password\n", capture_output=True, text=True, check=True)
+        keys = os.path.join(directory, "service-keys")
+        self.admin_key = subprocess.run([BINARY, "admin-key", "generate", "tests", "--keys-file", keys],
+                                        capture_output=True, text=True, check=True).stdout.strip()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENGATE_")}
+        env.update({
+            "TOKENGATE_LISTEN": "127.0.0.1:0", "TOKENGATE_ADMIN_LISTEN": "127.0.0.1:0",
+            "TOKENGATE_ADMIN_KEYS_FILE": keys, "TOKENGATE_SIGNING_KEY_FILE": key_file, "TOKENGATE_USERS_FILE": users,
+            "TOKENGATE_REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "TOKENGATE_KEY_PREFIX": self.prefix,
+            "TOKENGATE_TOKEN_TTL": str(TTL), "TOKENGATE_CLOSE_GRACE": "1", "TOKENGATE_REUSE_GRACE": "1",
+            "TOKENGATE_REDIS_TIMEOUT": "0.5",
+        })
+        env.update(extra or {})
+        self.log = open(os.path.join(directory, "tokengate.log"), "w")
+        self.process = subprocess.Popen([BINARY, "serve", "--log-level", "warning"], env=env,
+                                        stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.url = self.admin_url = ""
+        deadline = time.monotonic() + 30
+        while (not self.url or not self.admin_url) and time.monotonic() < deadline:
+            line = self.process.stdout.readline() if self.process.stdout else ""
+            if not line:
+                break
+            if line.startswith("tokengate listening on "):
+                self.url = line.split()[-1]
+            elif line.startswith("tokengate admin listening on "):
+                self.admin_url = line.split()[-1]
+        if not self.url or not self.admin_url:
+            raise RuntimeError("tokengate did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+@pytest.fixture(scope="session")
+def work() -> Iterator[str]:
+    directory = tempfile.mkdtemp(prefix="tokengate-python-tests.")
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def redis(work: str) -> Iterator[Redis]:
+    server = Redis(work)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_tokengate(work: str, redis: Redis) -> Iterator[Callable[..., TokenGate]]:
+    started: list[TokenGate] = []
+
+    def start(extra: dict[str, str] | None = None, on: Redis | None = None) -> TokenGate:
+        instance = TokenGate(work, on or redis, extra)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture
+def tokengate(start_tokengate: Callable[..., TokenGate]) -> TokenGate:
+    return start_tokengate()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., str]]:
+    """Serves a WSGI app with waitress on a free port; returns its base URL."""
+    servers = []
+
+    def start(app) -> str:  # noqa: ANN001
+        server = waitress.create_server(app, host="127.0.0.1", port=0, threads=8, clear_untrusted_proxy_headers=False)
+        threading.Thread(target=server.run, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.effective_port}"
+
+    yield start
+    for server in servers:
+        server.close()

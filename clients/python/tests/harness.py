@@ -66,7 +66,8 @@ class Redis:
         return sorted(line for line in self.cli("--scan", "--pattern", pattern).splitlines() if line)
 
     def stop(self) -> None:
-        self.process.kill()
+        if self.process.poll() is None:
+            self.process.kill()
         self.process.wait()
 
 
@@ -109,7 +110,29 @@ class TokenGate:
             elif line.startswith("tokengate admin listening on "):
                 self.admin_url = line.split()[-1]
         if not self.url or not self.admin_url:
-            raise RuntimeError("tokengate did not start")
+            self.stop()
+            with open(self.log.name) as handle:
+                raise RuntimeError("tokengate did not start:\n" + handle.read()[-2000:])
+        # Keep reading stdout, so that the server never blocks on a full pipe.
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        stream = self.process.stdout
+        if stream is None:
+            return
+        try:
+            for _ in stream:
+                pass
+        except (OSError, ValueError):
+            pass
+
+    def metric(self, route: str, status: str) -> int:
+        """tokengate_http_requests_total{route,status} from /metrics (0 when absent)."""
+        wanted = f'tokengate_http_requests_total{{route="{route}",status="{status}"}} '
+        for line in http.request("GET", self.url + "/metrics").data.decode().splitlines():
+            if line.startswith(wanted):
+                return int(float(line[len(wanted):]))
+        return 0
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -164,4 +187,15 @@ def serve() -> Iterator[Callable[..., str]]:
 
     yield start
     for server in servers:
-        server.close()
+        stop_waitress(server)
+
+
+def stop_waitress(server) -> None:  # noqa: ANN001
+    """Stops a waitress server started in a thread: its listener, open connections and workers."""
+    server.close()
+    for channel in list(server._map.values()):
+        try:
+            channel.handle_close()
+        except Exception:  # already closed
+            pass
+    server.task_dispatcher.shutdown(timeout=5)

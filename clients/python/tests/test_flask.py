@@ -7,10 +7,12 @@ import json
 import time
 
 import pytest
-from flask import Flask, g, jsonify, redirect
+import urllib3
+from flask import Blueprint, Flask, g, jsonify, redirect
+from flask.views import MethodView
 from harness import TTL, TokenGate, http, wait_until
 
-from tokengate import Client, InvalidRequest, InvalidToken, NotFound, Unavailable
+from tokengate import Client, InvalidRequest, InvalidToken, NotFound, StoreUnavailable, Unavailable
 from tokengate.flask import TokenGate as FlaskTokenGate
 from tokengate.flask import public
 
@@ -55,7 +57,26 @@ def make_app(tg: TokenGate, **options) -> Flask:  # noqa: ANN003
     def health():
         return "ok"
 
+    panel = Blueprint("panel", __name__, url_prefix="/panel")
+
+    @panel.get("/")
+    def panel_home():
+        return f"panel of {g.tokengate.user}"
+
+    app.register_blueprint(panel)
+
+    class Things(MethodView):
+        def get(self):
+            return jsonify(user=g.tokengate.user, things=[])
+
+        def delete(self):
+            return "", 204
+
+    app.add_url_rule("/things", view_func=Things.as_view("things"))
     return app
+
+
+PUBLIC_ENDPOINTS = {"static", "login", "health", "_tokengate.auth", "_tokengate.js"}
 
 
 def call(base: str, method: str, path: str, token: str | None = None, headers: dict | None = None, body: bytes | None = None):
@@ -75,17 +96,17 @@ def error_code(response) -> str | None:  # noqa: ANN001
 PROTECTED_SAMPLES = {"/items/<int:item>": "/items/7"}
 
 
-def protected_paths(app: Flask) -> list[tuple[str, str]]:
+def protected_paths(app: Flask, with_endpoint: bool = False) -> list:
     """Every (method, path) of the app's rules, except public views, static files and the
-    passed-through TokenGate routes."""
-    found = []
+    passed-through TokenGate routes ((endpoint, method, path) with ``with_endpoint``)."""
+    found: list = []
     for rule in app.url_map.iter_rules():
         view = app.view_functions[rule.endpoint]
         if rule.endpoint == "static" or rule.endpoint.startswith("_tokengate.") or getattr(view, "_tokengate_public", False):
             continue
         path = PROTECTED_SAMPLES.get(rule.rule, rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            found.append((method, path))
+            found.append((rule.endpoint, method, path) if with_endpoint else (method, path))
     return found
 
 
@@ -100,9 +121,16 @@ def test_every_view_is_protected_by_default(tokengate: TokenGate, serve) -> None
             assert response.status == 401, (method, path, token, response.status)
             assert response.headers["WWW-Authenticate"].startswith('Bearer realm="tokengate"')
             assert error_code(response) in ("missing_token", "invalid_token")
+    # Exactly these are public, and they answer without a token.
+    walked = {endpoint for endpoint, _, _ in protected_paths(app, with_endpoint=True)}
+    assert {rule.endpoint for rule in app.url_map.iter_rules()} - walked == PUBLIC_ENDPOINTS
     assert call(base, "GET", "/healthz").status == 200
     assert call(base, "GET", "/login").status == 200
+    assert call(base, "GET", "/static/app.css").data.startswith(b"body")
     assert call(base, "GET", "/tokengate.js").status == 200
+    # /auth/* reaches TokenGate itself: its own answer to an empty login, not the guard's 401.
+    login = call(base, "POST", "/auth/login", headers={"Content-Type": "application/json"}, body=b"{}")
+    assert login.status == 400 and error_code(login) == "invalid_request"
 
 
 def test_a_session_the_app_started_reaches_every_view_and_refreshes(tokengate: TokenGate, serve, redis) -> None:  # noqa: ANN001
@@ -114,7 +142,11 @@ def test_a_session_the_app_started_reaches_every_view_and_refreshes(tokengate: T
     assert set(session.to_dict()) == {"access_token", "token_type", "expires_in", "session_id"}
     assert session.access_token not in repr(session)
     for method, path in protected_paths(app):
-        assert call(base, method, path, session.access_token).status in (200, 201), (method, path)
+        assert call(base, method, path, session.access_token).status in (200, 201, 204), (method, path)
+    assert b"panel of carol" in call(base, "GET", "/panel/", session.access_token).data
+    # With a valid token an unknown path or method is Flask's own answer.
+    assert call(base, "GET", "/no/such/page", session.access_token).status == 404
+    assert call(base, "PUT", "/api/notes", session.access_token).status == 405
     notes = json.loads(call(base, "GET", "/api/notes", session.access_token).data)
     assert notes == {"user": "carol", "session": session.session_id}
     refreshed = call(base, "POST", "/auth/refresh", session.access_token)
@@ -175,12 +207,20 @@ def test_tokengate_or_redis_down_is_503_never_the_view(start_tokengate, work, se
         own_redis.stop()
         response = call(base, "GET", "/report", session.access_token)
         assert response.status == 503 and error_code(response) == "store_unavailable"
+        assert response.headers.get("Retry-After") == "1" and b"report for" not in response.data
+        with pytest.raises(StoreUnavailable):
+            tokengate_client(instance).verify({"Authorization": f"Bearer {session.access_token}"})
+        with pytest.raises(StoreUnavailable):
+            tokengate_client(instance).start_session("grace")
         instance.stop()
         for method, path in (("GET", "/report"), ("POST", "/api/notes"), ("GET", "/")):
             response = call(base, method, path, session.access_token)
             assert response.status == 503 and response.headers.get("Retry-After") == "1", (method, path)
         with pytest.raises(Unavailable):
             tokengate_client(instance).start_session("grace")
+        with pytest.raises(Unavailable):
+            tokengate_client(instance).verify({"Authorization": f"Bearer {session.access_token}"})
+        assert call(base, "GET", "/healthz").status == 200  # public views need no TokenGate
     finally:
         own_redis.stop()
 
@@ -196,7 +236,16 @@ def test_rotation_successors_reach_the_browser_uncacheable(start_tokengate, serv
     # The view said "public, max-age=3600": an answer carrying a live token must not be cached.
     assert response.headers["Cache-Control"] == "no-store"
     assert "Authorization" in response.headers["Vary"]
-    assert call(base, "GET", "/report", successor).status == 200
+    # Each answer hands over the next token, whatever its status; parallel requests made with one
+    # token inside REUSE_GRACE get the same successor.
+    token = successor
+    for method, path, status in (("POST", "/api/notes", 201), ("GET", "/no/such/page", 404), ("GET", "/api/notes", 200)):
+        first, again = (call(base, method, path, token) for _ in range(2))
+        assert (first.status, again.status) == (status, status), (method, path)
+        assert first.headers["X-Next-Token"] == again.headers["X-Next-Token"] != token
+        assert first.headers["Cache-Control"] == "no-store"
+        token = first.headers["X-Next-Token"]
+    assert call(base, "GET", "/report", token).status == 200
 
 
 def test_cookie_mode_sessions_started_by_the_app(start_tokengate, serve) -> None:  # noqa: ANN001
@@ -224,8 +273,18 @@ def test_identity_headers_are_believed_only_from_trusted_proxies(tokengate: Toke
     untrusted = serve(make_app(tokengate))
     assert call(untrusted, "GET", "/api/notes", headers=forged).status == 401
     trusted = serve(make_app(tokengate, trusted_proxies="127.0.0.1"))
+    verifies = tokengate.metric("/auth/verify", "200") + tokengate.metric("/auth/verify", "401")
     response = call(trusted, "GET", "/api/notes", headers=forged)
     assert response.status == 200 and json.loads(response.data)["user"] == "mallory"
+    assert tokengate.metric("/auth/verify", "200") + tokengate.metric("/auth/verify", "401") == verifies
+    # The same app, reached from another address (127.0.0.2): the headers are ignored.
+    port = int(trusted.rsplit(":", 1)[1])
+    other = urllib3.HTTPConnectionPool("127.0.0.1", port, source_address=("127.0.0.2", 0), retries=False)
+    assert other.request("GET", "/api/notes", headers=forged).status == 401
+    session = tokengate_client(tokengate).start_session("oscar")
+    mine = other.request("GET", "/api/notes", headers={**forged, "Authorization": f"Bearer {session.access_token}"})
+    assert mine.status == 200 and json.loads(mine.data)["user"] == "oscar"
+    other.close()
 
 
 def test_browser_pages_go_to_the_login_view(tokengate: TokenGate, serve) -> None:  # noqa: ANN001

@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import urllib3
 
@@ -36,7 +36,12 @@ __all__ = [
     "RateLimited",
     "StoreUnavailable",
     "Unavailable",
+    "ConfigurationError",
+    "VERIFY_HEADERS",
+    "__version__",
 ]
+
+__version__ = "0.1.0"
 
 
 class TokenGateError(Exception):
@@ -112,6 +117,12 @@ class Unavailable(TokenGateError):
         super().__init__("unavailable", message, 503)
 
 
+class ConfigurationError(ValueError):
+    """A call needs a setting that was not given (the service API's ``admin_url``/``admin_key``,
+    or TokenGate's URL). A programming error, not an answer of TokenGate's."""
+
+
+# The contract's error codes and their classes; a code not listed maps to TokenGateError itself.
 _ERRORS: dict[str, type[TokenGateError]] = {
     "invalid_request": InvalidRequest,
     "payload_too_large": PayloadTooLarge,
@@ -149,8 +160,8 @@ class Identity:
 
     user: str
     session_id: str
-    next_token: str | None = None
-    set_cookie: tuple[str, ...] = ()
+    next_token: str | None = field(default=None, repr=False)  # a live token: kept out of logs
+    set_cookie: tuple[str, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -189,14 +200,18 @@ class Session(Mapping[str, Any]):
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """One live session of a user, as ``GET /auth/sessions`` lists it."""
+    """One live session of a user, as ``GET /auth/sessions`` lists it: ``created_at`` and
+    ``last_seen`` are RFC 3339 UTC strings, ``expires_in`` seconds, ``user_agent`` and ``ip`` what
+    the session was started with (None when not given); ``current`` is always False on the service
+    API."""
 
     session_id: str
     created_at: str
     last_seen: str
     expires_in: int
-    user_agent: str
-    ip: str
+    user_agent: str | None
+    ip: str | None
+    current: bool = False
 
 
 class Client:
@@ -213,17 +228,22 @@ class Client:
         admin_key: str | None = None,
         timeout: float = 2.0,
     ) -> None:
-        self.url = url.rstrip("/")
-        self.admin_url = admin_url.rstrip("/") if admin_url else None
-        self._admin_key = admin_key
-        self.timeout = timeout
+        self.url = _base_url(url, "url")
+        self.admin_url = _base_url(admin_url, "admin_url") if admin_url else None
+        self._admin_key = admin_key or None
+        self.timeout = float(timeout)
         # No automatic retries: a request that may have reached TokenGate is never sent twice.
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
         )
 
-    def __repr__(self) -> str:
+    def __repr__(self) -> str:  # never the key
         return f"Client(url={self.url!r}, admin_url={self.admin_url!r})"
+
+    @property
+    def has_admin(self) -> bool:
+        """Whether the service API is configured (``admin_url`` and ``admin_key``)."""
+        return bool(self.admin_url and self._admin_key)
 
     # -- the public API ----------------------------------------------------------------------------
 
@@ -240,10 +260,9 @@ class Client:
             try:
                 response = self._pool.request("GET", self.url + "/auth/verify", headers=forwarded, redirect=False)
                 break
-            except urllib3.exceptions.NewConnectionError as error:
-                if attempt == 1:
-                    raise Unavailable(f"TokenGate at {self.url} cannot be reached: {type(error).__name__}") from None
             except urllib3.exceptions.HTTPError as error:
+                if attempt == 0 and _refused(error):
+                    continue
                 raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
         if response.status != 200:
             raise _error(response)
@@ -289,8 +308,9 @@ class Client:
                 created_at=item["created_at"],
                 last_seen=item["last_seen"],
                 expires_in=int(item["expires_in"]),
-                user_agent=item["user_agent"],
-                ip=item["ip"],
+                user_agent=item.get("user_agent"),
+                ip=item.get("ip"),
+                current=bool(item.get("current", False)),
             )
             for item in answer
         ]
@@ -305,7 +325,10 @@ class Client:
 
     def _admin(self, method: str, path: str, body: Mapping[str, str] | None = None) -> Any:
         if not self.admin_url or not self._admin_key:
-            raise ValueError("this call needs the service API: give Client admin_url and admin_key")
+            raise ConfigurationError(
+                "this call needs TokenGate's service API: Client(url, admin_url=..., admin_key=...) "
+                "(TOKENGATE_ADMIN_URL and TOKENGATE_ADMIN_KEY for tokengate.flask)"
+            )
         headers = {"Authorization": f"Bearer {self._admin_key}"}
         payload = None
         if body is not None:
@@ -323,6 +346,21 @@ class Client:
             return json.loads(response.data)
         except ValueError:
             raise Unavailable("TokenGate's service API answered something that is not JSON") from None
+
+
+def _base_url(url: object, name: str) -> str:
+    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+        raise ConfigurationError(f"{name} must be an http(s) URL of TokenGate, e.g. http://127.0.0.1:8080")
+    return url.rstrip("/")
+
+
+def _refused(error: BaseException) -> bool:
+    """True when the connection was refused outright: the request never reached anyone."""
+    if not isinstance(error, urllib3.exceptions.NewConnectionError):
+        return False
+    if isinstance(error, urllib3.exceptions.NameResolutionError):
+        return False
+    return isinstance(error.__cause__ or error.__context__, ConnectionRefusedError)
 
 
 def _error(response: urllib3.BaseHTTPResponse) -> TokenGateError:

@@ -25,17 +25,22 @@ unavailable is a 503, never the view (fail closed).
 from __future__ import annotations
 
 import ipaddress
+import logging
+import weakref
 from collections.abc import Iterable
-from typing import Any, Callable, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, TypeVar, Union
 
 import urllib3
-from flask import Flask, Response, current_app, g, jsonify, redirect, request, url_for
+from flask import Flask, Response, current_app, g, has_app_context, has_request_context, jsonify, redirect, request, url_for
 
-from . import Client, CSRFFailed, Identity, Session, StoreUnavailable, TokenGateError, Unavailable
+from . import Client, ConfigurationError, CSRFFailed, Identity, Session, StoreUnavailable, TokenGateError, Unavailable
 
-__all__ = ["TokenGate", "public"]
+__all__ = ["TokenGate", "end_sessions", "public", "start_session"]
 
+log = logging.getLogger("tokengate.flask")
 View = TypeVar("View", bound=Callable[..., Any])
+Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # What passes between the browser and TokenGate through `proxy_auth_routes`, each way.
 _PROXIED_REQUEST_HEADERS = (
@@ -60,27 +65,99 @@ _PROXIED_RESPONSE_HEADERS = (
     "X-Content-Type-Options",
 )
 _MAX_PROXIED_BODY = 64 * 1024
+_PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
+_IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
 
 
 def public(view: View) -> View:
-    """Marks a view as reachable without a token (a login page, health checks)."""
+    """Marks a view (a function, or a class-based ``View`` class) as reachable without a token: a
+    login page, health checks. ``g.tokengate`` is None in it. Above or below ``@app.route``."""
     view._tokengate_public = True  # type: ignore[attr-defined]
     return view
 
 
-class TokenGate:
-    """The Flask extension. Settings come from keywords or ``app.config`` (``TOKENGATE_URL``,
-    ``TOKENGATE_ADMIN_URL``, ``TOKENGATE_ADMIN_KEY``, ``TOKENGATE_LOGIN_VIEW``,
-    ``TOKENGATE_TRUSTED_PROXIES``, ``TOKENGATE_PROXY_AUTH_ROUTES``); a keyword wins.
+def _is_public_view(view: Any) -> bool:
+    cls = getattr(view, "view_class", None)
+    return bool(getattr(view, "_tokengate_public", False) or getattr(cls, "_tokengate_public", False))
 
-    - ``login_view``: an endpoint name; a browser's page request without a valid token is
-      redirected there (``?next=<path>``) instead of answered 401.
-    - ``trusted_proxies``: addresses or CIDR ranges of an nginx that already asked TokenGate
-      (``auth_request``): from them, ``X-Auth-User``/``X-Auth-Session`` are taken as the identity
-      and TokenGate is not asked again. From anywhere else those headers are ignored.
-    - ``proxy_auth_routes`` (default on): serve ``/auth/*`` and ``/tokengate.js`` by passing them
-      to TokenGate, so that a browser that only sees this app's origin can log out, refresh and
-      close its session. Turn it off when a balancer routes those paths to TokenGate itself.
+
+def _networks(value: Any) -> tuple[Network, ...]:
+    if not value:
+        return ()
+    if isinstance(value, str):
+        value = value.split(",")
+    networks = []
+    for entry in value:
+        text = str(entry).strip()
+        if not text:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise ConfigurationError(f"TOKENGATE_TRUSTED_PROXIES: {text!r} is not an address or CIDR range") from None
+    return tuple(networks)
+
+
+def _flag(value: Any, name: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return value is not False
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name}: {value!r} is not on or off")
+
+
+def _within(address: str | None, networks: tuple[Network, ...]) -> bool:
+    if not address or not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """One app's settings (an extension may serve several apps: the app-factory pattern)."""
+
+    client: Client
+    login_view: str | None
+    proxies: tuple[Network, ...]
+
+
+class TokenGate:
+    """The Flask extension: every view is guarded unless marked :func:`public`.
+
+    ``TokenGate(app)``, or ``TokenGate()`` then ``init_app(app)`` in an app factory (one extension
+    may serve several apps, each with its own settings). Settings come from keywords or
+    ``app.config``; a keyword wins:
+
+    - ``url`` / ``TOKENGATE_URL``: TokenGate's public URL (needed unless ``client`` is given);
+    - ``admin_url`` / ``TOKENGATE_ADMIN_URL`` and ``admin_key`` / ``TOKENGATE_ADMIN_KEY``: the
+      service API, for :meth:`start_session` and :meth:`end_sessions`;
+    - ``client``: a ready :class:`tokengate.Client` instead of the three above;
+    - ``login_view`` / ``TOKENGATE_LOGIN_VIEW``: an endpoint name; a browser's GET (``Accept``
+      prefers ``text/html``) without a valid token is redirected there (``?next=<path>``)
+      instead of answered 401. That endpoint is public (no redirect loop);
+    - ``trusted_proxies`` / ``TOKENGATE_TRUSTED_PROXIES``: addresses or CIDR ranges (a list, or
+      a comma-separated string) of an nginx that already asked TokenGate (``auth_request``): from
+      them, ``X-Auth-User``/``X-Auth-Session`` are taken as the identity and TokenGate is not
+      asked again. From anywhere else those headers are removed from the request;
+    - ``proxy_auth_routes`` / ``TOKENGATE_PROXY_AUTH_ROUTES`` (default on): serve ``/auth/*`` and
+      ``/tokengate.js`` by passing them to TokenGate, so that a browser that only sees this app's
+      origin can log out, refresh and close its session. Turn it off when a balancer routes those
+      paths to TokenGate itself;
+    - ``timeout`` / ``TOKENGATE_TIMEOUT``: seconds per call to TokenGate (default 2).
+
+    In a guarded view ``g.tokengate`` is the :class:`tokengate.Identity` (``.user``,
+    ``.session_id``); it is None in public views. A refused request gets TokenGate's JSON error
+    (401 with ``WWW-Authenticate``, 403 ``csrf_failed``); TokenGate or its Redis unavailable gets
+    503 ``store_unavailable`` with ``Retry-After: 1``, never the view. Stored in
+    ``app.extensions["tokengate"]``; ``.client`` is the :class:`tokengate.Client`.
     """
 
     def __init__(
@@ -105,95 +182,147 @@ class TokenGate:
             "TOKENGATE_PROXY_AUTH_ROUTES": proxy_auth_routes,
         }
         self._timeout = timeout
-        self.client: Client | None = client
-        self.login_view: str | None = None
-        self._proxies: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self._client = client
+        self._apps: weakref.WeakKeyDictionary[Flask, _Settings] = weakref.WeakKeyDictionary()
+        self._last: _Settings | None = None
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
         """Installs the guard on ``app`` (the app-factory pattern)."""
         settings = {name: value if value is not None else app.config.get(name) for name, value in self._settings.items()}
-        if self.client is None:
+        client = self._client
+        if client is None:
             if not settings["TOKENGATE_URL"]:
-                raise ValueError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL)")
-            self.client = Client(
+                raise ConfigurationError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL), or url=...")
+            timeout = self._timeout if self._timeout is not None else app.config.get("TOKENGATE_TIMEOUT", 2.0)
+            client = Client(
                 settings["TOKENGATE_URL"],
                 admin_url=settings["TOKENGATE_ADMIN_URL"],
                 admin_key=settings["TOKENGATE_ADMIN_KEY"],
-                timeout=self._timeout if self._timeout is not None else 2.0,
+                timeout=float(timeout),
             )
-        self.login_view = settings["TOKENGATE_LOGIN_VIEW"]
-        proxies = settings["TOKENGATE_TRUSTED_PROXIES"] or ()
-        if isinstance(proxies, str):
-            proxies = [entry for entry in (part.strip() for part in proxies.split(",")) if entry]
-        self._proxies = [ipaddress.ip_network(entry, strict=False) for entry in proxies]
+        state = _Settings(
+            client=client,
+            login_view=settings["TOKENGATE_LOGIN_VIEW"] or None,
+            proxies=_networks(settings["TOKENGATE_TRUSTED_PROXIES"]),
+        )
+        self._apps[app] = state
+        self._last = state
         app.extensions["tokengate"] = self
-        if settings["TOKENGATE_PROXY_AUTH_ROUTES"] is not False:
+        if _flag(settings["TOKENGATE_PROXY_AUTH_ROUTES"], "TOKENGATE_PROXY_AUTH_ROUTES"):
             self._add_auth_routes(app)
-        app.before_request(self._guard)
+        # The first before_request function: nothing of the app runs for a request that is refused.
+        app.before_request_funcs.setdefault(None, []).insert(0, self._guard)
         app.after_request(self._pass_on)
+
+    def _state(self) -> _Settings:
+        if has_app_context():
+            state = self._apps.get(current_app._get_current_object())  # type: ignore[attr-defined]
+            if state is not None:
+                return state
+        if self._last is None:
+            raise RuntimeError("TokenGate.init_app(app) has not been called")
+        return self._last
+
+    @property
+    def client(self) -> Client:
+        """The :class:`tokengate.Client` (the current app's, inside an app context)."""
+        if self._last is None and self._client is not None:
+            return self._client
+        return self._state().client
+
+    @property
+    def login_view(self) -> str | None:
+        """The login view's endpoint name, or None."""
+        return self._state().login_view
 
     # -- the guard ---------------------------------------------------------------------------------
 
     def _guard(self) -> Response | None:
-        if self._is_public():
-            return None
+        state = self._state()
+        g.tokengate = None
+        trusted = _within(request.remote_addr, state.proxies)
+        if not trusted:
+            # Only a trusted proxy may name the user: a client's own X-Auth-* never reaches the view.
+            for name in _IDENTITY_HEADERS:
+                request.environ.pop(name, None)
         try:
-            identity = self._trusted_identity() or self._client().verify(self._verify_headers())
-        except (Unavailable, StoreUnavailable):
-            answer = jsonify(error="store_unavailable", message="authentication is unavailable; try again")
-            answer.status_code = 503
-            answer.headers["Retry-After"] = "1"
-            answer.headers["Cache-Control"] = "no-store"
-            return answer
+            identity = self._trusted_identity() if trusted else None
+            if identity is None:
+                if self._is_public(state):
+                    return None
+                identity = state.client.verify(self._verify_headers(state))
+        except (Unavailable, StoreUnavailable) as error:
+            log.warning("TokenGate could not check %s %s (%s): answering 503", request.method, request.path, error.code)
+            return _unavailable()
         except TokenGateError as error:
-            return self._refusal(error)
+            return self._refusal(error, state)
         g.tokengate = identity
         return None
 
-    def _is_public(self) -> bool:
+    def _is_public(self, state: _Settings) -> bool:
         endpoint = request.endpoint
         if endpoint is None:
             return False  # an unknown path: denied like any other without a token
-        if endpoint == "static" or endpoint.startswith("_tokengate."):
+        if endpoint == "static" or endpoint.startswith("_tokengate.") or endpoint == state.login_view:
             return True
-        view = current_app.view_functions.get(endpoint)
-        return bool(getattr(view, "_tokengate_public", False))
+        return _is_public_view(current_app.view_functions.get(endpoint))
 
     def _trusted_identity(self) -> Identity | None:
         user = request.headers.get("X-Auth-User")
         session_id = request.headers.get("X-Auth-Session")
-        if not user or not session_id or not self._proxies or not self._from_trusted_proxy():
+        if not user or not session_id:
             return None
         return Identity(user=user, session_id=session_id)
 
-    def _from_trusted_proxy(self) -> bool:
-        try:
-            peer = ipaddress.ip_address(request.remote_addr or "")
-        except ValueError:
-            return False
-        return any(peer in network for network in self._proxies)
+    def _client_address(self, state: _Settings) -> str | None:
+        """The browser's address: the peer, or behind trusted proxies the nearest address in
+        X-Forwarded-For that is not one of them."""
+        peer = request.remote_addr
+        if not _within(peer, state.proxies):
+            return peer
+        for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+            hop = hop.strip()
+            if hop and not _within(hop, state.proxies):
+                return hop
+        return peer
 
-    def _verify_headers(self) -> dict[str, str]:
+    def _verify_headers(self, state: _Settings) -> dict[str, str]:
         headers = {name: value for name, value in request.headers.items()}
         # The method and path of the request being guarded (cookie-mode CSRF needs the method).
         headers["X-Original-Method"] = request.method
         headers["X-Original-URI"] = request.full_path if request.query_string else request.path
         headers["Host"] = request.host
-        if request.remote_addr:
-            headers["X-Forwarded-For"] = request.remote_addr
+        address = self._client_address(state)
+        if address:
+            headers["X-Forwarded-For"] = address
+        else:
+            headers.pop("X-Forwarded-For", None)
         return headers
 
-    def _refusal(self, error: TokenGateError) -> Response:
-        if self.login_view and request.method == "GET" and not isinstance(error, CSRFFailed) and _wants_html():
-            return redirect(url_for(self.login_view, next=request.full_path if request.query_string else request.path))
+    def _refusal(self, error: TokenGateError, state: _Settings) -> Response:
+        if error.status >= 500 or error.status not in (400, 401, 403, 413, 429):
+            log.warning("TokenGate answered %s %s with %s: answering 503", request.method, request.path, error.code)
+            return _unavailable()
+        if (
+            state.login_view
+            and error.status == 401
+            and request.method in ("GET", "HEAD")
+            and not isinstance(error, CSRFFailed)
+            and _wants_html()
+        ):
+            answer = redirect(url_for(state.login_view, next=request.full_path if request.query_string else request.path))
+            answer.headers["Cache-Control"] = "no-store"
+            return answer
         answer = jsonify(error=error.code, message=error.message)
         answer.status_code = error.status
         answer.headers["Cache-Control"] = "no-store"
         for name in ("WWW-Authenticate", "Retry-After"):
             if name.lower() in error.headers:
                 answer.headers[name] = error.headers[name.lower()]
+        if error.status == 401 and "WWW-Authenticate" not in answer.headers:
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="tokengate"'
         return answer
 
     def _pass_on(self, response: Response) -> Response:
@@ -202,8 +331,9 @@ class TokenGate:
             for cookie in identity.set_cookie:
                 response.headers.add("Set-Cookie", cookie)
             if identity.next_token:
-                # A live token must never be stored by a cache, whatever the view said.
                 response.headers["X-Next-Token"] = identity.next_token
+            if identity.next_token or identity.set_cookie:
+                # A live token must never be stored by a cache, whatever the view said.
                 response.headers["Cache-Control"] = "no-store"
                 response.vary.update(("Authorization", "Cookie"))
         return response
@@ -214,9 +344,12 @@ class TokenGate:
         """Starts a session for ``user``, whom the app has just authenticated, with this request's
         User-Agent and client address; in cookie mode the session's cookies are set on
         ``response``."""
-        session = self._client().start_session(
-            user, user_agent=request.headers.get("User-Agent", ""), ip=request.remote_addr or None
-        )
+        state = self._state()
+        user_agent = ip = None
+        if has_request_context():
+            user_agent = request.headers.get("User-Agent")
+            ip = self._client_address(state)
+        session = state.client.start_session(user, user_agent=user_agent, ip=ip)
         if response is not None:
             for cookie in session.set_cookie:
                 response.headers.add("Set-Cookie", cookie)
@@ -225,46 +358,78 @@ class TokenGate:
 
     def end_sessions(self, user: str) -> None:
         """Ends every session of ``user`` (password changed, account disabled)."""
-        self._client().end_sessions(user)
-
-    def _client(self) -> Client:
-        if self.client is None:
-            raise RuntimeError("TokenGate.init_app(app) has not been called")
-        return self.client
+        self._state().client.end_sessions(user)
 
     # -- /auth/* and /tokengate.js passed through --------------------------------------------------
 
     def _add_auth_routes(self, app: Flask) -> None:
-        methods = ["GET", "POST", "DELETE"]
-        app.add_url_rule("/auth/<path:rest>", "_tokengate.auth", self._proxy, methods=methods)
+        app.add_url_rule("/auth/<path:rest>", "_tokengate.auth", self._proxy, methods=_PROXIED_METHODS)
         app.add_url_rule("/tokengate.js", "_tokengate.js", self._proxy, defaults={"rest": None})
 
     def _proxy(self, rest: str | None) -> Response:
-        client = self._client()
+        state = self._state()
+        client = state.client
         headers = {name: request.headers[name] for name in _PROXIED_REQUEST_HEADERS if name in request.headers}
         headers["Host"] = request.host
-        if request.remote_addr:
-            headers["X-Forwarded-For"] = request.remote_addr
-        body = request.get_data(cache=False)[: _MAX_PROXIED_BODY + 1]
+        address = self._client_address(state)
+        if address:
+            headers["X-Forwarded-For"] = address
+        # Bounded: never more than the limit (+1 byte, to tell) is read, whatever the client declares.
+        if (request.content_length or 0) > _MAX_PROXIED_BODY:
+            return _too_large()
+        body = request.stream.read(_MAX_PROXIED_BODY + 1)
         if len(body) > _MAX_PROXIED_BODY:
-            answer = jsonify(error="payload_too_large", message="the request body is larger than allowed")
-            answer.status_code = 413
-            return answer
+            return _too_large()
         target = client.url + (request.full_path if request.query_string else request.path)
         try:
             upstream = client._pool.request(request.method, target, body=body or None, headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError:
-            answer = jsonify(error="store_unavailable", message="authentication is unavailable; try again")
-            answer.status_code = 503
-            answer.headers["Retry-After"] = "1"
-            return answer
+        except urllib3.exceptions.HTTPError as error:
+            log.warning("TokenGate did not answer %s %s (%s): answering 503", request.method, request.path, type(error).__name__)
+            return _unavailable()
         answer = Response(upstream.data, status=upstream.status)
+        if "Content-Type" not in upstream.headers:
+            del answer.headers["Content-Type"]
+        if request.method == "HEAD" and "Content-Length" in upstream.headers:
+            answer.headers["Content-Length"] = upstream.headers["Content-Length"]
         for name in _PROXIED_RESPONSE_HEADERS:
             if name in upstream.headers:
                 answer.headers[name] = upstream.headers[name]
         for cookie in upstream.headers.getlist("Set-Cookie"):
             answer.headers.add("Set-Cookie", cookie)
         return answer
+
+
+def _extension() -> TokenGate:
+    extension = current_app.extensions.get("tokengate")
+    if not isinstance(extension, TokenGate):
+        raise RuntimeError("TokenGate is not installed on this app: TokenGate(app) or init_app(app)")
+    return extension
+
+
+def start_session(user: str, response: Response | None = None) -> Session:
+    """:meth:`TokenGate.start_session` of the current app's extension."""
+    return _extension().start_session(user, response)
+
+
+def end_sessions(user: str) -> None:
+    """:meth:`TokenGate.end_sessions` of the current app's extension."""
+    _extension().end_sessions(user)
+
+
+def _unavailable() -> Response:
+    """Fail closed: 503 store_unavailable with Retry-After: 1, never the view."""
+    answer = jsonify(error="store_unavailable", message="authentication is unavailable; try again")
+    answer.status_code = 503
+    answer.headers["Retry-After"] = "1"
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
+
+
+def _too_large() -> Response:
+    answer = jsonify(error="payload_too_large", message="the request body is larger than allowed")
+    answer.status_code = 413
+    answer.headers["Cache-Control"] = "no-store"
+    return answer
 
 
 def _wants_html() -> bool:

@@ -1,0 +1,322 @@
+"""The Flask guard's decisions with a stand-in Client (no tokengate needed): what is guarded, what
+is answered on each failure, what is passed on, and the settings."""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+import pytest
+from flask import Blueprint, Flask, Response, g, request
+from flask.views import MethodView
+
+from tokengate import (
+    Client,
+    ConfigurationError,
+    CSRFFailed,
+    Identity,
+    InvalidToken,
+    MissingToken,
+    Session,
+    StoreUnavailable,
+    TokenGateError,
+    TokenRevoked,
+    Unavailable,
+)
+from tokengate import flask as tgflask
+from tokengate.flask import TokenGate, public
+
+WWW = 'Bearer realm="tokengate"'
+
+
+def dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+class StandIn(Client):
+    """A Client whose verify answers what the test says, and which records what it was given."""
+
+    def __init__(self, outcome: Any = None) -> None:
+        super().__init__(dead_url(), admin_url=dead_url(), admin_key="tgsk_" + "x" * 43)
+        self.outcome = outcome if outcome is not None else MissingToken("missing_token", "a bearer token is required", 401,
+                                                                        {"www-authenticate": WWW})
+        self.verified: list[dict[str, str]] = []
+        self.started: list[tuple[str, str | None, str | None]] = []
+        self.ended: list[str] = []
+
+    def verify(self, headers: Any) -> Identity:
+        self.verified.append(dict(headers))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    def start_session(self, user: str, user_agent: str | None = None, ip: str | None = None) -> Session:
+        self.started.append((user, user_agent, ip))
+        return Session("tok", "Bearer", 30, "sid", ("__Host-tg_token=tok; Path=/", "tg_csrf=c; Path=/"))
+
+    def end_sessions(self, user: str) -> None:
+        self.ended.append(user)
+
+
+def make(client: StandIn | None = None, **options: Any) -> tuple[Flask, StandIn, list[str]]:
+    client = client or StandIn()
+    app = Flask(__name__, static_folder="static")
+    ran: list[str] = []
+
+    @app.before_request
+    def apps_own_hook() -> None:
+        ran.append("app before_request")
+
+    ext = TokenGate(app, client=client, **options)
+
+    @app.get("/page")
+    def page() -> str:
+        ran.append("page")
+        return f"<p>{g.tokengate.user}</p>"
+
+    @app.post("/api/items")
+    def add() -> Any:
+        ran.append("add")
+        return {"user": g.tokengate.user, "x_auth_user": request.headers.get("X-Auth-User")}
+
+    @app.get("/echo")
+    def echo() -> Any:
+        ran.append("echo")
+        return {"user": g.tokengate.user, "session": g.tokengate.session_id,
+                "x_auth_user": request.headers.get("X-Auth-User")}
+
+    @app.get("/open")
+    @public
+    def open_view() -> Any:
+        ran.append("open")
+        return {"identity": g.tokengate is not None, "x_auth_user": request.headers.get("X-Auth-User")}
+
+    @app.route("/login", methods=["GET", "POST"])
+    @public
+    def login() -> Any:
+        if request.method == "POST":
+            response = Response("signed in")
+            session = ext.start_session("carol", response)
+            assert tgflask.start_session("dave").session_id == session.session_id
+            return response
+        return "the login form"
+
+    @public
+    class Things(MethodView):
+        def get(self) -> str:
+            return "public things"
+
+    class Secrets(MethodView):
+        def get(self) -> str:
+            return "secret"
+
+        def delete(self) -> tuple[str, int]:
+            return "", 204
+
+    app.add_url_rule("/things", view_func=Things.as_view("things"))
+    app.add_url_rule("/secrets", view_func=Secrets.as_view("secrets"))
+    panel = Blueprint("panel", __name__, url_prefix="/panel")
+
+    @panel.get("/")
+    def panel_index() -> str:
+        return "panel"
+
+    app.register_blueprint(panel)
+    return app, client, ran
+
+
+ALICE = Identity("alice", "sid-a")
+
+
+def test_a_refused_request_runs_nothing_of_the_app() -> None:
+    app, client, ran = make()
+    answer = app.test_client().get("/page")
+    assert answer.status_code == 401 and answer.json == {"error": "missing_token", "message": "a bearer token is required"}
+    assert answer.headers["WWW-Authenticate"] == WWW and answer.headers["Cache-Control"] == "no-store"
+    assert ran == []  # not even the app's own before_request, registered before the extension
+
+
+def test_guarded_by_default_public_by_mark() -> None:
+    app, client, ran = make()
+    web = app.test_client()
+    for method, path in (("GET", "/page"), ("POST", "/api/items"), ("GET", "/secrets"), ("DELETE", "/secrets"),
+                         ("GET", "/panel/"), ("GET", "/no/such/path"), ("POST", "/page"), ("GET", "/static/missing.css")):
+        assert web.open(path, method=method).status_code == (404 if "static" in path else 401), (method, path)
+    assert len(client.verified) == 7  # the static file was not verified
+    assert web.get("/open").json == {"identity": False, "x_auth_user": None}
+    assert web.get("/things").data == b"public things"
+    assert web.get("/login").data == b"the login form"
+    assert len(client.verified) == 7
+    client.outcome = ALICE
+    assert web.get("/no/such/path").status_code == 404  # Flask's 404 only with a valid token
+    assert web.post("/page").status_code == 405
+    assert web.get("/page").data == b"<p>alice</p>"
+
+
+def test_what_verify_is_told() -> None:
+    app, client, _ = make(StandIn(ALICE))
+    web = app.test_client()
+    web.set_cookie("a", "b", domain="shop.test")
+    web.post("/api/items?draft=1", headers={"Authorization": "Bearer t", "Origin": "http://shop.test",
+                                             "X-CSRF-Token": "c", "Sec-Fetch-Site": "same-origin", "Host": "shop.test"},
+             environ_overrides={"REMOTE_ADDR": "198.51.100.7"})
+    sent = {name.lower(): value for name, value in client.verified[0].items()}
+    assert sent["authorization"] == "Bearer t" and sent["cookie"] == "a=b" and sent["x-csrf-token"] == "c"
+    assert sent["origin"] == "http://shop.test" and sent["sec-fetch-site"] == "same-origin"
+    assert sent["x-original-method"] == "POST" and sent["x-original-uri"] == "/api/items?draft=1"
+    assert sent["host"] == "shop.test" and sent["x-forwarded-for"] == "198.51.100.7"
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (MissingToken("missing_token", "no", 401, {"www-authenticate": WWW}), 401, "missing_token"),
+        (InvalidToken("invalid_token", "bad", 401, {"www-authenticate": WWW + ', error="invalid_token"'}), 401, "invalid_token"),
+        (TokenRevoked("token_revoked", "gone", 401, {}), 401, "token_revoked"),
+        (CSRFFailed("csrf_failed", "csrf", 403, {}), 403, "csrf_failed"),
+        (StoreUnavailable("store_unavailable", "redis", 503, {"retry-after": "1"}), 503, "store_unavailable"),
+        (Unavailable("refused"), 503, "store_unavailable"),
+        (TokenGateError("something_new", "?", 500, {}), 503, "store_unavailable"),
+    ],
+)
+def test_failure_answers(error: TokenGateError, status: int, code: str) -> None:
+    app, _, ran = make(StandIn(error))
+    answer = app.test_client().post("/api/items")
+    assert answer.status_code == status and answer.json["error"] == code
+    assert answer.headers["Cache-Control"] == "no-store"
+    if status == 401:
+        assert answer.headers["WWW-Authenticate"].startswith(WWW)
+    if status == 503:
+        assert answer.headers["Retry-After"] == "1"
+    assert ran == []
+
+
+def test_browsers_are_sent_to_the_login_view() -> None:
+    app, _, ran = make(login_view="login")
+    web = app.test_client()
+    html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = web.get("/page?tab=2", headers={"Accept": html})
+    assert page.status_code == 302 and page.headers["Location"] == "/login?next=/page?tab%3D2"
+    assert web.get("/page", headers={"Accept": "*/*"}).status_code == 401  # fetch() and curl
+    assert web.get("/page").status_code == 401
+    assert web.get("/page", headers={"Accept": "application/json"}).status_code == 401
+    assert web.post("/api/items", headers={"Accept": html}).status_code == 401  # never a redirect for a POST
+    app2, _, _ = make(StandIn(Unavailable("down")), login_view="login")
+    assert app2.test_client().get("/page", headers={"Accept": html}).status_code == 503
+    assert ran == []
+
+
+def test_the_login_view_is_public_without_a_mark() -> None:
+    app = Flask(__name__)
+    TokenGate(app, client=StandIn(), login_view="sign_in")
+
+    @app.get("/sign-in")
+    def sign_in() -> str:
+        return "form"
+
+    @app.get("/account")
+    def account() -> str:
+        return "account"
+
+    web = app.test_client()
+    assert web.get("/sign-in", headers={"Accept": "text/html"}).data == b"form"
+    assert web.get("/account", headers={"Accept": "text/html"}).headers["Location"] == "/sign-in?next=/account"
+
+
+def test_rotation_and_cookies_are_passed_on_uncacheable() -> None:
+    app, client, _ = make(StandIn(Identity("alice", "sid-a", "next-token", ("__Host-tg_token=n; Path=/",))))
+    web = app.test_client()
+    for path, status in (("/page", 200), ("/no/such/path", 404)):
+        answer = web.get(path)
+        assert answer.status_code == status
+        assert answer.headers["X-Next-Token"] == "next-token"
+        assert answer.headers.getlist("Set-Cookie") == ["__Host-tg_token=n; Path=/"]
+        assert answer.headers["Cache-Control"] == "no-store"
+        assert {"Authorization", "Cookie"} <= {v.strip() for v in answer.headers["Vary"].split(",")}
+    client.outcome = ALICE
+    assert "X-Next-Token" not in web.get("/page").headers
+
+
+def test_identity_headers_only_from_trusted_proxies() -> None:
+    forged = {"X-Auth-User": "mallory", "X-Auth-Session": "s-m"}
+    app, client, _ = make(trusted_proxies="10.0.0.0/8, 192.0.2.1")
+    web = app.test_client()
+    # Not trusted: ignored, and removed, so that no view can read them.
+    assert web.get("/echo", headers=forged, environ_base={"REMOTE_ADDR": "198.51.100.7"}).status_code == 401
+    assert web.get("/open", headers=forged).json == {"identity": False, "x_auth_user": None}
+    client.outcome = ALICE
+    assert web.get("/echo", headers=forged).json == {"user": "alice", "session": "sid-a", "x_auth_user": None}
+    calls = len(client.verified)
+    for address in ("10.1.2.3", "192.0.2.1", "::ffff:10.9.9.9"):
+        answer = web.get("/echo", headers=forged, environ_base={"REMOTE_ADDR": address})
+        assert answer.json == {"user": "mallory", "session": "s-m", "x_auth_user": "mallory"}, address
+    assert len(client.verified) == calls  # TokenGate was not asked again
+    # A trusted proxy without the headers: verified as usual.
+    assert web.get("/echo", environ_base={"REMOTE_ADDR": "10.1.2.3"}).json["user"] == "alice"
+
+
+def test_start_session_and_end_sessions_helpers() -> None:
+    app, client, _ = make(trusted_proxies=["127.0.0.1"])
+    web = app.test_client()
+    answer = web.post("/login", headers={"User-Agent": "Firefox/140", "X-Forwarded-For": "203.0.113.9, 127.0.0.1"})
+    assert answer.status_code == 200
+    assert answer.headers.getlist("Set-Cookie") == ["__Host-tg_token=tok; Path=/", "tg_csrf=c; Path=/"]
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert client.started == [("carol", "Firefox/140", "203.0.113.9"), ("dave", "Firefox/140", "203.0.113.9")]
+    with app.app_context():
+        tgflask.end_sessions("carol")
+        app.extensions["tokengate"].end_sessions("dave")
+    assert client.ended == ["carol", "dave"]
+
+
+def test_settings_keyword_wins_over_config_and_factories_keep_apps_apart() -> None:
+    ext = TokenGate(url="http://127.0.0.1:7001", proxy_auth_routes=False)
+    first, second = Flask("first"), Flask("second")
+    first.config.update(TOKENGATE_URL="http://127.0.0.1:9999", TOKENGATE_TRUSTED_PROXIES="10.0.0.1",
+                        TOKENGATE_LOGIN_VIEW="login")
+    second.config.update(TOKENGATE_PROXY_AUTH_ROUTES=True, TOKENGATE_ADMIN_URL="http://127.0.0.1:7002")
+    ext.init_app(first)
+    ext.init_app(second)
+    for app in (first, second):
+        with app.app_context():
+            assert app.extensions["tokengate"] is ext
+            assert ext.client.url == "http://127.0.0.1:7001"
+        assert not any(rule.rule.startswith("/auth/") for rule in app.url_map.iter_rules())
+    with first.app_context():
+        assert ext.login_view == "login" and not ext.client.has_admin
+    with second.app_context():
+        assert ext.login_view is None and ext.client.admin_url == "http://127.0.0.1:7002"
+    other = TokenGate()
+    third = Flask("third")
+    third.config.update(TOKENGATE_URL="http://127.0.0.1:7003", TOKENGATE_PROXY_AUTH_ROUTES="off")
+    other.init_app(third)
+    with third.app_context():
+        assert other.client.url == "http://127.0.0.1:7003"
+    assert not any(rule.rule.startswith("/auth/") for rule in third.url_map.iter_rules())
+    fourth = Flask("fourth")
+    TokenGate(fourth, url="http://127.0.0.1:7004")
+    assert {"/auth/<path:rest>", "/tokengate.js"} <= {rule.rule for rule in fourth.url_map.iter_rules()}
+
+
+def test_bad_settings_stop_start_up() -> None:
+    with pytest.raises(ConfigurationError, match="TOKENGATE_URL"):
+        TokenGate(Flask("a"))
+    with pytest.raises(ConfigurationError, match="not-an-address"):
+        TokenGate(Flask("b"), url="http://127.0.0.1:1", trusted_proxies="127.0.0.1,not-an-address")
+    with pytest.raises(ConfigurationError):
+        TokenGate(Flask("c"), url="http://127.0.0.1:1", proxy_auth_routes="maybe")  # type: ignore[arg-type]
+
+
+def test_passthrough_limits_and_fails_closed() -> None:
+    app, _, _ = make()
+    web = app.test_client()
+    big = web.post("/auth/login", data=b"x" * (64 * 1024 + 1), content_type="application/json")
+    assert big.status_code == 413 and big.json["error"] == "payload_too_large"
+    for method, path in (("GET", "/tokengate.js"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"),
+                         ("DELETE", "/auth/sessions/x"), ("PUT", "/auth/x"), ("PATCH", "/auth/x")):
+        answer = web.open(path, method=method, headers={"Authorization": "Bearer t"})
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", (method, path)
+        assert json.loads(answer.data)["error"] == "store_unavailable"

@@ -36,9 +36,7 @@ struct UserCommand: AsyncParsableCommand {
             }
             lines.append(UserStore.htpasswdLine(username: user, password: password, cost: cost))
             let text = lines.joined(separator: "\n") + "\n"
-            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw ValidationError("cannot write \(path)")
-            }
+            try writePrivateFile(path, text)
             print("user \(user) written to \(path)")
         }
 
@@ -215,10 +213,15 @@ struct AdminKeyCommand: ParsableCommand {
             let key = ServiceKeys.generate(name: name)
             if !existing.isEmpty, !existing.hasSuffix("\n") { existing += "\n" }
             let text = existing + key.line + "\n"
-            guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw ValidationError("cannot write \(path)")
-            }
+            try writePrivateFile(path, text)
             print(key.secret)
         }
+    }
+}
+
+/// Writes a file only its owner can read (mode 0600): users files and service keys files.
+private func writePrivateFile(_ path: String, _ text: String) throws {
+    guard FileManager.default.createFile(atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        throw ValidationError("cannot write \(path)")
     }
 }

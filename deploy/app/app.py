@@ -12,7 +12,9 @@ checks them and starts the session through TokenGate's service API. Every view i
     /app/login       public: the login form, checked against the app's own users
     /healthz         public
     anything else    a JSON echo of the request (what the deployment tests look at): method, path,
-                     the X-Auth-User/X-Auth-Session identity, whether an Authorization header came
+                     the X-Auth-User/X-Auth-Session identity, whether an Authorization header came;
+                     `Cache-Control: no-store`, except under /cached/, which answers as a page a
+                     shared cache may keep (`public, max-age=3600`)
 
 Two ways to run it (APP_MODE):
     forward-auth  behind nginx auth_request: the identity nginx passes (X-Auth-User) is believed
@@ -147,7 +149,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             x_auth_session=request.headers.get("X-Auth-Session"),
             authorization_seen="Authorization" in request.headers,
             user=g.tokengate.user,
-        ), 200, {"Cache-Control": "no-store"}
+        ), 200, {"Cache-Control": "public, max-age=3600" if path.startswith("cached/") else "no-store"}
 
     app.json.compact = False  # the echo's "app": "sample" as the deployment tests read it
     return app

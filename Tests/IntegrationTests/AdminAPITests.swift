@@ -255,7 +255,7 @@ struct AdminAPITests {
             let cookies = values.compactMap(\.string)
             #expect(cookies.count == 2)
             #expect(cookies.first == "__Host-tg_token=\(token); Path=/; Secure; HttpOnly; SameSite=Strict")
-            #expect(cookies.last?.hasPrefix("tg_csrf=") == true && cookies.last?.hasSuffix("; Path=/; Secure; SameSite=Strict") == true)
+            #expect(cookies.last?.hasPrefix("__Host-tg_csrf=") == true && cookies.last?.hasSuffix("; Path=/; Secure; SameSite=Strict") == true)
             let byCookie = try await publicClient.execute(uri: "/api/me", method: .get, headers: [.cookie: "__Host-tg_token=\(token)"])
             #expect(byCookie.status == .ok)
         }

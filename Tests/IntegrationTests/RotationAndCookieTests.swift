@@ -143,8 +143,8 @@ struct CookieModeTests {
     static func loggedIn(_ client: some TestClientProtocol) async throws -> (token: String, csrf: String, jar: String) {
         let login = try await loginResponse(client)
         let token = try #require(cookie("__Host-tg_token", in: login))
-        let csrf = try #require(cookie("tg_csrf", in: login))
-        return (token, csrf, "__Host-tg_token=\(token); tg_csrf=\(csrf)")
+        let csrf = try #require(cookie("__Host-tg_csrf", in: login))
+        return (token, csrf, "__Host-tg_token=\(token); __Host-tg_csrf=\(csrf)")
     }
 
     @Test("login sets an HttpOnly, Secure, SameSite=Strict token cookie and a readable CSRF cookie")
@@ -157,8 +157,8 @@ struct CookieModeTests {
             let token = try StrictJSON.parseObject(response.body.readableBytesView)["access_token"]?.string
             let lines = Self.setCookies(response)
             #expect(lines.contains("__Host-tg_token=\(token ?? ""); Path=/; Secure; HttpOnly; SameSite=Strict"))
-            let csrf = try #require(Self.cookie("tg_csrf", in: response))
-            #expect(lines.contains("tg_csrf=\(csrf); Path=/; Secure; SameSite=Strict"))
+            let csrf = try #require(Self.cookie("__Host-tg_csrf", in: response))
+            #expect(lines.contains("__Host-tg_csrf=\(csrf); Path=/; Secure; SameSite=Strict"))
             #expect(!lines.contains { $0.contains("Max-Age") || $0.contains("Expires") }, "session cookies only")
             // The cookie alone authenticates a read.
             let me = try await client.execute(uri: "/api/me", method: .get, headers: [.cookie: "__Host-tg_token=\(token ?? "")"])
@@ -177,7 +177,7 @@ struct CookieModeTests {
                 [.cookie: jar, .xCSRFToken: csrf, .secFetchSite: "same-site"],  // another origin of the site
                 [.cookie: jar, .xCSRFToken: csrf, .secFetchSite: "cross-site"],
                 [.cookie: jar, .xCSRFToken: csrf, .origin: "http://evil.example"],
-                [.cookie: "__Host-tg_token=\(token); tg_csrf=forged", .xCSRFToken: "forged"],  // made-up pair
+                [.cookie: "__Host-tg_token=\(token); __Host-tg_csrf=forged", .xCSRFToken: "forged"],  // made-up pair
             ]
             for headers in refused {
                 let response = try await client.execute(uri: "/auth/logout-all", method: .post, headers: headers)
@@ -193,6 +193,40 @@ struct CookieModeTests {
             #expect(allowed.headers[.clearSiteData] == #""cookies""#)
             #expect(Self.setCookies(allowed).contains("__Host-tg_token=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0"))
             #expect(try await harness.allKeys().isEmpty)
+        }
+    }
+
+    @Test("both cookies are __Host- cookies: one a sibling subdomain plants under the plain name changes nothing")
+    func plantedCookie() async throws {
+        let harness = try HTTPTests.Harness([.cookie: "on"])
+        try await harness.run { client in
+            let (_, csrf, jar) = try await Self.loggedIn(client)
+            let login = try await Self.loginResponse(client)
+            for line in Self.setCookies(login) {
+                #expect(line.hasPrefix("__Host-") && line.contains("; Path=/; Secure") && !line.contains("Domain"), "\(line)")
+            }
+            // What a sibling subdomain can set (Domain=<parent>): cookies without the prefix. The
+            // browser sends them along; TokenGate never reads them.
+            let planted = "tg_csrf=planted; tg_token=planted; \(jar); tg_csrf=planted-too"
+            let refresh = try await client.execute(
+                uri: "/auth/refresh",
+                method: .post,
+                headers: [.cookie: planted, .xCSRFToken: csrf, .secFetchSite: "same-origin"]
+            )
+            #expect(refresh.status == .ok)
+            let guarded = try await client.execute(
+                uri: "/auth/verify",
+                method: .get,
+                headers: [.cookie: planted, .xOriginalMethod: "POST", .xCSRFToken: csrf, .secFetchSite: "same-origin"]
+            )
+            #expect(guarded.status == .ok)
+            // The planted value echoed as the proof is still refused.
+            let forged = try await client.execute(
+                uri: "/auth/logout-all",
+                method: .post,
+                headers: [.cookie: planted, .xCSRFToken: "planted", .secFetchSite: "same-origin"]
+            )
+            HTTPTests.expectError(forged, .forbidden, "csrf_failed")
         }
     }
 

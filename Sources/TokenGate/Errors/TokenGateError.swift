@@ -52,7 +52,7 @@ public struct TokenGateError: Error, Sendable, Equatable, CustomStringConvertibl
     /// `csrfFailed`.
     public static let csrfFailed = TokenGateError(
         .csrfFailed,
-        "cross-site request refused: send X-CSRF-Token from the tg_csrf cookie, from this origin"
+        "cross-site request refused: send X-CSRF-Token from the __Host-tg_csrf cookie, from this origin"
     )
     /// `notFound`.
     public static let notFound = TokenGateError(.notFound, "not found")

@@ -58,7 +58,7 @@ extension StaticFiles {
           }
           // Cookie mode: the server's readable double-submit cookie, echoed on every request.
           function csrf() {
-            var m = document.cookie.match(/(?:^|;\s*)tg_csrf=([^;]*)/);
+            var m = document.cookie.match(/(?:^|;\s*)__Host-tg_csrf=([^;]*)/);
             return m ? m[1] : null;
           }
           function authHeaders(token, headers) {

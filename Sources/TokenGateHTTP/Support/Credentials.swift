@@ -8,7 +8,7 @@ import TokenGate
 ///
 /// In cookie mode a state-changing request that is authenticated by the cookie alone must pass
 /// the CSRF check (CONTRACT section 6): a same-origin `Sec-Fetch-Site` (or `Origin`), and the
-/// `tg_csrf` cookie echoed in `X-CSRF-Token` (or the body field `csrf`), which must be the
+/// `__Host-tg_csrf` cookie echoed in `X-CSRF-Token` (or the body field `csrf`), which must be the
 /// session's own CSRF token.
 enum Credentials {
     /// The token for `auth` and whether it came from the cookie. `body` is what the beacon routes
@@ -144,8 +144,9 @@ enum Credentials {
 enum SessionCookies {
     /// The token cookie. `__Host-` makes browsers insist on `Secure`, `Path=/` and no `Domain`.
     static let token = "__Host-tg_token"
-    /// The double-submit CSRF cookie, readable by the page's script.
-    static let csrf = "tg_csrf"
+    /// The double-submit CSRF cookie, readable by the page's script. `__Host-` too, so a sibling
+    /// subdomain cannot plant a second one that breaks this browser's refreshes (cookie tossing).
+    static let csrf = "__Host-tg_csrf"
 
     /// The value of cookie `name` across the request's `Cookie` headers; nil when absent.
     static func value(of name: String, in request: Request) throws(TokenGateError) -> Substring? {

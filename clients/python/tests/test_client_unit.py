@@ -220,7 +220,7 @@ def test_verify_forwards_exactly_the_headers_tokengate_reads(fake) -> None:  # n
     server = fake(lambda *_: (200, [("X-Auth-User", "alice"), ("X-Auth-Session", "sid-1"), ("X-Next-Token", "next"),
                                     ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; Path=/")], b""))
     incoming = {
-        "authorization": f"Bearer {TOKEN}", "COOKIE": "tg_csrf=c", "Origin": "https://app.example",
+        "authorization": f"Bearer {TOKEN}", "COOKIE": "__Host-tg_csrf=c", "Origin": "https://app.example",
         "sec-fetch-site": "same-origin", "X-Csrf-Token": "c", "X-Original-Method": "POST",
         "X-Original-URI": "/reports?x=1", "X-Forwarded-For": "203.0.113.9", "Host": "app.example",
         "X-Secret": "do not forward", "Content-Type": "application/json", "X-Auth-User": "mallory",
@@ -256,7 +256,7 @@ def test_service_api_requests(fake) -> None:  # noqa: ANN001
     def answer(method: str, path: str, headers: Any, body: bytes) -> Any:
         if method == "POST":
             return json_answer(200, {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 30,
-                                     "session_id": "sid/1", "set_cookie": ["__Host-tg_token=x; Path=/", "tg_csrf=y"]})()
+                                     "session_id": "sid/1", "set_cookie": ["__Host-tg_token=x; Path=/", "__Host-tg_csrf=y"]})()
         if method == "GET":
             return json_answer(200, [{"session_id": "sid/1", "created_at": "2026-01-01T00:00:00Z",
                                       "last_seen": "2026-01-01T00:00:01Z", "expires_in": 29,
@@ -282,7 +282,7 @@ def test_service_api_requests(fake) -> None:  # noqa: ANN001
     assert json.loads(server.requests[1]["body"]) == {"user": "dave"}
     assert server.requests[0]["headers"]["Content-Type"] == "application/json"
     assert all(r["headers"]["Authorization"] == f"Bearer {KEY}" for r in server.requests)
-    assert session.set_cookie == ("__Host-tg_token=x; Path=/", "tg_csrf=y")
+    assert session.set_cookie == ("__Host-tg_token=x; Path=/", "__Host-tg_csrf=y")
 
 
 def test_a_session_reads_as_attributes_and_as_a_read_only_mapping() -> None:

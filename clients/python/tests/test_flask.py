@@ -263,7 +263,7 @@ def test_cookie_mode_sessions_started_by_the_app(start_tokengate, serve) -> None
     # A state-changing request on the cookie alone needs the double-submit token.
     refused = call(base, "POST", "/api/notes", headers={"Cookie": jar, "Origin": base})
     assert refused.status == 403 and error_code(refused) == "csrf_failed"
-    csrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in cookies if c.startswith("tg_csrf="))
+    csrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in cookies if c.startswith("__Host-tg_csrf="))
     allowed = call(base, "POST", "/api/notes", headers={"Cookie": jar, "Origin": base, "X-CSRF-Token": csrf})
     assert allowed.status == 201
 

@@ -55,7 +55,7 @@ class StandIn(Client):
 
     def start_session(self, user: str, user_agent: str | None = None, ip: str | None = None) -> Session:
         self.started.append((user, user_agent, ip))
-        return Session("tok", "Bearer", 30, "sid", ("__Host-tg_token=tok; Path=/", "tg_csrf=c; Path=/"))
+        return Session("tok", "Bearer", 30, "sid", ("__Host-tg_token=tok; Path=/", "__Host-tg_csrf=c; Path=/"))
 
     def end_sessions(self, user: str) -> None:
         self.ended.append(user)
@@ -263,7 +263,7 @@ def test_start_session_and_end_sessions_helpers() -> None:
     web = app.test_client()
     answer = web.post("/login", headers={"User-Agent": "Firefox/140", "X-Forwarded-For": "203.0.113.9, 127.0.0.1"})
     assert answer.status_code == 200
-    assert answer.headers.getlist("Set-Cookie") == ["__Host-tg_token=tok; Path=/", "tg_csrf=c; Path=/"]
+    assert answer.headers.getlist("Set-Cookie") == ["__Host-tg_token=tok; Path=/", "__Host-tg_csrf=c; Path=/"]
     assert answer.headers["Cache-Control"] == "no-store"
     assert client.started == [("carol", "Firefox/140", "203.0.113.9"), ("dave", "Firefox/140", "203.0.113.9")]
     with app.app_context():

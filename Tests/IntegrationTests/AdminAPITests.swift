@@ -282,4 +282,27 @@ struct AdminAPITests {
         parts.redis.shutdown()
         harness.redis.shutdown()
     }
+
+    @Test("a changed password ends the user's password sessions at their next refresh; a new login works")
+    func changedPassword() async throws {
+        let harness = try Harness()
+        var logger = Logger(label: "test.admin")
+        logger.logLevel = .critical
+        let parts = await TokenGateApplication.makeParts(configuration: harness.configuration, users: TestUsers.store, logger: logger)
+        let before = try await parts.auth.login(username: "alice", password: "alice-password", userAgent: "", address: "127.0.0.1")
+        let unchanged = try await parts.auth.login(username: "bob", password: "bob-password", userAgent: "", address: "127.0.0.1")
+        let service = try await parts.auth.startSession(user: "alice", userAgent: "", address: "", keyName: "flask-app")
+        // The same service after alice's hash changed in the users file (and a restart).
+        let newHash = String(UserStore.htpasswdLine(username: "alice", password: "new-password", cost: 4).dropFirst(6))
+        let changed = UserStore(hashes: ["alice": newHash, "bob": TestUsers.bobHash])
+        let restarted = await AuthService(configuration: harness.configuration, store: parts.auth.store, users: changed, logger: logger)
+        await #expect(throws: TokenGateError.tokenRevoked) { try await restarted.refresh(Substring(before.token).utf8) }
+        #expect(try await parts.auth.store.sessions(user: "alice").sessions.map(\.sid) == [service.sid], "only the service session is left")
+        _ = try await restarted.refresh(Substring(unchanged.token).utf8)
+        _ = try await restarted.refresh(Substring(service.token).utf8)
+        let after = try await restarted.login(username: "alice", password: "new-password", userAgent: "", address: "127.0.0.1")
+        _ = try await restarted.refresh(Substring(after.token).utf8)
+        parts.redis.shutdown()
+        harness.redis.shutdown()
+    }
 }

@@ -20,10 +20,13 @@ struct SessionStoreTests {
         VerifiedToken(user: user, sid: sid, jti: jti, issuedAt: 0, expiresAt: 0)
     }
 
+    /// The credential (`UserStore.credential(of:)`) every password session here was opened with.
+    private let credential = "cred-of-now"
+
     private func login(_ user: String = "alice", ttl: Int = 30) async throws -> VerifiedToken {
         let sid = Identifier.random()
         let jti = Identifier.random()
-        try await store.create(user: user, sid: sid, jti: jti, ttl: ttl, userAgent: "test-agent", address: "127.0.0.1")
+        try await store.create(user: user, sid: sid, jti: jti, ttl: ttl, userAgent: "test-agent", address: "127.0.0.1", credential: credential)
         return token(user, sid: sid, jti: jti)
     }
 
@@ -81,7 +84,7 @@ struct SessionStoreTests {
     @Test("logout removes every key of that session and no other")
     func logout() async throws {
         let first = try await login()
-        #expect(try await store.refresh(first, newJti: Identifier.random(), limits: limits()) == .accepted)
+        #expect(try await store.refresh(first, newJti: Identifier.random(), limits: limits(), credential: credential) == .accepted)
         let second = try await login()
         #expect(try await store.logout(first, reuseGrace: 2) == .accepted)
         let left = try await userKeys()
@@ -149,11 +152,49 @@ struct SessionStoreTests {
         _ = try await redis.send(["HSET", sessionKey] + expired.flatMap { [$0, String(nowMs - 1000)] })
 
         let next = Identifier.random()
-        #expect(try await store.refresh(live, newJti: next, limits: limits()) == .accepted)
+        #expect(try await store.refresh(live, newJti: next, limits: limits(), credential: credential) == .accepted)
         let fields = try await redis.send(["HKEYS", sessionKey]).array?.compactMap(\.string) ?? []
         #expect(Set(fields.filter { $0.hasPrefix("t:") }) == ["t:\(live.jti)", "t:\(next)"])
         #expect(try await store.check(live, activity: true, limits: limits()) == .accepted)
         #expect(try await store.check(token(sid: live.sid, jti: next), activity: true, limits: limits()) == .accepted)
+    }
+
+    @Test("a password session ends at its next refresh once its user's credential changed or is gone")
+    func credentialBinding() async throws {
+        let live = try await login()
+        #expect(try await redis.send(["HGET", keys.session(user: "alice", sid: live.sid), "cred"]).string == credential)
+        #expect(try await store.refresh(live, newJti: Identifier.random(), limits: limits(), credential: "another") == .revoked)
+        #expect(try await store.check(live, activity: true, limits: limits()) == .revoked)
+        #expect(try await userKeys().isEmpty, "its keys go with it")
+
+        let rotating = try await login()
+        let rotated = try await store.rotate(
+            rotating,
+            candidate: "t",
+            candidateJti: Identifier.random(),
+            activity: true,
+            limits: limits(),
+            credential: "another"
+        )
+        #expect(rotated.check == .revoked && rotated.successor == nil)
+
+        let gone = try await login()
+        #expect(try await store.refresh(gone, newJti: Identifier.random(), limits: limits(), credential: nil) == .revoked)
+
+        // Written by an earlier version (no credential recorded): lives while its user does.
+        let sid = Identifier.random()
+        let jti = Identifier.random()
+        try await store.create(user: "alice", sid: sid, jti: jti, ttl: 30, userAgent: "", address: "")
+        let older = token(sid: sid, jti: jti)
+        #expect(try await store.refresh(older, newJti: Identifier.random(), limits: limits(), credential: "any") == .accepted)
+        #expect(try await store.refresh(older, newJti: Identifier.random(), limits: limits(), credential: nil) == .revoked)
+
+        // Started by the service API: the users file does not matter.
+        let serviceSid = Identifier.random()
+        let serviceJti = Identifier.random()
+        try await store.create(user: "alice", sid: serviceSid, jti: serviceJti, ttl: 30, userAgent: "", address: "", via: "app")
+        let service = token(sid: serviceSid, jti: serviceJti)
+        #expect(try await store.refresh(service, newJti: Identifier.random(), limits: limits(), credential: nil) == .accepted)
     }
 
     @Test("concurrent logins for one user all land in the index")
@@ -176,7 +217,7 @@ struct SessionStoreTests {
             #expect(ttl > 0 && ttl <= 3, "\(key) ttl \(ttl)")
         }
         let next = Identifier.random()
-        #expect(try await store.refresh(live, newJti: next, limits: limits()) == .accepted)
+        #expect(try await store.refresh(live, newJti: next, limits: limits(), credential: credential) == .accepted)
         #expect(try await TestRedis.ttl(redis, keys.session(user: "alice", sid: live.sid)) > 20)
         #expect(try await TestRedis.ttl(redis, keys.token(user: "alice", jti: next)) > 20)
     }
@@ -192,7 +233,7 @@ struct SessionStoreTests {
     func lateBeacon() async throws {
         let closing = try await login(ttl: 30)
         // The reloaded page's refresh wins the race: its token expires later than the closing one.
-        #expect(try await store.refresh(closing, newJti: Identifier.random(), limits: limits(ttl: 60)) == .accepted)
+        #expect(try await store.refresh(closing, newJti: Identifier.random(), limits: limits(ttl: 60), credential: credential) == .accepted)
         #expect(try await store.close(closing, grace: 1, reuseGrace: 2) == .accepted)
         #expect(try await TestRedis.ttl(redis, keys.session(user: "alice", sid: closing.sid)) > 50)
     }
@@ -202,9 +243,23 @@ struct SessionStoreTests {
         let parent = try await login()
         let first = Identifier.random()
         let second = Identifier.random()
-        let rotated = try await store.rotate(parent, candidate: "token-\(first)", candidateJti: first, activity: true, limits: limits())
+        let rotated = try await store.rotate(
+            parent,
+            candidate: "token-\(first)",
+            candidateJti: first,
+            activity: true,
+            limits: limits(),
+            credential: credential
+        )
         #expect(rotated.check == .accepted && rotated.successor == "token-\(first)")
-        let again = try await store.rotate(parent, candidate: "token-\(second)", candidateJti: second, activity: true, limits: limits())
+        let again = try await store.rotate(
+            parent,
+            candidate: "token-\(second)",
+            candidateJti: second,
+            activity: true,
+            limits: limits(),
+            credential: credential
+        )
         #expect(again.check == .accepted && again.successor == "token-\(first)", "the first successor, not a second one")
         #expect(try await redis.send(["EXISTS", keys.token(user: "alice", jti: second)]).int == 0)
         let value = try await redis.send(["GET", keys.token(user: "alice", jti: parent.jti)]).string ?? ""
@@ -225,7 +280,7 @@ struct SessionStoreTests {
         var current = first
         for _ in 0..<(cap * 3) {
             let next = token("alice", sid: first.sid, jti: Identifier.random())
-            #expect(try await store.refresh(current, newJti: next.jti, limits: limits()) == .accepted)
+            #expect(try await store.refresh(current, newJti: next.jti, limits: limits(), credential: credential) == .accepted)
             newest.append(next)
             current = next
         }
@@ -245,12 +300,19 @@ struct SessionStoreTests {
         let victim = try await login()
         let other = try await login()
         let next = Identifier.random()
-        _ = try await store.rotate(victim, candidate: "t", candidateJti: next, activity: true, limits: limits(grace: 0))
+        _ = try await store.rotate(victim, candidate: "t", candidateJti: next, activity: true, limits: limits(grace: 0), credential: credential)
         var check = SessionStore.Check.accepted
         #expect(
             try await eventually(timeout: .seconds(2)) {
-                check = try await store.rotate(victim, candidate: "u", candidateJti: Identifier.random(), activity: true, limits: limits(grace: 0))
-                    .check
+                check = try await store.rotate(
+                    victim,
+                    candidate: "u",
+                    candidateJti: Identifier.random(),
+                    activity: true,
+                    limits: limits(grace: 0),
+                    credential: credential
+                )
+                .check
                 return check != .accepted
             }
         )
@@ -282,7 +344,7 @@ struct SessionStoreTests {
         var result = SessionStore.Check.accepted
         let ended = try await eventually(timeout: .seconds(8)) {
             let next = Identifier.random()
-            result = try await store.refresh(live, newJti: next, limits: limits(ttl: 2, idle: 2))
+            result = try await store.refresh(live, newJti: next, limits: limits(ttl: 2, idle: 2), credential: credential)
             if result == .accepted { live = token(sid: live.sid, jti: next) }
             return result != .accepted
         }
@@ -297,7 +359,7 @@ struct SessionStoreTests {
         while ContinuousClock.now - started < .seconds(4) {
             #expect(try await store.check(live, activity: true, limits: limits(idle: 2)) == .accepted)
             let next = Identifier.random()
-            #expect(try await store.refresh(live, newJti: next, limits: limits(ttl: 3, idle: 2)) == .accepted)
+            #expect(try await store.refresh(live, newJti: next, limits: limits(ttl: 3, idle: 2), credential: credential) == .accepted)
             live = token(sid: live.sid, jti: next)
             try await Task.sleep(for: .milliseconds(500))
         }

@@ -140,9 +140,10 @@ final class RedisServerProcess: Sendable {
 
 /// Bcrypt hashes (cost 4) for test users: alice / alice-password, bob / bob-password.
 enum TestUsers {
+    static let bobHash = hash("bob", "bob-password")
     static let store = UserStore(hashes: [
         "alice": hash("alice", "alice-password"),
-        "bob": hash("bob", "bob-password"),
+        "bob": bobHash,
     ])
 
     private static func hash(_ user: String, _ password: String) -> String {

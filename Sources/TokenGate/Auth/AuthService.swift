@@ -102,7 +102,7 @@ public struct AuthService: Sendable {
             throw .invalidCredentials
         }
         try await store.releaseLoginAttempt(user: counted, address: limitedAddress)
-        let grant = try await openSession(user: user, userAgent: userAgent, address: address, via: nil)
+        let grant = try await openSession(user: user, userAgent: userAgent, address: address, credential: users.credential(of: user))
         logger.info("login", metadata: ["user": "\(user)", "sid": "\(grant.sid)"])
         return grant
     }
@@ -120,8 +120,16 @@ public struct AuthService: Sendable {
     /// The error for a username that can never exist.
     public static let invalidUser = TokenGateError(.invalidRequest, "user must be 1-64 of a-z 0-9 . _ @ - (case-insensitive)")
 
-    /// One script: the session, its first token and its index entry (the session cap applies).
-    private func openSession(user: String, userAgent: String, address: String, via: String?) async throws(TokenGateError) -> Grant {
+    /// One script: the session, its first token and its index entry (the session cap applies). A
+    /// password login records the fingerprint of the user's password hash (`credential`), a session
+    /// of the service API the name of its key (`via`).
+    private func openSession(
+        user: String,
+        userAgent: String,
+        address: String,
+        via: String? = nil,
+        credential: String? = nil
+    ) async throws(TokenGateError) -> Grant {
         let sid = Identifier.random()
         let issued = try await sign(user: user, sid: sid)
         try await store.create(
@@ -132,7 +140,8 @@ public struct AuthService: Sendable {
             userAgent: String(userAgent.prefix(256)),
             address: String(address.prefix(64)),
             maxSessions: configuration.maxSessions,
-            via: via
+            via: via,
+            credential: credential
         )
         return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: sid, user: user)
     }
@@ -185,15 +194,15 @@ public struct AuthService: Sendable {
     /// made with it got (or gets).
     public func refresh(_ token: Substring.UTF8View) async throws(TokenGateError) -> Grant {
         let claims = try verifier.verify(token, now: now())
-        // A password session of a user removed from the users file ends in the script instead of
-        // living on through refreshes; a session the service API started does not need the file.
-        let userKnown = users.contains(claims.user)
         if configuration.rotation == .perRequest {
-            let successor = try await rotate(claims, activity: false, userKnown: userKnown)
+            let successor = try await rotate(claims, activity: false)
             return Grant(token: successor.token, expiresIn: Int(secondsLeft(successor.claims)), sid: claims.sid, user: claims.user)
         }
         let issued = try await sign(user: claims.user, sid: claims.sid)
-        let check = try await store.refresh(claims, newJti: issued.jti, limits: limits, userKnown: userKnown)
+        // A password session of a user removed from the users file, or whose password changed,
+        // ends in the script instead of living on through refreshes; a session the service API
+        // started does not need the file.
+        let check = try await store.refresh(claims, newJti: issued.jti, limits: limits, credential: users.credential(of: claims.user))
         if let error = check.error { throw refusal(error, check, claims) }
         return Grant(token: issued.token, expiresIn: configuration.tokenTTL, sid: claims.sid, user: claims.user)
     }
@@ -226,8 +235,7 @@ public struct AuthService: Sendable {
     /// Signs a candidate successor and lets Redis pick the one successor of `claims`.
     private func rotate(
         _ claims: VerifiedToken,
-        activity: Bool,
-        userKnown: Bool = true
+        activity: Bool
     ) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
         let candidate = try await sign(user: claims.user, sid: claims.sid)
         let result = try await store.rotate(
@@ -236,7 +244,7 @@ public struct AuthService: Sendable {
             candidateJti: candidate.jti,
             activity: activity,
             limits: limits,
-            userKnown: userKnown
+            credential: users.credential(of: claims.user)  // as for `refresh`
         )
         if let error = result.check.error { throw refusal(error, result.check, claims) }
         guard let token = result.successor else { throw .storeUnavailable }

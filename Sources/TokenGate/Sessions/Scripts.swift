@@ -93,6 +93,16 @@ enum Scripts {
           end
           return state
         end
+        -- Must a session that is otherwise live end because of the users file? cred is the
+        -- fingerprint of its user's password hash in the file now ('' when the user is not in it).
+        -- A password session ends when its user is gone or its recorded credential ('cred') differs:
+        -- the password was changed. One the service API started ('via') does not depend on the file;
+        -- one written by an earlier version (no 'cred') ends only when its user is gone.
+        local function credentialEnded(skey, cred)
+          local s = redis.call('HMGET', skey, 'via', 'cred')
+          if s[1] then return false end
+          return cred == '' or (s[2] and s[2] ~= cred)
+        end
         -- Adds token jti (key tkey) to session sid and restarts the session's TTL. Expired token
         -- fields are forgotten only when the hash has doubled since the last clean-up ('n' is the
         -- number of fields then): amortised O(1) per token however many are live. A session holds
@@ -169,8 +179,9 @@ enum Scripts {
     }
 
     /// KEYS: session, token, index. ARGV: sid, jti, ttl, user agent, address, session cap (0: none),
-    /// session prefix, token prefix, and the service key that started the session (empty for a
-    /// password login; else kept in the field 'via'). At the cap, the sessions closest to expiry
+    /// session prefix, token prefix, the service key that started the session (empty for a
+    /// password login; else kept in the field 'via') and the fingerprint of the user's password
+    /// hash (a password login; kept in the field 'cred'). At the cap, the sessions closest to expiry
     /// (the least recently refreshed) end first. Returns Redis's time.
     static let login = script(
         "login",
@@ -190,6 +201,7 @@ enum Scripts {
         end
         redis.call('HSET', KEYS[1], 'created', t, 'seen', t, 'ua', ARGV[4], 'ip', ARGV[5], 't:' .. ARGV[2], ms + ttl * 1000)
         if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'via', ARGV[9]) end
+        if ARGV[10] ~= '' then redis.call('HSET', KEYS[1], 'cred', ARGV[10]) end
         redis.call('EXPIRE', KEYS[1], ttl)
         redis.call('SET', KEYS[2], 1, 'EX', ttl)
         redis.call('ZADD', KEYS[3], ms + ttl * 1000, ARGV[1])
@@ -215,16 +227,17 @@ enum Scripts {
     )
 
     /// KEYS: token, session, index, new token. ARGV: sid, new jti, ttl, idle, max age, token prefix,
-    /// reuse grace (ms), and '1' when the user is not in the users file. Checks like `verify`
-    /// (without counting as activity), then adds the new token and restarts the session's TTL
-    /// (undoing a close). The old token stays valid until it expires. A password session of a user
-    /// no longer in the users file ends here (code 0); one the service API started ('via') lives on.
+    /// reuse grace (ms), and the user's credential in the users file now ('' when the user is not
+    /// in it). Checks like `verify` (without counting as activity), then adds the new token and
+    /// restarts the session's TTL (undoing a close). The old token stays valid until it expires. A
+    /// password session whose user left the users file or changed password ends here (code 0,
+    /// `credentialEnded`); one the service API started ('via') lives on.
     static let refresh = script(
         "refresh",
         """
         local t, ms = clock()
         local r = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
-        if r == 1 and ARGV[8] == '1' and redis.call('HEXISTS', KEYS[2], 'via') == 0 then r = -4 end
+        if r == 1 and credentialEnded(KEYS[2], ARGV[8]) then r = -4 end
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r == -4 then return 0 end
         if r ~= 1 then return r end
@@ -235,8 +248,7 @@ enum Scripts {
 
     /// Per-request rotation (CONTRACT section 5). KEYS: token, session, index, successor's key.
     /// ARGV: sid, successor's jti, ttl, idle, max age, token prefix, reuse grace (ms), activity (1/0),
-    /// successor token, and '1' when a password session must end because its user is no longer in
-    /// the users file (as in `refresh`). The first use of a token stores `successor` in the token's
+    /// successor token, and the user's credential in the users file now (as in `refresh`). The first use of a token stores `successor` in the token's
     /// key and adds it to the session; every use inside the grace window gets that same successor
     /// back; a use after it ends the session (code -3). Returns `{code}` or `{1, successor}`.
     static let rotate = script(
@@ -244,7 +256,7 @@ enum Scripts {
         """
         local t, ms = clock()
         local r, seen, successor = check(KEYS[1], KEYS[2], KEYS[3], ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5]), t, ms, tonumber(ARGV[7]))
-        if r == 1 and ARGV[10] == '1' and redis.call('HEXISTS', KEYS[2], 'via') == 0 then r = -4 end
+        if r == 1 and credentialEnded(KEYS[2], ARGV[10]) then r = -4 end
         if r < 0 then endSession(KEYS[2], KEYS[3], ARGV[1], ARGV[6], ms) end
         if r == -4 then return {0} end
         if r ~= 1 then return {r} end

@@ -77,7 +77,9 @@ public struct SessionStore: Sendable {
 
     /// Creates a session with its first token. With `maxSessions`, the user's sessions closest to
     /// expiry end first to make room. `via` names the service key that started the session (nil
-    /// for a password login). Returns Redis's time at creation.
+    /// for a password login); `credential` is the fingerprint of the password that opened it (a
+    /// password login: `UserStore.credential(of:)`), which later refreshes compare. Returns Redis's
+    /// time at creation.
     @discardableResult
     public func create(
         user: String,
@@ -87,14 +89,15 @@ public struct SessionStore: Sendable {
         userAgent: String,
         address: String,
         maxSessions: Int? = nil,
-        via: String? = nil
+        via: String? = nil,
+        credential: String? = nil
     ) async throws(TokenGateError) -> Int64 {
         let reply = try await run(
             Scripts.login,
             keys: [keys.session(user: user, sid: sid), keys.token(user: user, jti: jti), keys.sessionIndex(user: user)],
             arguments: [
                 sid, jti, String(ttl), userAgent, address, String(maxSessions ?? 0), keys.sessionPrefix(user: user),
-                keys.tokenPrefix(user: user), via ?? "",
+                keys.tokenPrefix(user: user), via ?? "", credential ?? "",
             ]
         )
         return reply.int ?? 0
@@ -154,30 +157,31 @@ public struct SessionStore: Sendable {
         }
     }
 
-    /// Adds a successor token `newJti` to the token's session, if the token is still live. With
-    /// `userKnown` false (the user is not in the users file) only a session the service API started
-    /// goes on; a password session ends.
-    public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits, userKnown: Bool = true) async throws(TokenGateError) -> Check {
+    /// Adds a successor token `newJti` to the token's session, if the token is still live.
+    /// `credential` is the user's in the users file now (`UserStore.credential(of:)`; nil when the
+    /// user is not in it): a password session opened with another credential, or whose user is gone,
+    /// ends (`.revoked`); a session the service API started goes on.
+    public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits, credential: String?) async throws(TokenGateError) -> Check {
         let call = successorCall(token, newJti: newJti, limits: limits)
-        return Check(try await run(Scripts.refresh, keys: call.keys, arguments: call.arguments + [userKnown ? "0" : "1"]).int)
+        return Check(try await run(Scripts.refresh, keys: call.keys, arguments: call.arguments + [credential ?? ""]).int)
     }
 
     /// Per-request rotation: checks the token and returns its one successor. The first use stores
     /// `candidate` (a signed token with id `candidateJti`) as the successor; later uses inside the
-    /// grace window get that same token back, whichever instance signed it. `userKnown` as for `refresh`.
+    /// grace window get that same token back, whichever instance signed it. `credential` as for `refresh`.
     public func rotate(
         _ token: VerifiedToken,
         candidate: String,
         candidateJti: String,
         activity: Bool,
         limits: Limits,
-        userKnown: Bool = true
+        credential: String?
     ) async throws(TokenGateError) -> (check: Check, successor: String?) {
         let call = successorCall(token, newJti: candidateJti, limits: limits)
         let reply = try await run(
             Scripts.rotate,
             keys: call.keys,
-            arguments: call.arguments + [activity ? "1" : "0", candidate, userKnown ? "0" : "1"]
+            arguments: call.arguments + [activity ? "1" : "0", candidate, credential ?? ""]
         )
         guard let items = reply.array, let code = items.first?.int else { throw unexpected("rotate") }
         let check = Check(code)

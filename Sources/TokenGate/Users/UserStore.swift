@@ -1,3 +1,4 @@
+import Crypto
 import HummingbirdBcrypt
 import NIOPosix
 
@@ -10,6 +11,7 @@ public struct UserStore: Sendable {
     public static let maxPasswordBytes = 72
 
     private let hashes: [String: String]
+    private let credentials: [String: String]
     private let dummyHash: String
 
     /// The usernames, sorted.
@@ -18,6 +20,7 @@ public struct UserStore: Sendable {
     /// Creates a store from canonical usernames and bcrypt hashes.
     public init(hashes: [String: String]) {
         self.hashes = hashes.mapValues(Self.normalise)
+        self.credentials = self.hashes.mapValues(Self.fingerprint)
         // The highest cost in the file: an unknown user must take as long as the slowest known one,
         // or the time of a wrong guess tells which names exist.
         let cost = hashes.values.compactMap(Self.cost).max() ?? 10
@@ -55,6 +58,17 @@ public struct UserStore: Sendable {
 
     /// True when `username` (canonical) is a user.
     public func contains(_ username: String) -> Bool { hashes[username] != nil }
+
+    /// The fingerprint of the user's password hash as the file holds it now, or nil for a name the
+    /// file does not hold. A password session records it at login; a changed password (a new
+    /// hash) no longer matches, which ends the session at its next refresh.
+    public func credential(of username: String) -> String? { credentials[username] }
+
+    /// 12 characters of SHA-256 of the bcrypt hash (its salt included): it tells nothing about the
+    /// password, and every new hash changes it, even one of the same password.
+    private static func fingerprint(_ hash: String) -> String {
+        Base64URL.encode(Array(SHA256.hash(data: Array(hash.utf8))).prefix(9))
+    }
 
     /// Checks a password; false for unknown users, wrong passwords and passwords over 72 bytes.
     public func verify(username: String, password: String) async -> Bool {

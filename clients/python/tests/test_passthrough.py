@@ -69,7 +69,7 @@ def test_cookie_mode_through_the_app(start_tokengate, serve) -> None:  # noqa: A
                  body=json.dumps({"username": "alice", "password": "alice-password"}).encode())
     assert login.status == 200
     lines = login.headers.getlist("Set-Cookie")
-    assert sorted(line.split("=", 1)[0] for line in lines) == ["__Host-tg_token", "__Host-tg_csrf"]
+    assert sorted(line.split("=", 1)[0] for line in lines) == ["__Host-tg_csrf", "__Host-tg_token"]
     jar, csrf = cookie_jar(lines), cookie(lines, "__Host-tg_csrf")
     # The cookie alone authenticates a page; a refresh on the cookie needs the CSRF token, and its
     # Origin is checked against the browser's host (the app's, passed on as Host).

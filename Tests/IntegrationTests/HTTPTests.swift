@@ -323,26 +323,29 @@ struct HTTPTests {
         }
     }
 
-    @Test("too many failed logins get 429 with Retry-After, for right passwords too")
+    @Test("too many failed logins of a user from one address get 429 with Retry-After there, for right passwords too; not elsewhere")
     func rateLimited() async throws {
-        let harness = try Harness { $0.maxFailedLoginsPerUser = 3 }
+        let harness = try Harness([.trustedProxies: "127.0.0.1"]) { $0.maxFailedLoginsPerUserAndAddress = 3 }
         try await harness.run { client in
-            let wrong = ByteBuffer(string: #"{"username":"alice","password":"wrong"}"#)
-            for _ in 0..<3 {
-                let response = try await client.execute(uri: "/auth/login", method: .post, headers: [.contentType: "application/json"], body: wrong)
-                Self.expectError(response, .unauthorized, "invalid_credentials")
+            @Sendable func login(_ password: String, user: String = "alice", from address: String) async throws -> TestResponse {
+                try await client.execute(
+                    uri: "/auth/login",
+                    method: .post,
+                    headers: [.contentType: "application/json", HTTPField.Name("X-Forwarded-For")!: address],
+                    body: ByteBuffer(string: #"{"username":"\#(user)","password":"\#(password)"}"#)
+                )
             }
-            let limited = try await client.execute(
-                uri: "/auth/login",
-                method: .post,
-                headers: [.contentType: "application/json"],
-                body: ByteBuffer(string: #"{"username":"alice","password":"alice-password"}"#)
-            )
+            for _ in 0..<3 {
+                Self.expectError(try await login("wrong", from: "203.0.113.9"), .unauthorized, "invalid_credentials")
+            }
+            let limited = try await login("alice-password", from: "203.0.113.9")
             Self.expectError(limited, .tooManyRequests, "rate_limited")
             let retry = Int(limited.headers[.retryAfter] ?? "") ?? 0
             #expect(retry > 0 && retry <= 300)
-            // Another user from the same address is not affected.
-            _ = try await Self.login(client, user: "bob")
+            // The attacker's address cannot lock alice out: from her own address she logs in.
+            #expect(try await login("alice-password", from: "198.51.100.20").status == .ok)
+            // Another user from the attacker's address is not affected.
+            #expect(try await login("bob-password", user: "bob", from: "203.0.113.9").status == .ok)
         }
     }
 

@@ -377,19 +377,53 @@ struct SessionStoreTests {
         #expect(try await userKeys().isEmpty)
     }
 
-    @Test("login attempts are counted before the password check and given back on success")
+    @Test("a login takes a slot in three counters: failures refuse, checks in flight make others wait, a success gives its slot back")
     func loginAttempts() async throws {
-        for _ in 0..<2 {
-            #expect(try await store.beginLoginAttempt(user: "alice", address: "10.9.9.9", userLimit: 2, addressLimit: 100, window: 60) == 0)
+        let limits = SessionStore.LoginLimits(perUserAndAddress: 2, perUser: 3, perAddress: 100, window: 60)
+        func begin(_ address: String = "10.9.9.9") async throws -> SessionStore.LoginAdmission {
+            try await store.beginLoginAttempt(user: "alice", address: address, limits: limits)
         }
-        let wait = try await store.beginLoginAttempt(user: "alice", address: "10.9.9.9", userLimit: 2, addressLimit: 100, window: 60)
+        func end(failed: Bool, _ address: String = "10.9.9.9") async throws {
+            try await store.endLoginAttempt(user: "alice", address: address, failed: failed, limits: limits)
+        }
+        func field(_ key: String, _ name: String) async throws -> Int {
+            Int(try await redis.send(["HGET", key, name]).string ?? "0") ?? 0
+        }
+        let pair = keys.failedLogins(user: "alice", address: "10.9.9.9")
+        let user = keys.failedLogins(user: "alice")
+        // Two password checks in flight fill the pair's two slots: a third waits, and takes nothing.
+        #expect(try await begin() == .admitted)
+        #expect(try await begin() == .admitted)
+        #expect(try await begin() == .busy)
+        #expect(try await field(user, "i") == 2)
+        #expect(try await field(keys.failedLogins(address: "10.9.9.9"), "i") == 2)
+        // A right password gives its slot back; a wrong one keeps it as a failure.
+        try await end(failed: false)
+        try await end(failed: true)
+        #expect(try await field(pair, "f") == 1)
+        #expect(try await field(pair, "i") == 0)
+        #expect(try await begin() == .admitted)
+        try await end(failed: true)
+        // Two failures of the pair: refused, with the seconds left of the window.
+        guard case .refused(let wait) = try await begin() else {
+            Issue.record("not refused")
+            return
+        }
         #expect(wait > 0 && wait <= 60)
-        // The refused attempt counted nowhere; a success gives its attempt back.
-        #expect(try await redis.send(["GET", keys.failedLogins(address: "10.9.9.9")]).int == 2)
-        try await store.releaseLoginAttempt(user: "alice", address: "10.9.9.9")
-        #expect(try await store.beginLoginAttempt(user: "alice", address: "10.9.9.9", userLimit: 2, addressLimit: 100, window: 60) == 0)
-        let ttl = try await TestRedis.ttl(redis, keys.failedLogins(user: "alice"))
+        let ttl = try await TestRedis.ttl(redis, pair)
         #expect(ttl > 0 && ttl <= 60)
+        // From another address the pair is fresh, but the user's loose limit (3) counts every address.
+        #expect(try await begin("10.9.9.10") == .admitted)
+        try await end(failed: true, "10.9.9.10")
+        guard case .refused = try await begin("10.9.9.11") else {
+            Issue.record("the per-user limit did not refuse")
+            return
+        }
+        #expect(try await field(keys.failedLogins(user: "alice", address: "10.9.9.11"), "i") == 0, "a refused attempt takes no slot")
+        // A counter left with no failure and nothing in flight is deleted.
+        #expect(try await store.beginLoginAttempt(user: "bob", address: "10.9.9.9", limits: limits) == .admitted)
+        try await store.endLoginAttempt(user: "bob", address: "10.9.9.9", failed: false, limits: limits)
+        #expect(try await redis.send(["EXISTS", keys.failedLogins(user: "bob", address: "10.9.9.9")]).int == 0)
     }
 
     @Test("the store fails closed when Redis cannot be reached")

@@ -82,29 +82,58 @@ public struct AuthService: Sendable {
         )
     }
 
-    /// Logs a user in: rate limit, bcrypt (off the event loop), then one script creating the session.
+    /// How long a login waits for a free slot of its failed-login counters (other checks of the
+    /// same user's password in flight) before it is refused.
+    static let loginSlotWait: Duration = .seconds(10)
+
+    /// Logs a user in: a slot in the failed-login counters, bcrypt (off the event loop), then one
+    /// script creating the session.
     public func login(username rawName: String, password: String, userAgent: String, address: String) async throws(TokenGateError) -> Grant {
         let name = Username.canonical(rawName)
         let counted = name ?? rawName.lowercased()
         let limitedAddress = IPAddress.limitKey(address, ipv6Prefix: configuration.ipv6LimitPrefix)
-        let wait = try await store.beginLoginAttempt(
-            user: counted,
-            address: limitedAddress,
-            userLimit: configuration.maxFailedLoginsPerUser,
-            addressLimit: configuration.maxFailedLoginsPerAddress,
-            window: configuration.failedLoginWindow
-        )
-        if wait > 0 {
-            throw TokenGateError(.rateLimited, "too many failed logins; try again later", retryAfter: wait)
-        }
-        guard await users.verify(username: name ?? "", password: password), let user = name else {
+        try await admitLogin(user: counted, address: limitedAddress)
+        let verified = await users.verify(username: name ?? "", password: password)
+        try await store.endLoginAttempt(user: counted, address: limitedAddress, failed: !verified, limits: loginLimits)
+        guard verified, let user = name else {
             logger.info("login failed", metadata: ["address": "\(address)"])
             throw .invalidCredentials
         }
-        try await store.releaseLoginAttempt(user: counted, address: limitedAddress)
         let grant = try await openSession(user: user, userAgent: userAgent, address: address, credential: users.credential(of: user))
         logger.info("login", metadata: ["user": "\(user)", "sid": "\(grant.sid)"])
         return grant
+    }
+
+    /// Waits for a slot in the failed-login counters. Only failures refuse a login: attempts that
+    /// find every slot taken by password checks still in flight wait (with growing pauses, up to
+    /// `loginSlotWait`), so parallel correct logins all get through while parallel guesses never
+    /// check more passwords than the limits allow.
+    private func admitLogin(user: String, address: String) async throws(TokenGateError) {
+        let deadline = ContinuousClock.now + Self.loginSlotWait
+        var pause = Duration.milliseconds(5)
+        while true {
+            switch try await store.beginLoginAttempt(user: user, address: address, limits: loginLimits) {
+            case .admitted:
+                return
+            case .refused(let retryAfter):
+                throw TokenGateError(.rateLimited, "too many failed logins; try again later", retryAfter: retryAfter)
+            case .busy:
+                guard ContinuousClock.now + pause < deadline else {
+                    throw TokenGateError(.rateLimited, "too many logins of this user at once; try again later", retryAfter: 1)
+                }
+                do { try await Task.sleep(for: pause) } catch { throw .storeUnavailable }
+                pause = min(pause * 2, .milliseconds(100))
+            }
+        }
+    }
+
+    private var loginLimits: SessionStore.LoginLimits {
+        SessionStore.LoginLimits(
+            perUserAndAddress: configuration.maxFailedLoginsPerUserAndAddress,
+            perUser: configuration.maxFailedLoginsPerUser,
+            perAddress: configuration.maxFailedLoginsPerAddress,
+            window: configuration.failedLoginWindow
+        )
     }
 
     /// Starts a session for a user the caller authenticated itself (the service API, CONTRACT

@@ -51,9 +51,13 @@ public struct Configuration: Sendable {
     public var ipv6LimitPrefix: Int
     /// The service API, when configured (off by default).
     public var admin: AdminAPI?
-    /// Failed logins per username within `failedLoginWindow` before 429.
-    public var maxFailedLoginsPerUser = 10
-    /// Failed logins per client address within `failedLoginWindow` before 429.
+    /// Failed logins of one username from one client address within `failedLoginWindow` before
+    /// 429: the tight limit, which stops one client guessing without locking the user out elsewhere.
+    public var maxFailedLoginsPerUserAndAddress = 10
+    /// Failed logins of one username from all addresses within `failedLoginWindow` before 429: the
+    /// loose limit against guessing from many addresses.
+    public var maxFailedLoginsPerUser = 100
+    /// Failed logins from one client address (any usernames) within `failedLoginWindow` before 429.
     public var maxFailedLoginsPerAddress = 100
     /// Window of the failed-login counters, seconds.
     public var failedLoginWindow = 300

@@ -32,8 +32,15 @@ public struct KeyLayout: Sendable, Equatable {
     public func endedSessions(user: String, id: String) -> String { "\(prefix){\(user)}:ended:\(id)" }
     /// `tg:rl:u:<hash>` — failed logins for a username (hashed: attackers choose these names).
     public func failedLogins(user: String) -> String {
-        let digest = SHA256.hash(data: Array(user.utf8)).prefix(10)
-        return "\(prefix)rl:u:" + digest.map { String(format2: $0) }.joined()
+        "\(prefix)rl:u:" + Self.hex(SHA256.hash(data: Array(user.utf8)).prefix(10))
+    }
+    /// `tg:rl:ua:<hash>` — failed logins for a username from one client address (hashed together).
+    public func failedLogins(user: String, address: String) -> String {
+        "\(prefix)rl:ua:" + Self.hex(SHA256.hash(data: Array("\(user)\n\(address)".utf8)).prefix(10))
+    }
+
+    private static func hex(_ bytes: some Sequence<UInt8>) -> String {
+        bytes.map { String(format2: $0) }.joined()
     }
     /// `tg:rl:ip:<address>` — failed logins from one client address.
     public func failedLogins(address: String) -> String { "\(prefix)rl:ip:\(address)" }

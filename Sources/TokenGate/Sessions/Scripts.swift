@@ -379,12 +379,11 @@ enum Scripts {
         """
     )
 
-    /// KEYS: counter. ARGV: limit, window. Counts a login attempt *before* the password is checked,
-    /// so parallel guesses cannot all slip past the limit. Returns 0 when the attempt may go ahead,
-    /// else the seconds until it may (and the attempt is not counted). The window starts at the
-    /// first counted attempt.
-    static let loginAttempt = script(
-        "login_attempt",
+    /// KEYS: counter. ARGV: limit, window. Counts one failure (a wrong service key). Returns 0 while
+    /// the count is within the limit, else the seconds until it is again (that failure is not
+    /// counted). The window starts at the first counted failure.
+    static let countAttempt = script(
+        "count_attempt",
         """
         local n = redis.call('INCR', KEYS[1])
         if n == 1 or redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
@@ -394,13 +393,49 @@ enum Scripts {
         """
     )
 
-    /// KEYS: counter. Takes back an attempt counted by `loginAttempt` (the login succeeded, or another
-    /// counter refused it): only wrong credentials count.
-    static let loginRelease = script(
-        "login_release",
+    /// One of a login's failed-login counters (CONTRACT section 4): a hash with the failures of its
+    /// window ('f') and the attempts whose password is being checked right now ('i', last changed at
+    /// 'iat', Unix ms). A login may go ahead while failures plus attempts in flight are under the
+    /// limit, so parallel guesses can never check more passwords than the limit allows; an attempt
+    /// that finds every slot taken by attempts in flight waits for one (a correct password gives its
+    /// slot back at once), instead of being refused for failures that did not happen.
+    /// KEYS: counter. ARGV: limit, window (s), stale (ms: attempts in flight longer than this are
+    /// forgotten, as an instance that died mid-check leaves them). Returns {0} (go ahead: one slot
+    /// taken), {1, seconds} (refused: the window's failures reached the limit) or {2} (wait).
+    static let loginBegin = script(
+        "login_begin",
         """
-        local n = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if n > 1 then redis.call('DECR', KEYS[1]) elseif n == 1 then redis.call('DEL', KEYS[1]) end
+        local _, ms = clock()
+        local s = redis.call('HMGET', KEYS[1], 'f', 'i', 'iat')
+        local f, i = tonumber(s[1] or '0'), tonumber(s[2] or '0')
+        if f >= tonumber(ARGV[1]) then return {1, math.max(1, redis.call('TTL', KEYS[1]))} end
+        if i > 0 and ms - tonumber(s[3] or '0') > tonumber(ARGV[3]) then i = 0 end
+        if f + i >= tonumber(ARGV[1]) then return {2} end
+        redis.call('HSET', KEYS[1], 'i', i + 1, 'iat', ms)
+        if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        return {0}
+        """
+    )
+
+    /// KEYS: counter. ARGV: '1' when the password was wrong, window (s). Gives back the slot
+    /// `loginBegin` took; a failure is counted instead (its window starting at the first failure).
+    /// A counter left with no failure and nothing in flight is deleted.
+    static let loginEnd = script(
+        "login_end",
+        """
+        local _, ms = clock()
+        local s = redis.call('HMGET', KEYS[1], 'f', 'i')
+        local f, i = tonumber(s[1] or '0'), math.max(0, tonumber(s[2] or '0') - 1)
+        if ARGV[1] == '1' then
+          f = f + 1
+          if f == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        end
+        if f == 0 and i == 0 then
+          redis.call('DEL', KEYS[1])
+        else
+          redis.call('HSET', KEYS[1], 'f', f, 'i', i, 'iat', ms)
+          if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        end
         return 0
         """
     )

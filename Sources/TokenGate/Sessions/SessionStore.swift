@@ -330,43 +330,110 @@ public struct SessionStore: Sendable {
         return (now, sessions)
     }
 
-    /// Counts a login attempt for `user` and from `address` before the password is checked.
-    /// Returns 0 when it may go ahead (call `releaseLoginAttempt` if it succeeds), else the seconds
-    /// until a retry may (nothing stays counted then).
-    public func beginLoginAttempt(user: String, address: String, userLimit: Int, addressLimit: Int, window: Int) async throws(TokenGateError) -> Int {
-        // Two keys in different hash slots: two scripts, sent together (pipelined).
-        let userKey = keys.failedLogins(user: user)
-        let addressKey = keys.failedLogins(address: address)
-        async let byUser = run(Scripts.loginAttempt, keys: [userKey], arguments: [String(userLimit), String(window)])
-        let byAddress = try await run(Scripts.loginAttempt, keys: [addressKey], arguments: [String(addressLimit), String(window)])
-        let userWait: Int64
-        do { userWait = try await byUser.int ?? 0 } catch {
-            throw error as? TokenGateError ?? .storeUnavailable
+    /// The failed-login limits (CONTRACT section 4), each over `window` seconds.
+    public struct LoginLimits: Sendable {
+        /// Failures of one username from one address: the tight limit.
+        public var perUserAndAddress: Int
+        /// Failures of one username from every address: the loose one.
+        public var perUser: Int
+        /// Failures from one address, any usernames.
+        public var perAddress: Int
+        public var window: Int
+
+        public init(perUserAndAddress: Int, perUser: Int, perAddress: Int, window: Int) {
+            self.perUserAndAddress = perUserAndAddress
+            self.perUser = perUser
+            self.perAddress = perAddress
+            self.window = window
         }
-        let addressWait = byAddress.int ?? 0
-        // A refusal by one counter must not leave the attempt counted in the other.
-        if userWait > 0, addressWait == 0 { _ = try await run(Scripts.loginRelease, keys: [addressKey], arguments: []) }
-        if addressWait > 0, userWait == 0 { _ = try await run(Scripts.loginRelease, keys: [userKey], arguments: []) }
-        return Int(max(userWait, addressWait))
     }
 
-    /// Takes back an attempt counted by `beginLoginAttempt`: the credentials were right.
-    public func releaseLoginAttempt(user: String, address: String) async throws(TokenGateError) {
-        async let byUser = run(Scripts.loginRelease, keys: [keys.failedLogins(user: user)], arguments: [])
-        _ = try await run(Scripts.loginRelease, keys: [keys.failedLogins(address: address)], arguments: [])
-        do { _ = try await byUser } catch { throw error as? TokenGateError ?? .storeUnavailable }
+    /// What `beginLoginAttempt` decided.
+    public enum LoginAdmission: Equatable, Sendable {
+        /// Check the password, then call `endLoginAttempt`.
+        case admitted
+        /// Every slot is taken by attempts whose password is being checked: ask again shortly.
+        case busy
+        /// Too many failures: refused for this many seconds.
+        case refused(retryAfter: Int)
+    }
+
+    /// Attempts in flight longer than this are forgotten (an instance died during the check).
+    static let staleAttemptMilliseconds = 30_000
+
+    /// The three counters of a login attempt and their limits.
+    private func loginCounters(user: String, address: String, limits: LoginLimits) -> [(key: String, limit: Int)] {
+        [
+            (keys.failedLogins(user: user, address: address), limits.perUserAndAddress),
+            (keys.failedLogins(user: user), limits.perUser),
+            (keys.failedLogins(address: address), limits.perAddress),
+        ]
+    }
+
+    /// Takes a slot for one password check of `user` from `address` in each counter (three keys in
+    /// different hash slots: three scripts, sent together). Admitted only when every counter has
+    /// room; otherwise the slots taken are given back.
+    public func beginLoginAttempt(user: String, address: String, limits: LoginLimits) async throws(TokenGateError) -> LoginAdmission {
+        let counters = loginCounters(user: user, address: address, limits: limits)
+        let replies = try await runTogether(
+            counters.map { (Scripts.loginBegin, [$0.key], [String($0.limit), String(limits.window), String(Self.staleAttemptMilliseconds)]) }
+        )
+        var admitted: [String] = []
+        var refusal: Int?
+        var busy = false
+        for (counter, reply) in zip(counters, replies) {
+            guard let items = reply.array, let code = items.first?.int else { throw unexpected("login_begin") }
+            switch code {
+            case 0: admitted.append(counter.key)
+            case 1: refusal = max(refusal ?? 0, Int(items.count > 1 ? items[1].int ?? 1 : 1))
+            default: busy = true
+            }
+        }
+        if admitted.count == counters.count { return .admitted }
+        _ = try await runTogether(admitted.map { (Scripts.loginEnd, [$0], ["0", String(limits.window)]) })
+        if let refusal { return .refused(retryAfter: refusal) }
+        return busy ? .busy : .refused(retryAfter: 1)
+    }
+
+    /// Gives back the slots of an admitted attempt; with `failed`, counts a failure in each counter.
+    public func endLoginAttempt(user: String, address: String, failed: Bool, limits: LoginLimits) async throws(TokenGateError) {
+        let counters = loginCounters(user: user, address: address, limits: limits)
+        _ = try await runTogether(counters.map { (Scripts.loginEnd, [$0.key], [failed ? "1" : "0", String(limits.window)]) })
     }
 
     /// Counts a wrong service key from `address`. Returns 0 while the address is under `limit`
     /// within `window` seconds, else the seconds until it is again.
     public func countWrongServiceKey(address: String, limit: Int, window: Int) async throws(TokenGateError) -> Int {
-        let reply = try await run(Scripts.loginAttempt, keys: [keys.failedServiceKeys(address: address)], arguments: [String(limit), String(window)])
+        let reply = try await run(Scripts.countAttempt, keys: [keys.failedServiceKeys(address: address)], arguments: [String(limit), String(window)])
         return Int(reply.int ?? 0)
     }
 
     /// Redis answers `PING`.
     public func ping() async -> Bool {
         (try? await redis.send(["PING"])) == .status("PONG")
+    }
+
+    /// Runs scripts concurrently (their commands pipelined on the connection); their replies in
+    /// order. Any failure fails the whole.
+    private func runTogether(_ calls: [(RedisScript, [String], [String])]) async throws(TokenGateError) -> [RESPValue] {
+        let results = await withTaskGroup(of: (Int, Result<RESPValue, TokenGateError>).self) { group in
+            for (index, call) in calls.enumerated() {
+                group.addTask {
+                    do throws(TokenGateError) {
+                        return (index, .success(try await self.run(call.0, keys: call.1, arguments: call.2)))
+                    } catch {
+                        return (index, .failure(error))
+                    }
+                }
+            }
+            var results = [Result<RESPValue, TokenGateError>?](repeating: nil, count: calls.count)
+            for await (index, result) in group { results[index] = result }
+            return results
+        }
+        return try results.map { result throws(TokenGateError) in
+            guard let result else { throw TokenGateError.storeUnavailable }
+            return try result.get()
+        }
     }
 
     private func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws(TokenGateError) -> RESPValue {

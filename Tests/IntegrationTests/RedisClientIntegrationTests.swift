@@ -67,7 +67,8 @@ struct RedisClientIntegrationTests {
         try await server.start()
         let redis = try TestRedis.client(url: server.url, timeout: .milliseconds(300))
         defer { redis.shutdown() }
-        #expect(try await redis.send(["PING"]) == .status("PONG"))
+        // The first connect may take longer than 300 ms on a loaded machine: a connection first.
+        #expect(try await eventually { (try? await redis.send(["PING"])) == .status("PONG") })
         server.freeze()
         let started = ContinuousClock.now
         // On the open connection a timeout; on a new one the handshake times out.

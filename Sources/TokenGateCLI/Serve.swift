@@ -82,7 +82,7 @@ struct Serve: AsyncParsableCommand {
         await checkRedis(parts, logger: logger)
         let maxConnections = Environment.raiseOpenFileLimit()
         logger.info("accepting at most \(maxConnections) client connections at once (open-file limit)")
-        var services: [any Service] = []
+        var services: [any Service] = [ReloadService(parts: parts, configuration: configuration, logger: logger)]
         if let admin = configuration.admin {
             logger.info("service API enabled", metadata: ["keys": "\(admin.keys.names.joined(separator: ","))"])
             services.append(

@@ -202,3 +202,92 @@ extension TestClient {
         try await execute(.init(uri, method: .post, authority: "127.0.0.1", headers: headers, body: body))
     }
 }
+
+extension CLITests {
+    @Test("SIGHUP reloads the key file and the users file at once; a bad file is refused and the old ones stay in force")
+    func reloadOnSIGHUP() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tg-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let usersFile = directory.appendingPathComponent("users").path
+        let keyFile = directory.appendingPathComponent("key").path
+        let oldKey = try Subprocess.run(["key", "generate"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try (oldKey + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
+        #expect(try Subprocess.run(["user", "add", "alice", "--users-file", usersFile, "--cost", "4"], input: "wonderland\n").status == 0)
+
+        let port = try freePort()
+        let server = try Subprocess.spawn(
+            [
+                "serve", "--listen", "127.0.0.1:\(port)", "--signing-key-file", keyFile, "--users-file", usersFile, "--key-prefix",
+                TestRedis.uniquePrefix(),
+            ],
+            environment: ["TOKENGATE_REDIS_URL": try TestRedis.url]
+        )
+        var connected: TestClient? = nil
+        #expect(
+            try await eventually {
+                let attempt = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
+                attempt.connect()
+                if (try? await attempt.get("/healthz").status) == .ok {
+                    connected = attempt
+                    return true
+                }
+                try? await attempt.shutdown()
+                return false
+            }
+        )
+        let client = try #require(connected)
+        func login(_ user: String, _ password: String) async throws -> (status: HTTPResponse.Status, token: String?) {
+            let response = try await client.post(
+                "/auth/login",
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"username":"\#(user)","password":"\#(password)"}"#)
+            )
+            let body = try? StrictJSON.parseObject(response.body?.readableBytesView ?? ByteBuffer().readableBytesView)
+            return (response.status, body?["access_token"]?.string)
+        }
+        func metric(_ name: String) async throws -> String? {
+            let text = String(buffer: try await client.get("/metrics").body ?? ByteBuffer())
+            return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.map { String($0.dropFirst(name.count + 1)) }
+        }
+        func kid(_ token: String) -> String? {
+            let header = token.split(separator: ".").first.flatMap { Base64URL.decode(Array($0.utf8)) } ?? []
+            return try? StrictJSON.parseObject(header[...])["kid"]?.string
+        }
+        let before = try #require(try await login("alice", "wonderland").token)
+        #expect(try await metric("tokengate_config_generation") == "1.0")
+
+        // A rotation (a new key first, the old one still verifying) and a users file in which alice
+        // has a new password and bob is new.
+        let newKey = try Subprocess.run(["key", "generate"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try "\(newKey)\n\(oldKey)\n".write(toFile: keyFile, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: usersFile)
+        #expect(try Subprocess.run(["user", "add", "alice", "--users-file", usersFile, "--cost", "4"], input: "looking-glass\n").status == 0)
+        #expect(try Subprocess.run(["user", "add", "bob", "--users-file", usersFile, "--cost", "4"], input: "builder\n").status == 0)
+        server.signal(SIGHUP)
+        #expect(try await eventually { try await metric("tokengate_config_generation") == "2.0" })
+
+        let bob = try await login("bob", "builder")
+        let newKid = try SigningKey(line: newKey).kid
+        #expect(bob.status == .ok && kid(bob.token ?? "") == newKid, "new tokens are signed with the new key")
+        #expect(try await client.get("/api/me", headers: [.authorization: "Bearer \(before)"]).status == .ok, "the old key still verifies")
+        let refresh = try await client.post("/auth/refresh", headers: [.authorization: "Bearer \(before)"], body: ByteBuffer())
+        #expect(refresh.status == .unauthorized, "alice's password changed: her session ends at its next refresh")
+        #expect(try await login("alice", "wonderland").status == .unauthorized)
+        #expect(try await login("alice", "looking-glass").status == .ok)
+
+        // A bad users file: refused, counted, and everything loaded before stays in force.
+        try "bob:not-a-bcrypt-hash\n".write(toFile: usersFile, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        #expect(try await eventually { try await metric("tokengate_config_reload_failures_total") == "1" })
+        #expect(try await metric("tokengate_config_generation") == "2.0")
+        #expect(try await login("bob", "builder").status == .ok)
+
+        try await client.shutdown()
+        server.signal(SIGTERM)
+        #expect(server.wait() == 0)
+        let log = String(decoding: server.stderr.readDataToEndOfFile(), as: UTF8.self)
+        #expect(log.contains("reloaded the signing keys and users") && log.contains("reload refused"))
+        #expect(!log.contains(newKey) && !log.contains(oldKey), "no key in the log")
+    }
+}

@@ -1,6 +1,7 @@
 import Crypto
 import Logging
 import NIOCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -18,13 +19,10 @@ public struct AuthService: Sendable {
     public let configuration: Configuration
     /// Sessions in Redis.
     public let store: SessionStore
-    /// Users.
-    public let users: UserStore
-    private let verifier: TokenVerifier
-    private let issuer: TokenIssuer
+    /// The signing keys and users in force, replaced as a whole by `reload`.
+    private let loaded: LoadedFiles
     private let now: @Sendable () -> Int64
     private let logger: Logger
-    private let csrfKeys: [SymmetricKey]
     /// Called when a rotated-out token comes back after its grace window (the HTTP layer counts it).
     public var onReplay: (@Sendable () -> Void)? = nil
 
@@ -59,28 +57,32 @@ public struct AuthService: Sendable {
     ) async {
         self.configuration = configuration
         self.store = store
-        self.users = users
         self.logger = logger
         self.now = now
-        // CSRF secrets are derived from the signing keys, so every instance agrees without another
-        // setting; like tokens, CSRF tokens are made with the first key and accepted from any.
-        self.csrfKeys = configuration.signingKeys.map { key in
-            SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array("tokengate csrf".utf8), using: SymmetricKey(data: key.secret)))
-        }
-        self.verifier = TokenVerifier(
-            signingKeys: configuration.signingKeys,
-            issuer: configuration.issuer,
-            audience: configuration.audience,
-            tokenTTL: configuration.tokenTTL,
-            leeway: configuration.clockLeeway
-        )
-        self.issuer = await TokenIssuer(
-            signingKey: configuration.signingKeys[0],
-            issuer: configuration.issuer,
-            audience: configuration.audience,
-            tokenTTL: configuration.tokenTTL
-        )
+        self.loaded = LoadedFiles(await Secrets(generation: 1, signingKeys: configuration.signingKeys, users: users, configuration: configuration))
     }
+
+    /// The users in force (the users file as last loaded).
+    public var users: UserStore { loaded.current.users }
+    /// The signing keys in force: the first signs, every one verifies.
+    public var signingKeys: [SigningKey] { loaded.current.signingKeys }
+    /// 1 for what was loaded at start, one more for every reload.
+    public var generation: Int { loaded.current.generation }
+
+    /// Puts new signing keys and users in force at once (an operator's `SIGHUP`): every request
+    /// from now on uses them; one already past its signature check finishes with the old ones.
+    /// Returns the new generation.
+    @discardableResult
+    public func reload(signingKeys: [SigningKey], users: UserStore) async -> Int {
+        let next = loaded.current.generation + 1
+        let secrets = await Secrets(generation: next, signingKeys: signingKeys, users: users, configuration: configuration)
+        loaded.replace(with: secrets)
+        return next
+    }
+
+    private var verifier: TokenVerifier { loaded.current.verifier }
+    private var issuer: TokenIssuer { loaded.current.issuer }
+    private var csrfKeys: [SymmetricKey] { loaded.current.csrfKeys }
 
     /// How long a login waits for a free slot of its failed-login counters (other checks of the
     /// same user's password in flight) before it is refused.
@@ -343,4 +345,50 @@ public enum UnixTime {
         clock_gettime(CLOCK_REALTIME, &spec)
         return Int64(spec.tv_sec)
     }
+}
+
+/// What the signing-key file and the users file said when last loaded, with everything made from
+/// them (verifier, issuer, CSRF secrets): one immutable value, so a request sees one generation.
+private final class Secrets: Sendable {
+    let generation: Int
+    let signingKeys: [SigningKey]
+    let users: UserStore
+    let verifier: TokenVerifier
+    let issuer: TokenIssuer
+    let csrfKeys: [SymmetricKey]
+
+    init(generation: Int, signingKeys: [SigningKey], users: UserStore, configuration: Configuration) async {
+        self.generation = generation
+        self.signingKeys = signingKeys
+        self.users = users
+        // CSRF secrets are derived from the signing keys, so every instance agrees without another
+        // setting; like tokens, CSRF tokens are made with the first key and accepted from any.
+        self.csrfKeys = signingKeys.map { key in
+            SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Array("tokengate csrf".utf8), using: SymmetricKey(data: key.secret)))
+        }
+        self.verifier = TokenVerifier(
+            signingKeys: signingKeys,
+            issuer: configuration.issuer,
+            audience: configuration.audience,
+            tokenTTL: configuration.tokenTTL,
+            leeway: configuration.clockLeeway
+        )
+        self.issuer = await TokenIssuer(
+            signingKey: signingKeys[0],
+            issuer: configuration.issuer,
+            audience: configuration.audience,
+            tokenTTL: configuration.tokenTTL
+        )
+    }
+}
+
+/// The `Secrets` in force, shared by every copy of the service.
+private final class LoadedFiles: Sendable {
+    private let state: Mutex<Secrets>
+
+    init(_ secrets: Secrets) { state = Mutex(secrets) }
+
+    var current: Secrets { state.withLock { $0 } }
+
+    func replace(with secrets: Secrets) { state.withLock { $0 = secrets } }
 }

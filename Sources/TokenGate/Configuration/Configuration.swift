@@ -9,7 +9,8 @@ public struct Configuration: Sendable {
     public var port: Int
     /// Where Redis is.
     public var redis: RedisConfiguration
-    /// The signing keys: the first signs, every one verifies. Never logged.
+    /// The signing keys read at start: the first signs, every one verifies. Never logged. After a
+    /// reload (`SIGHUP`) `AuthService.signingKeys` holds those in force.
     public var signingKeys: [SigningKey]
     /// The secret bytes of the key that signs (other secrets are derived from it). Never logged.
     public var signingKey: [UInt8] { signingKeys[0].secret }
@@ -25,8 +26,10 @@ public struct Configuration: Sendable {
     public var sessionMaxAge: Int
     /// Tolerated clock skew, seconds.
     public var clockLeeway: Int
-    /// Path of the htpasswd file, if any.
+    /// Path of the htpasswd file, if any (read again on `SIGHUP`).
     public var usersFile: String?
+    /// Path of the signing-key file, when the keys came from one (read again on `SIGHUP`).
+    public var signingKeyFile: String?
     /// Redis key layout.
     public var keys: KeyLayout
     /// `iss`.
@@ -228,6 +231,7 @@ public struct Configuration: Sendable {
             sessionMaxAge: sessionMaxAge,
             clockLeeway: leeway,
             usersFile: values[.usersFile],
+            signingKeyFile: values[.signingKeyFile],
             keys: KeyLayout(prefix: prefix),
             issuer: issuer,
             audience: audience,

@@ -35,6 +35,7 @@ struct ServiceRoutes {
                 context.logger.debug("live session count unavailable", metadata: ["error": "\(error)"])
             }
             metrics.reportRedisCommands(total: redis.commandsSent)
+            metrics.reportGeneration(auth.generation)
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
@@ -47,7 +48,7 @@ struct ServiceRoutes {
             var json = JSONWriter()
             json.object {
                 $0.array("keys") { json in
-                    for key in auth.configuration.signingKeys {
+                    for key in auth.signingKeys {
                         guard let jwk = key.publicJWK else { continue }
                         json.object { for (name, value) in jwk { $0.field(name, value) } }
                     }

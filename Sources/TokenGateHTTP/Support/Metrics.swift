@@ -11,6 +11,9 @@ public final class Metrics: Sendable {
     private let replays: Counter
     /// Live sessions across all users (set when `/metrics` is scraped).
     private let liveSessions: Gauge
+    /// The generation of the signing keys and users in force (set when `/metrics` is scraped).
+    private let generation: Gauge
+    private let reloadFailures: Counter
 
     /// Creates the metrics in a new registry.
     public init() {
@@ -46,6 +49,21 @@ public final class Metrics: Sendable {
                 metricName: "redis_commands",
                 unitName: "total",
                 helpText: "Commands sent to Redis (a script is one command)"
+            )
+        )
+        self.generation = registry.makeGauge(
+            descriptor: MetricNameDescriptor(
+                namespace: "tokengate",
+                metricName: "config_generation",
+                helpText: "Loads of the signing keys and users file in force: 1 at start, one more for every reload (SIGHUP)"
+            )
+        )
+        self.reloadFailures = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "tokengate",
+                metricName: "config_reload_failures",
+                unitName: "total",
+                helpText: "Reloads (SIGHUP) refused because a file could not be read or parsed; the files loaded before stay in force"
             )
         )
         self.liveSessions = registry.makeGauge(
@@ -120,6 +138,11 @@ public final class Metrics: Sendable {
 
     /// Counts one replayed rotated-out token.
     public func countReplay() { replays.increment() }
+
+    /// Counts a refused reload.
+    public func countReloadFailure() { reloadFailures.increment() }
+
+    func reportGeneration(_ value: Int) { generation.set(Double(value)) }
 
     /// Counts one failed Redis command.
     public func countRedisError(_ error: RedisError) { redisErrors.increment() }

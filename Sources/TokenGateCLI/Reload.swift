@@ -1,0 +1,61 @@
+import Logging
+import ServiceLifecycle
+import TokenGate
+import TokenGateHTTP
+import UnixSignals
+
+/// Reloads the signing-key file and the users file on `SIGHUP` (CONTRACT section 8): both are read
+/// and parsed first, and only when both are good do they go into force, together. A bad file is
+/// refused with one log line and the files loaded before stay in force; requests in flight are not
+/// affected. A key given inline (`TOKENGATE_SIGNING_KEY`) or made by `--dev` stays as it is.
+struct ReloadService: Service {
+    let parts: TokenGateApplication.Parts
+    let configuration: Configuration
+    let logger: Logger
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            await reload()
+        }
+    }
+
+    func reload() async {
+        let auth = parts.auth
+        let keys: [SigningKey]
+        let users: UserStore
+        do {
+            keys = try configuration.signingKeyFile.map(Self.readKeys) ?? auth.signingKeys
+            users = try configuration.usersFile.map(Self.readUsers) ?? auth.users
+        } catch {
+            parts.metrics.countReloadFailure()
+            logger.error(
+                "reload refused; the signing keys and users loaded before stay in force",
+                metadata: ["problem": "\(error.problem)", "generation": "\(auth.generation)"]
+            )
+            return
+        }
+        let generation = await auth.reload(signingKeys: keys, users: users)
+        logger.info(
+            "reloaded the signing keys and users",
+            metadata: ["generation": "\(generation)", "signing_kid": "\(keys[0].kid)", "keys": "\(keys.count)", "users": "\(users.usernames.count)"]
+        )
+    }
+
+    struct Failure: Error {
+        let problem: String
+    }
+
+    private static func readKeys(_ path: String) throws(Failure) -> [SigningKey] {
+        let text: String
+        do { text = try Environment.readFile(path) } catch {
+            throw Failure(problem: "\(Setting.signingKeyFile.environmentName): cannot read \(path)")
+        }
+        do { return try SigningKey.parseList(text) } catch { throw Failure(problem: "signing key: \(error.message)") }
+    }
+
+    private static func readUsers(_ path: String) throws(Failure) -> UserStore {
+        let text: String
+        do { text = try Environment.readFile(path) } catch { throw Failure(problem: "\(Setting.usersFile.environmentName): cannot read \(path)") }
+        do { return try UserStore(htpasswd: text) } catch { throw Failure(problem: error.problems.joined(separator: "; ")) }
+    }
+}

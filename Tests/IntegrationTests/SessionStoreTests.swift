@@ -354,12 +354,14 @@ struct SessionStoreTests {
 
     @Test("user activity keeps a session past the idle limit")
     func activity() async throws {
-        var live = try await login(ttl: 3)
+        // Idle limit 4 s, activity every ~0.5 s for 6 s: a stall of up to ~2.5 s on a loaded machine
+        // (`seen` has whole seconds) still leaves the session live.
+        var live = try await login(ttl: 5)
         let started = ContinuousClock.now
-        while ContinuousClock.now - started < .seconds(4) {
-            #expect(try await store.check(live, activity: true, limits: limits(idle: 2)) == .accepted)
+        while ContinuousClock.now - started < .seconds(6) {
+            #expect(try await store.check(live, activity: true, limits: limits(idle: 4)) == .accepted)
             let next = Identifier.random()
-            #expect(try await store.refresh(live, newJti: next, limits: limits(ttl: 3, idle: 2), credential: credential) == .accepted)
+            #expect(try await store.refresh(live, newJti: next, limits: limits(ttl: 5, idle: 4), credential: credential) == .accepted)
             live = token(sid: live.sid, jti: next)
             try await Task.sleep(for: .milliseconds(500))
         }

@@ -7,6 +7,7 @@ public struct TokenGateError: Error, Sendable, Equatable, CustomStringConvertibl
     public enum Code: String, Sendable, CaseIterable {
         case invalidRequest = "invalid_request"
         case payloadTooLarge = "payload_too_large"
+        case headersTooLarge = "headers_too_large"
         case invalidCredentials = "invalid_credentials"
         case missingToken = "missing_token"
         case invalidToken = "invalid_token"

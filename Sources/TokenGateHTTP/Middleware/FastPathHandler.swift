@@ -43,7 +43,14 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case reading(Route, HTTPRequestHead)
         /// Our answer is on its way; later input waits.
         case answering
+        /// A refused request head (`refusal(of:)`) waits for the answers before it; then it is
+        /// answered and the connection closed. Later input is dropped.
+        case refusing(TokenGateError)
     }
+
+    /// The most a request line and its header fields may take (Node's default). Nothing TokenGate
+    /// reads is bigger than a 4 KiB token plus cookies.
+    static let maxHeaderBytes = 16 * 1024
 
     private let auth: AuthService
     private let metrics: Metrics
@@ -99,16 +106,39 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if case .answering = state {
-            held.append(part)
-            return
+        switch state {
+        case .answering: held.append(part)
+        case .refusing: break  // the connection closes after the refusal
+        case .idle, .reading: process(part, context: context)
         }
-        process(part, context: context)
+    }
+
+    /// Why a request head is refused before any route sees it: a header block over
+    /// `maxHeaderBytes` (431), or an HTTP/1.1 request without exactly one `Host` (RFC 9112: 400;
+    /// cookie mode's origin check compares against that authority).
+    static func refusal(of head: HTTPRequestHead) -> TokenGateError? {
+        var bytes = head.uri.utf8.count + 16
+        var hosts = 0
+        for field in head.headers {
+            bytes += field.name.utf8.count + field.value.utf8.count + 4
+            if field.name.utf8.count == 4, field.name.lowercased() == "host" { hosts += 1 }
+        }
+        if bytes > maxHeaderBytes {
+            return TokenGateError(.headersTooLarge, "the request's header fields are larger than \(maxHeaderBytes / 1024) KiB")
+        }
+        if head.version == .http1_1, hosts != 1 {
+            return TokenGateError(.invalidRequest, hosts == 0 ? "an HTTP/1.1 request needs a Host header" : "more than one Host header")
+        }
+        return nil
     }
 
     private func process(_ part: HTTPServerRequestPart, context: ChannelHandlerContext) {
         switch (state, part) {
         case (.idle, .head(let head)):
+            if let refusal = Self.refusal(of: head) {
+                if forwarded == 0 { refuse(refusal, context: context) } else { state = .refusing(refusal) }
+                return
+            }
             if enabled, forwarded == 0, head.method == .GET, let route = Self.route(of: head.uri) {
                 // The request must be complete within the timeout: a trickled request is cut off
                 // like a trickled head.
@@ -138,16 +168,18 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case (.reading, .head), (.answering, _):
             // A head before the last request ended cannot come from the HTTP/1 decoder.
             context.close(promise: nil)
+        case (.refusing, _):
+            break
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A bad request pipelined behind one of ours must not be answered (or close the
         // connection) before ours is.
-        if case .answering = state {
-            heldError = error
-        } else {
-            context.fireErrorCaught(error)
+        switch state {
+        case .answering: heldError = error
+        case .refusing: break  // the connection closes after the refusal
+        case .idle, .reading: context.fireErrorCaught(error)
         }
     }
 
@@ -167,6 +199,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// socket's read interest when no read is pending, and adds it back on the next read).
     private func mayRead(_ context: ChannelHandlerContext) -> Bool {
         if case .answering = state, !held.isEmpty { return false }
+        if case .refusing = state { return false }
         return context.channel.isWritable
     }
 
@@ -191,7 +224,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .idle:
                 break
-            case .reading, .answering:
+            case .reading, .answering, .refusing:
                 quiesceHeld = true
                 return
             }
@@ -202,11 +235,28 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     // MARK: outbound (Hummingbird's answers pass through here)
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .end = unwrapOutboundIn(data) {
-            forwarded -= 1
-            if case .idle = state { armIdleTimer(context) }
+        guard case .end = unwrapOutboundIn(data) else {
+            context.write(data, promise: promise)
+            return
         }
+        forwarded -= 1
         context.write(data, promise: promise)
+        switch state {
+        case .idle: armIdleTimer(context)
+        case .refusing(let refusal) where forwarded == 0: refuse(refusal, context: context)
+        case .refusing, .reading, .answering: break
+        }
+    }
+
+    /// Answers a refused request head and closes the connection (what follows the head cannot be
+    /// trusted to be framed as the client meant).
+    private func refuse(_ refusal: TokenGateError, context: ChannelHandlerContext) {
+        metrics.countRequest(route: "unmatched", status: refusal.status.code)
+        var parts = refusal.responseParts
+        parts.headers[.connection] = "close"
+        writeAnswer(parts, context: context)
+        state = .answering
+        context.close(promise: nil)
     }
 
     // MARK: the fast path
@@ -257,15 +307,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             metrics.countRequest(route: route.rawValue, status: parts.status.code)
         }
-        // What HTTP1ToHTTPServerCodec would write for the same HTTPResponse.
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(parts.headers.count + 1)
-        for field in parts.headers { headers.add(name: field.name.rawName, value: field.value) }
-        headers.add(name: "Content-Length", value: String(parts.body.readableBytes))
-        let status = HTTPResponseStatus(statusCode: parts.status.code, reasonPhrase: parts.status.reasonPhrase)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if parts.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(parts.body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        writeAnswer(parts, context: context)
         state = .idle
         if quiesceHeld || closeRequested {
             context.close(promise: nil)
@@ -291,6 +333,18 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
         if case .idle = state { armIdleTimer(context) }
         resumeReading(context)
+    }
+
+    /// Writes an answer as HTTP1ToHTTPServerCodec would write the same HTTPResponse.
+    private func writeAnswer(_ parts: TokenGateError.ResponseParts, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.reserveCapacity(parts.headers.count + 1)
+        for field in parts.headers { headers.add(name: field.name.rawName, value: field.value) }
+        headers.add(name: "Content-Length", value: String(parts.body.readableBytes))
+        let status = HTTPResponseStatus(statusCode: parts.status.code, reasonPhrase: parts.status.reasonPhrase)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if parts.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(parts.body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     /// Starts the idle clock. One timer per connection checks it, so a request costs a clock

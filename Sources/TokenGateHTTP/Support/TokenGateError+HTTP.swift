@@ -11,6 +11,7 @@ extension TokenGateError: HTTPResponseError {
         switch code {
         case .invalidRequest: .badRequest
         case .payloadTooLarge: .contentTooLarge
+        case .headersTooLarge: .requestHeaderFieldsTooLarge
         case .invalidCredentials, .missingToken, .invalidToken, .tokenExpired, .tokenRevoked, .sessionExpired: .unauthorized
         case .csrfFailed: .forbidden
         case .notFound: .notFound

@@ -55,10 +55,10 @@ public enum TokenGateApplication {
 
     /// The service API's router (CONTRACT section 9): every route, and every unmatched path, needs
     /// a service key; user tokens are not service keys.
-    public static func adminRouter(_ parts: Parts, keys: ServiceKeys) -> Router<TokenGateRequestContext> {
+    public static func adminRouter(_ parts: Parts) -> Router<TokenGateRequestContext> {
         let router = Router(context: TokenGateRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
-        router.add(middleware: ServiceKeyMiddleware(keys: keys, auth: parts.auth))
+        router.add(middleware: ServiceKeyMiddleware(auth: parts.auth))
         AdminRoutes(auth: parts.auth).register(on: router)
         return router
     }
@@ -73,7 +73,7 @@ public enum TokenGateApplication {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
-            router: adminRouter(parts, keys: admin.keys),
+            router: adminRouter(parts),
             server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.clientTimeout)))),
             configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: nil),
             onServerRunning: onServerRunning,

@@ -204,7 +204,7 @@ extension TestClient {
 }
 
 extension CLITests {
-    @Test("SIGHUP reloads the key file and the users file at once; a bad file is refused and the old ones stay in force")
+    @Test("SIGHUP reloads the key, users and service keys files at once; a bad file is refused and the old ones stay in force")
     func reloadOnSIGHUP() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tg-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -215,11 +215,16 @@ extension CLITests {
         try (oldKey + "\n").write(toFile: keyFile, atomically: true, encoding: .utf8)
         #expect(try Subprocess.run(["user", "add", "alice", "--users-file", usersFile, "--cost", "4"], input: "wonderland\n").status == 0)
 
+        let keysFile = directory.appendingPathComponent("service-keys").path
+        let oldServiceKey = try Subprocess.run(["admin-key", "generate", "old-app", "--keys-file", keysFile]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+
         let port = try freePort()
+        let adminPort = try freePort()
         let server = try Subprocess.spawn(
             [
                 "serve", "--listen", "127.0.0.1:\(port)", "--signing-key-file", keyFile, "--users-file", usersFile, "--key-prefix",
-                TestRedis.uniquePrefix(),
+                TestRedis.uniquePrefix(), "--admin-listen", "127.0.0.1:\(adminPort)", "--admin-keys-file", keysFile,
             ],
             environment: ["TOKENGATE_REDIS_URL": try TestRedis.url]
         )
@@ -254,7 +259,15 @@ extension CLITests {
             let header = token.split(separator: ".").first.flatMap { Base64URL.decode(Array($0.utf8)) } ?? []
             return try? StrictJSON.parseObject(header[...])["kid"]?.string
         }
+        func serviceKeyStatus(_ secret: String) async throws -> HTTPResponse.Status {
+            let admin = TestClient(host: "127.0.0.1", port: adminPort, configuration: .init(timeout: .seconds(5)))
+            admin.connect()
+            let status = try await admin.get("/admin/v1/users/zoe/sessions", headers: [.authorization: "Bearer \(secret)"]).status
+            try await admin.shutdown()
+            return status
+        }
         let before = try #require(try await login("alice", "wonderland").token)
+        #expect(try await serviceKeyStatus(oldServiceKey) == .ok)
         #expect(try await metric("tokengate_config_generation") == "1.0")
 
         // A rotation (a new key first, the old one still verifying) and a users file in which alice
@@ -264,6 +277,10 @@ extension CLITests {
         try FileManager.default.removeItem(atPath: usersFile)
         #expect(try Subprocess.run(["user", "add", "alice", "--users-file", usersFile, "--cost", "4"], input: "looking-glass\n").status == 0)
         #expect(try Subprocess.run(["user", "add", "bob", "--users-file", usersFile, "--cost", "4"], input: "builder\n").status == 0)
+        // A service key rotated: the new one replaces the old one in the file.
+        try FileManager.default.removeItem(atPath: keysFile)
+        let newServiceKey = try Subprocess.run(["admin-key", "generate", "new-app", "--keys-file", keysFile]).stdout
+            .trimmingCharacters(in: .whitespacesAndNewlines)
         server.signal(SIGHUP)
         #expect(try await eventually { try await metric("tokengate_config_generation") == "2.0" })
 
@@ -275,6 +292,8 @@ extension CLITests {
         #expect(refresh.status == .unauthorized, "alice's password changed: her session ends at its next refresh")
         #expect(try await login("alice", "wonderland").status == .unauthorized)
         #expect(try await login("alice", "looking-glass").status == .ok)
+        #expect(try await serviceKeyStatus(newServiceKey) == .ok)
+        #expect(try await serviceKeyStatus(oldServiceKey) == .unauthorized, "the removed service key no longer works")
 
         // A bad users file: refused, counted, and everything loaded before stays in force.
         try "bob:not-a-bcrypt-hash\n".write(toFile: usersFile, atomically: true, encoding: .utf8)
@@ -289,5 +308,6 @@ extension CLITests {
         let log = String(decoding: server.stderr.readDataToEndOfFile(), as: UTF8.self)
         #expect(log.contains("reloaded the signing keys and users") && log.contains("reload refused"))
         #expect(!log.contains(newKey) && !log.contains(oldKey), "no key in the log")
+        #expect(!log.contains(newServiceKey.dropFirst(5)) && !log.contains(oldServiceKey.dropFirst(5)), "no service key in the log")
     }
 }

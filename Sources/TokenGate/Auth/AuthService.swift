@@ -59,23 +59,39 @@ public struct AuthService: Sendable {
         self.store = store
         self.logger = logger
         self.now = now
-        self.loaded = LoadedFiles(await Secrets(generation: 1, signingKeys: configuration.signingKeys, users: users, configuration: configuration))
+        self.loaded = LoadedFiles(
+            await Secrets(
+                generation: 1,
+                signingKeys: configuration.signingKeys,
+                users: users,
+                serviceKeys: configuration.admin?.keys,
+                configuration: configuration
+            )
+        )
     }
 
     /// The users in force (the users file as last loaded).
     public var users: UserStore { loaded.current.users }
     /// The signing keys in force: the first signs, every one verifies.
     public var signingKeys: [SigningKey] { loaded.current.signingKeys }
+    /// The service API's keys in force (nil when the service API is off).
+    public var serviceKeys: ServiceKeys? { loaded.current.serviceKeys }
     /// 1 for what was loaded at start, one more for every reload.
     public var generation: Int { loaded.current.generation }
 
-    /// Puts new signing keys and users in force at once (an operator's `SIGHUP`): every request
-    /// from now on uses them; one already past its signature check finishes with the old ones.
+    /// Puts new signing keys, users and service keys in force at once (an operator's `SIGHUP`):
+    /// every request from now on uses them; one already past its checks finishes with the old ones.
     /// Returns the new generation.
     @discardableResult
-    public func reload(signingKeys: [SigningKey], users: UserStore) async -> Int {
+    public func reload(signingKeys: [SigningKey], users: UserStore, serviceKeys: ServiceKeys?) async -> Int {
         let next = loaded.current.generation + 1
-        let secrets = await Secrets(generation: next, signingKeys: signingKeys, users: users, configuration: configuration)
+        let secrets = await Secrets(
+            generation: next,
+            signingKeys: signingKeys,
+            users: users,
+            serviceKeys: serviceKeys,
+            configuration: configuration
+        )
         loaded.replace(with: secrets)
         return next
     }
@@ -347,20 +363,23 @@ public enum UnixTime {
     }
 }
 
-/// What the signing-key file and the users file said when last loaded, with everything made from
-/// them (verifier, issuer, CSRF secrets): one immutable value, so a request sees one generation.
+/// What the signing-key file, the users file and the service keys file said when last loaded, with
+/// everything made from them (verifier, issuer, CSRF secrets): one immutable value, so a request
+/// sees one generation.
 private final class Secrets: Sendable {
     let generation: Int
     let signingKeys: [SigningKey]
     let users: UserStore
+    let serviceKeys: ServiceKeys?
     let verifier: TokenVerifier
     let issuer: TokenIssuer
     let csrfKeys: [SymmetricKey]
 
-    init(generation: Int, signingKeys: [SigningKey], users: UserStore, configuration: Configuration) async {
+    init(generation: Int, signingKeys: [SigningKey], users: UserStore, serviceKeys: ServiceKeys?, configuration: Configuration) async {
         self.generation = generation
         self.signingKeys = signingKeys
         self.users = users
+        self.serviceKeys = serviceKeys
         // CSRF secrets are derived from the signing keys, so every instance agrees without another
         // setting; like tokens, CSRF tokens are made with the first key and accepted from any.
         self.csrfKeys = signingKeys.map { key in

@@ -111,7 +111,7 @@ public struct Configuration: Sendable {
         case (let address?, let path?):
             do {
                 let keys = try ServiceKeys(parsing: try readFile(path))
-                admin = AdminAPI(host: address.host, port: address.port, keys: keys)
+                admin = AdminAPI(host: address.host, port: address.port, keys: keys, keysFile: path)
             } catch let error as ConfigurationError {
                 problems.append(contentsOf: error.problems.map { "\(Setting.adminKeysFile.environmentName): \($0)" })
             } catch {
@@ -264,8 +264,11 @@ public struct AdminAPI: Sendable {
     public var host: String
     /// Port to bind (0 picks a free one).
     public var port: Int
-    /// The keys that may call it.
+    /// The keys that may call it, as read at start (`AuthService.serviceKeys` holds those in force
+    /// after a reload).
     public var keys: ServiceKeys
+    /// Where they are kept (read again on `SIGHUP`).
+    public var keysFile: String
 }
 
 /// `TOKENGATE_ROTATION`.

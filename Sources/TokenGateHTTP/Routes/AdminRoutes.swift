@@ -85,12 +85,12 @@ struct AdminRoutes {
 struct ServiceKeyMiddleware: RouterMiddleware {
     typealias Context = TokenGateRequestContext
 
-    let keys: ServiceKeys
     let auth: AuthService
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let secret = try Credentials.bearer(request) else { throw TokenGateError.missingToken }
-        guard let name = keys.name(of: secret.utf8) else {
+        // The keys in force: those of the last reload (SIGHUP).
+        guard let name = auth.serviceKeys?.name(of: secret.utf8) else {
             let configuration = auth.configuration
             let wait = try await auth.store.countWrongServiceKey(
                 address: IPAddress.limitKey(context.clientAddress, ipv6Prefix: configuration.ipv6LimitPrefix),

@@ -261,24 +261,29 @@ struct AdminAPITests {
         }
     }
 
+    /// The service's parts, with a quiet log.
+    private static func quietParts(_ harness: Harness) async -> TokenGateApplication.Parts {
+        var logger = Logger(label: "test.admin")
+        logger.logLevel = .critical
+        return await TokenGateApplication.makeParts(configuration: harness.configuration, users: TestUsers.store, logger: logger)
+    }
+
+    /// Puts another users file in force, as a reload (`SIGHUP`) or a restart does.
+    private static func load(_ users: UserStore, into parts: TokenGateApplication.Parts) async {
+        await parts.auth.reload(signingKeys: parts.auth.signingKeys, users: users, serviceKeys: parts.auth.serviceKeys)
+    }
+
     @Test("a password session of a user removed from the users file still ends on refresh")
     func removedUser() async throws {
         let harness = try Harness()
-        var logger = Logger(label: "test.admin")
-        logger.logLevel = .critical
-        let parts = await TokenGateApplication.makeParts(configuration: harness.configuration, users: TestUsers.store, logger: logger)
-        let grant = try await parts.auth.login(username: "bob", password: "bob-password", userAgent: "", address: "127.0.0.1")
-        let service = try await parts.auth.startSession(user: "ivan", userAgent: "", address: "", keyName: "flask-app")
-        // The same service, now with bob gone from the users file.
-        let withoutBob = await AuthService(
-            configuration: harness.configuration,
-            store: parts.auth.store,
-            users: try UserStore(htpasswd: ""),
-            logger: logger
-        )
-        await #expect(throws: TokenGateError.tokenRevoked) { try await withoutBob.refresh(Substring(grant.token).utf8) }
-        #expect(try await parts.auth.store.sessions(user: "bob").sessions.isEmpty)
-        _ = try await withoutBob.refresh(Substring(service.token).utf8)
+        let parts = await Self.quietParts(harness)
+        let auth = parts.auth
+        let grant = try await auth.login(username: "bob", password: "bob-password", userAgent: "", address: "127.0.0.1")
+        let service = try await auth.startSession(user: "ivan", userAgent: "", address: "", keyName: "flask-app")
+        await Self.load(try UserStore(htpasswd: ""), into: parts)  // bob is gone from the users file
+        await #expect(throws: TokenGateError.tokenRevoked) { try await auth.refresh(Substring(grant.token).utf8) }
+        #expect(try await auth.store.sessions(user: "bob").sessions.isEmpty)
+        _ = try await auth.refresh(Substring(service.token).utf8)
         parts.redis.shutdown()
         harness.redis.shutdown()
     }
@@ -286,22 +291,19 @@ struct AdminAPITests {
     @Test("a changed password ends the user's password sessions at their next refresh; a new login works")
     func changedPassword() async throws {
         let harness = try Harness()
-        var logger = Logger(label: "test.admin")
-        logger.logLevel = .critical
-        let parts = await TokenGateApplication.makeParts(configuration: harness.configuration, users: TestUsers.store, logger: logger)
-        let before = try await parts.auth.login(username: "alice", password: "alice-password", userAgent: "", address: "127.0.0.1")
-        let unchanged = try await parts.auth.login(username: "bob", password: "bob-password", userAgent: "", address: "127.0.0.1")
-        let service = try await parts.auth.startSession(user: "alice", userAgent: "", address: "", keyName: "flask-app")
-        // The same service after alice's hash changed in the users file (and a restart).
+        let parts = await Self.quietParts(harness)
+        let auth = parts.auth
+        let before = try await auth.login(username: "alice", password: "alice-password", userAgent: "", address: "127.0.0.1")
+        let unchanged = try await auth.login(username: "bob", password: "bob-password", userAgent: "", address: "127.0.0.1")
+        let service = try await auth.startSession(user: "alice", userAgent: "", address: "", keyName: "flask-app")
         let newHash = String(UserStore.htpasswdLine(username: "alice", password: "new-password", cost: 4).dropFirst(6))
-        let changed = UserStore(hashes: ["alice": newHash, "bob": TestUsers.bobHash])
-        let restarted = await AuthService(configuration: harness.configuration, store: parts.auth.store, users: changed, logger: logger)
-        await #expect(throws: TokenGateError.tokenRevoked) { try await restarted.refresh(Substring(before.token).utf8) }
-        #expect(try await parts.auth.store.sessions(user: "alice").sessions.map(\.sid) == [service.sid], "only the service session is left")
-        _ = try await restarted.refresh(Substring(unchanged.token).utf8)
-        _ = try await restarted.refresh(Substring(service.token).utf8)
-        let after = try await restarted.login(username: "alice", password: "new-password", userAgent: "", address: "127.0.0.1")
-        _ = try await restarted.refresh(Substring(after.token).utf8)
+        await Self.load(UserStore(hashes: ["alice": newHash, "bob": TestUsers.bobHash]), into: parts)
+        await #expect(throws: TokenGateError.tokenRevoked) { try await auth.refresh(Substring(before.token).utf8) }
+        #expect(try await auth.store.sessions(user: "alice").sessions.map(\.sid) == [service.sid], "only the service session is left")
+        _ = try await auth.refresh(Substring(unchanged.token).utf8)
+        _ = try await auth.refresh(Substring(service.token).utf8)
+        let after = try await auth.login(username: "alice", password: "new-password", userAgent: "", address: "127.0.0.1")
+        _ = try await auth.refresh(Substring(after.token).utf8)
         parts.redis.shutdown()
         harness.redis.shutdown()
     }

@@ -80,20 +80,7 @@ struct CLITests {
             ],
             environment: ["TOKENGATE_REDIS_URL": redisURL]
         )
-        // Poll until the server answers, with a fresh client per attempt.
-        var connected: TestClient? = nil
-        let up = try await eventually {
-            let attempt = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
-            attempt.connect()
-            if (try? await attempt.get("/healthz").status) == .ok {
-                connected = attempt
-                return true
-            }
-            try? await attempt.shutdown()
-            return false
-        }
-        let client = try #require(connected)
-        #expect(up)
+        let client = try await TestClient.whenServing(port: port, "/healthz")
         let login = try await client.post(
             "/auth/login",
             headers: [.contentType: "application/json"],
@@ -164,19 +151,7 @@ extension CLITests {
             ],
             environment: ["TOKENGATE_REDIS_URL": try TestRedis.url]
         )
-        var connected: TestClient? = nil
-        let up = try await eventually {
-            let attempt = TestClient(host: "127.0.0.1", port: adminPort, configuration: .init(timeout: .seconds(5)))
-            attempt.connect()
-            if (try? await attempt.get("/admin/v1/users/zoe/sessions", headers: [.authorization: "Bearer \(secret)"]).status) == .ok {
-                connected = attempt
-                return true
-            }
-            try? await attempt.shutdown()
-            return false
-        }
-        #expect(up)
-        let client = try #require(connected)
+        let client = try await TestClient.whenServing(port: adminPort, "/admin/v1/users/zoe/sessions", headers: [.authorization: "Bearer \(secret)"])
         let started = try await client.post(
             "/admin/v1/sessions",
             headers: [.authorization: "Bearer \(secret)", .contentType: "application/json"],
@@ -194,6 +169,24 @@ extension CLITests {
 }
 
 extension TestClient {
+    /// A client of a `tokengate serve` just started on `port`, once `uri` answers 200 (polled, a
+    /// fresh connection per attempt).
+    fileprivate static func whenServing(port: Int, _ uri: String, headers: HTTPFields = [:]) async throws -> TestClient {
+        var connected: TestClient? = nil
+        let up = try await eventually {
+            let attempt = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
+            attempt.connect()
+            if (try? await attempt.get(uri, headers: headers).status) == .ok {
+                connected = attempt
+                return true
+            }
+            try? await attempt.shutdown()
+            return false
+        }
+        #expect(up, "the server answers \(uri) on port \(port)")
+        return try #require(connected)
+    }
+
     fileprivate func get(_ uri: String, headers: HTTPFields = [:]) async throws -> TestClient.Response {
         try await execute(.init(uri, method: .get, authority: "127.0.0.1", headers: headers))
     }
@@ -228,20 +221,7 @@ extension CLITests {
             ],
             environment: ["TOKENGATE_REDIS_URL": try TestRedis.url]
         )
-        var connected: TestClient? = nil
-        #expect(
-            try await eventually {
-                let attempt = TestClient(host: "127.0.0.1", port: port, configuration: .init(timeout: .seconds(5)))
-                attempt.connect()
-                if (try? await attempt.get("/healthz").status) == .ok {
-                    connected = attempt
-                    return true
-                }
-                try? await attempt.shutdown()
-                return false
-            }
-        )
-        let client = try #require(connected)
+        let client = try await TestClient.whenServing(port: port, "/healthz")
         func login(_ user: String, _ password: String) async throws -> (status: HTTPResponse.Status, token: String?) {
             let response = try await client.post(
                 "/auth/login",

@@ -111,6 +111,9 @@ public struct AuthService: Sendable {
         let counted = name ?? rawName.lowercased()
         let limitedAddress = IPAddress.limitKey(address, ipv6Prefix: configuration.ipv6LimitPrefix)
         try await admitLogin(user: counted, address: limitedAddress)
+        // One users file for the whole login: a reload in between must not record the new file's
+        // credential for a password the old file accepted.
+        let users = self.users
         let verified = await users.verify(username: name ?? "", password: password)
         try await store.endLoginAttempt(user: counted, address: limitedAddress, failed: !verified, limits: loginLimits)
         guard verified, let user = name else {

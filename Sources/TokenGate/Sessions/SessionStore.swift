@@ -338,8 +338,10 @@ public struct SessionStore: Sendable {
         public var perUser: Int
         /// Failures from one address, any usernames.
         public var perAddress: Int
+        /// Seconds a failure counts, from the first failure of a counter's window.
         public var window: Int
 
+        /// Creates the limits.
         public init(perUserAndAddress: Int, perUser: Int, perAddress: Int, window: Int) {
             self.perUserAndAddress = perUserAndAddress
             self.perUser = perUser

@@ -13,7 +13,9 @@ struct Serve: AsyncParsableCommand {
         abstract: "Run the auth server.",
         discussion: """
             Every flag mirrors a TOKENGATE_* environment variable (shown in brackets); a flag wins over \
-            the variable. Bad values stop start-up with one line per problem (exit status 78).
+            the variable. Bad values stop start-up with one line per problem (exit status 78). \
+            SIGHUP re-reads the signing-key, users and service keys files (all or nothing: a bad file \
+            is refused with one log line and the old ones stay); SIGTERM stops gracefully.
             """
     )
 

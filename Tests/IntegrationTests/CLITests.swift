@@ -38,6 +38,7 @@ struct CLITests {
             #expect(result.stdout.contains(setting.flag), "missing \(setting.flag)")
             #expect(text.contains(setting.environmentName), "missing \(setting.environmentName)")
         }
+        #expect(text.contains("SIGHUP re-reads the signing-key, users and service keys files"), "the reload is documented")
         for command in [
             ["user", "add", "--help"], ["sessions", "--help"], ["revoke", "--help"], ["doctor", "--help"], ["key", "generate", "--help"],
             ["admin-key", "generate", "--help"],

@@ -248,9 +248,10 @@ enum Scripts {
 
     /// Per-request rotation (CONTRACT section 5). KEYS: token, session, index, successor's key.
     /// ARGV: sid, successor's jti, ttl, idle, max age, token prefix, reuse grace (ms), activity (1/0),
-    /// successor token, and the user's credential in the users file now (as in `refresh`). The first use of a token stores `successor` in the token's
-    /// key and adds it to the session; every use inside the grace window gets that same successor
-    /// back; a use after it ends the session (code -3). Returns `{code}` or `{1, successor}`.
+    /// successor token, and the user's credential in the users file now (as in `refresh`). The
+    /// first use of a token stores `successor` in the token's key and adds it to the session; every
+    /// use inside the grace window gets that same successor back; a use after it ends the session
+    /// (code -3). Returns `{code}` or `{1, successor}`.
     static let rotate = script(
         "rotate",
         """

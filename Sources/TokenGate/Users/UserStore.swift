@@ -56,9 +56,6 @@ public struct UserStore: Sendable {
         self.init(hashes: hashes)
     }
 
-    /// True when `username` (canonical) is a user.
-    public func contains(_ username: String) -> Bool { hashes[username] != nil }
-
     /// The fingerprint of the user's password hash as the file holds it now, or nil for a name the
     /// file does not hold. A password session records it at login; a changed password (a new
     /// hash) no longer matches, which ends the session at its next refresh.

@@ -121,7 +121,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         var hosts = 0
         for field in head.headers {
             bytes += field.name.utf8.count + field.value.utf8.count + 4
-            if field.name.utf8.count == 4, field.name.lowercased() == "host" { hosts += 1 }
+            if field.name.utf8.elementsEqual("host".utf8, by: { $0 | 0x20 == $1 }) { hosts += 1 }
         }
         if bytes > maxHeaderBytes {
             return TokenGateError(.headersTooLarge, "the request's header fields are larger than \(maxHeaderBytes / 1024) KiB")

@@ -103,25 +103,24 @@ public struct TokenVerifier: Sendable {
         guard let payloadBytes = Base64URL.decode(token[(firstDot + 1)..<secondDot]) else {
             throw .invalidToken("payload is not base64url")
         }
-        let claims: [String: JSONValue]
-        do { claims = try StrictJSON.parseObject(payloadBytes, maxDepth: 4) } catch { throw .invalidToken("payload is not a JSON object") }
-        guard claims["iss"]?.string == issuer else { throw .invalidToken("wrong issuer") }
-        switch (audience, claims["aud"]) {
+        let claims = try Claims(payload: payloadBytes)
+        guard claims.iss?.string == issuer else { throw .invalidToken("wrong issuer") }
+        switch (audience, claims.aud) {
         case (nil, nil): break
         case (let expected?, .string(let aud)?) where aud == expected: break
         case (let expected?, .array(let values)?) where values.contains(.string(expected)): break
         default: throw .invalidToken("wrong audience")
         }
-        guard let user = claims["sub"]?.string, Username.isCanonical(user) else { throw .invalidToken("bad sub") }
-        guard let sid = claims["sid"]?.string, Identifier.isValid(sid) else { throw .invalidToken("bad sid") }
-        guard let jti = claims["jti"]?.string, Identifier.isValid(jti) else { throw .invalidToken("bad jti") }
-        guard let iat = claims["iat"]?.integer, let exp = claims["exp"]?.integer else {
+        guard let user = claims.sub?.string, Username.isCanonical(user) else { throw .invalidToken("bad sub") }
+        guard let sid = claims.sid?.string, Identifier.isValid(sid) else { throw .invalidToken("bad sid") }
+        guard let jti = claims.jti?.string, Identifier.isValid(jti) else { throw .invalidToken("bad jti") }
+        guard let iat = claims.iat?.integer, let exp = claims.exp?.integer else {
             throw .invalidToken("iat and exp must be integers")
         }
         let (lifetime, overflow) = exp.subtractingReportingOverflow(iat)
         guard exp > iat, !overflow, lifetime <= tokenTTL else { throw .invalidToken("lifetime is longer than allowed") }
         guard iat <= now + leeway else { throw .invalidToken("issued in the future") }
-        if let nbf = claims["nbf"] {
+        if let nbf = claims.nbf {
             guard let notBefore = nbf.integer, notBefore <= now + leeway else { throw .invalidToken("not yet valid") }
         }
         guard exp + leeway > now else { throw .tokenExpired }
@@ -199,7 +198,9 @@ enum VerificationKey: Sendable {
         case .hmac(let keyed):
             var mac = keyed
             mac.update(data: input)
-            return mac.finalize() == signature  // constant time
+            // Constant time, over the MAC's own bytes (swift-crypto's `==` takes the generic
+            // `DataProtocol` path, 0.9 % of a verify's CPU).
+            return mac.finalize().withUnsafeBytes { ConstantTime.equal($0, signature) }
         case .ed25519(let key):
             return key.isValidSignature(signature, for: Array(input))
         case .p256(let key):

@@ -99,11 +99,12 @@ public enum TokenGateApplication {
             server: .http1(
                 configuration: .init(
                     additionalChannelHandlers: [
-                        FastPathHandler.Installer {
+                        FastPathHandler.Installer { encoder in
                             FastPathHandler(
                                 auth: parts.auth,
                                 metrics: parts.metrics,
-                                idleTimeout: .seconds(Int64(configuration.clientTimeout))
+                                idleTimeout: .seconds(Int64(configuration.clientTimeout)),
+                                encoder: encoder
                             )
                         }
                     ],

@@ -11,8 +11,9 @@ import TokenGate
 /// task, the router or the middleware chain. Every other request goes on to Hummingbird unchanged.
 ///
 /// It sits right behind NIO's HTTP/1 decoder and encoder, ahead of the conversion to HTTP types
-/// (`HTTP1ToHTTPServerCodec`): the hot requests are read and answered as NIO's HTTP/1 parts and never
-/// converted (`FastPathHandler.Installer` puts it there).
+/// (`HTTP1ToHTTPServerCodec`): the hot requests are read as NIO's HTTP/1 parts and never converted,
+/// and their answers are written already encoded (`HTTPAnswer`), past NIO's encoder
+/// (`FastPathHandler.Installer` puts it there and finds the encoder).
 ///
 /// The answers are the same as the routes' (`ServiceRoutes.me`, `AuthRoutes.verified`, the errors
 /// of `TokenGateError.responseParts`), and they are counted in the same metrics. The fast path is
@@ -72,11 +73,15 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The 200 counter of the route this connection asked for last (counting takes no lock).
     private var okCounter: (route: Route, counter: Counter)?
     private var idleTimer: Scheduled<Void>?
+    /// The context of NIO's `HTTPResponseEncoder` (found by `Installer`): our answers, already
+    /// encoded (`HTTPAnswer`), are written from there, toward the socket.
+    private let encoder: ChannelHandlerContext
     /// When the connection went idle (or began its current request of ours); nil while busy.
     private var idleSince: NIODeadline?
 
-    init(auth: AuthService, metrics: Metrics, idleTimeout: TimeAmount) {
+    init(auth: AuthService, metrics: Metrics, idleTimeout: TimeAmount, encoder: ChannelHandlerContext) {
         self.auth = auth
+        self.encoder = encoder
         self.metrics = metrics
         self.idleTimeout = idleTimeout
         self.enabled = auth.configuration.rotation == .off && !auth.configuration.cookieMode
@@ -335,16 +340,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         resumeReading(context)
     }
 
-    /// Writes an answer as HTTP1ToHTTPServerCodec would write the same HTTPResponse.
+    /// Writes an answer as HTTP1ToHTTPServerCodec and NIO's encoder would write the same
+    /// HTTPResponse: encoded here in one buffer, written past the encoder (see `HTTPAnswer`). Every
+    /// earlier answer has been written (the order above guarantees it), so this one follows it.
     private func writeAnswer(_ parts: TokenGateError.ResponseParts, context: ChannelHandlerContext) {
-        var headers = HTTPHeaders()
-        headers.reserveCapacity(parts.headers.count + 1)
-        for field in parts.headers { headers.add(name: field.name.rawName, value: field.value) }
-        headers.add(name: "Content-Length", value: String(parts.body.readableBytes))
-        let status = HTTPResponseStatus(statusCode: parts.status.code, reasonPhrase: parts.status.reasonPhrase)
-        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
-        if parts.body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(parts.body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        var buffer = context.channel.allocator.buffer(capacity: 160 + parts.body.readableBytes)
+        HTTPAnswer.encode(parts, into: &buffer)
+        encoder.writeAndFlush(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
     }
 
     /// Starts the idle clock. One timer per connection checks it, so a request costs a clock
@@ -380,15 +382,16 @@ extension FastPathHandler {
     /// the fast path ahead of the codec, then leaves the pipeline.
     final class Installer: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = Never
-        private let make: () -> FastPathHandler
+        private let make: (ChannelHandlerContext) -> FastPathHandler
 
-        init(_ make: @escaping () -> FastPathHandler) { self.make = make }
+        init(_ make: @escaping (ChannelHandlerContext) -> FastPathHandler) { self.make = make }
 
         func handlerAdded(context: ChannelHandlerContext) {
             let pipeline = context.pipeline.syncOperations
             do {
                 let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
-                try pipeline.addHandler(make(), position: .before(codec.handler))
+                let encoder = try pipeline.context(handlerType: HTTPResponseEncoder.self)
+                try pipeline.addHandler(make(encoder), position: .before(codec.handler))
                 pipeline.removeHandler(context: context, promise: nil)
             } catch {
                 context.fireErrorCaught(error)

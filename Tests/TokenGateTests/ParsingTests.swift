@@ -25,6 +25,25 @@ struct Base64URLTests {
         }
         #expect(Base64URL.decode(Array(text.utf8)) == nil)
     }
+
+    @Test("a character outside the alphabet is refused at every position of every length")
+    func strangerAnywhere() {
+        for length in [2, 3, 4, 6, 7, 8, 43, 44] {
+            let valid = Array(Base64URL.encode((0..<(length * 3 / 4)).map { UInt8(truncatingIfNeeded: $0 &* 7) }).utf8)
+            #expect(valid.count == length)
+            #expect(Base64URL.decode(valid) != nil)
+            for position in 0..<length {
+                for stranger in Array("=+/ .\0".utf8) + [0x80, 0xFF] {
+                    var text = valid
+                    text[position] = stranger
+                    #expect(Base64URL.decode(text) == nil, "\(length) \(position) \(stranger)")
+                    // The same bytes as a slice of a larger buffer (the verifier's form).
+                    let framed = [UInt8(ascii: "A")] + text + [UInt8(ascii: "A")]
+                    #expect(Base64URL.decode(framed[1..<(framed.count - 1)]) == nil)
+                }
+            }
+        }
+    }
 }
 
 @Suite("strict JSON")
@@ -81,6 +100,10 @@ struct KeyLayoutTests {
         #expect(keys.session(user: "alice", sid: "S") == "tg:{alice}:s:S")
         #expect(keys.token(user: "alice", jti: "J") == "tg:{alice}:t:J")
         #expect(keys.sessionIndex(user: "alice") == "tg:{alice}:sessions")
+        #expect(keys.sessionPrefix(user: "alice") == "tg:{alice}:s:")
+        #expect(keys.tokenPrefix(user: "alice") == "tg:{alice}:t:")
+        #expect(keys.endedSessions(user: "alice", id: "E") == "tg:{alice}:ended:E")
+        #expect(KeyLayout(prefix: "myapp:auth:").token(user: "bob.b@x", jti: "J") == "myapp:auth:{bob.b@x}:t:J")
         #expect(keys.failedLogins(address: "::1") == "tg:rl:ip:::1")
         let hashed = keys.failedLogins(user: "alice")
         #expect(hashed.hasPrefix("tg:rl:u:") && !hashed.contains("alice") && hashed.count == "tg:rl:u:".count + 20)

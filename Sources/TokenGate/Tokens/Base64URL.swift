@@ -30,31 +30,61 @@ public enum Base64URL {
 
     /// Decodes strictly; nil for anything but the canonical unpadded form.
     public static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
+        if let decoded = text.withContiguousStorageIfAvailable({ decode(bytes: $0) }) { return decoded }
+        return Array(text).withUnsafeBufferPointer { decode(bytes: $0) }
+    }
+
+    /// Four characters (three bytes) a step over contiguous bytes: a verify decodes its signature and
+    /// payload, and a character at a time cost 4 % of its instructions (bench/profile).
+    private static func decode(bytes text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         let count = text.count
         if count % 4 == 1 { return nil }
         var valid = true
         // Every valid length decodes to exactly count * 3 / 4 bytes.
         let out = [UInt8](unsafeUninitializedCapacity: count * 3 / 4) { bytes, initialized in
             decodeTable.withUnsafeBufferPointer { table in
-                var buffer: UInt32 = 0
-                var bits = 0
+                // Values are 0..<64; the table's 0xFF (not in the alphabet) is the only one with
+                // either high bit set, so OR-ing every value finds a stranger at the end.
+                var seen: UInt8 = 0
+                var index = 0
                 var written = 0
-                for char in text {
-                    let value = table[Int(char)]
-                    if value == 0xFF {
-                        valid = false
-                        return
-                    }
-                    buffer = (buffer << 6) | UInt32(value)
-                    bits += 6
-                    if bits >= 8 {
-                        bits -= 8
-                        bytes[written] = UInt8(truncatingIfNeeded: buffer >> UInt32(bits))
-                        written += 1
-                    }
+                while index + 4 <= count {
+                    let a = table[Int(text[index])]
+                    let b = table[Int(text[index + 1])]
+                    let c = table[Int(text[index + 2])]
+                    let d = table[Int(text[index + 3])]
+                    seen |= a | b | c | d
+                    let word = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                    bytes[written] = UInt8(truncatingIfNeeded: word >> 16)
+                    bytes[written + 1] = UInt8(truncatingIfNeeded: word >> 8)
+                    bytes[written + 2] = UInt8(truncatingIfNeeded: word)
+                    index += 4
+                    written += 3
                 }
-                // Leftover bits must be zero, or two spellings would decode to the same bytes.
-                if bits > 0 && buffer & ((1 << UInt32(bits)) - 1) != 0 { valid = false }
+                // A tail of 2 characters is one byte and 4 leftover bits, of 3 two bytes and 2 bits;
+                // the leftover bits must be zero, or two spellings would decode to the same bytes.
+                var leftover: UInt8 = 0
+                switch count - index {
+                case 2:
+                    let a = table[Int(text[index])]
+                    let b = table[Int(text[index + 1])]
+                    seen |= a | b
+                    bytes[written] = a << 2 | b >> 4
+                    written += 1
+                    leftover = b & 0x0F
+                case 3:
+                    let a = table[Int(text[index])]
+                    let b = table[Int(text[index + 1])]
+                    let c = table[Int(text[index + 2])]
+                    seen |= a | b | c
+                    bytes[written] = a << 2 | b >> 4
+                    bytes[written + 1] = b << 4 | c >> 2
+                    written += 2
+                    leftover = c & 0x03
+                default:
+                    break
+                }
+                valid = seen & 0xC0 == 0 && leftover == 0
                 initialized = written
             }
         }
@@ -63,6 +93,8 @@ public enum Base64URL {
 
     /// True when every byte is in the base64url alphabet.
     public static func isAlphabet(_ text: some Sequence<UInt8>) -> Bool {
-        text.allSatisfy { decodeTable[Int($0)] != 0xFF }
+        // Over contiguous bytes where it can (a verify checks two identifiers).
+        text.withContiguousStorageIfAvailable { bytes in bytes.allSatisfy { decodeTable[Int($0)] != 0xFF } }
+            ?? text.allSatisfy { decodeTable[Int($0)] != 0xFF }
     }
 }

@@ -11,9 +11,11 @@ public enum Username {
     public static func isCanonical(_ name: String) -> Bool {
         let utf8 = name.utf8
         guard (1...64).contains(utf8.count) else { return false }
-        return utf8.allSatisfy { byte in
+        func allowed(_ byte: UInt8) -> Bool {
             (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
                 || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "@") || byte == UInt8(ascii: "-")
         }
+        // Over contiguous bytes where it can (every verify checks its token's `sub`).
+        return utf8.withContiguousStorageIfAvailable { $0.allSatisfy(allowed) } ?? utf8.allSatisfy(allowed)
     }
 }

@@ -58,4 +58,23 @@ import TokenGate
             #expect(expected.starts(with: Array("HTTP/1.1 \(parts.status.code) ".utf8)))
         }
     }
+
+    /// The fast path's two 200s are written from pre-built parts: the same bytes as from their
+    /// routes' fields (and so as NIO writes them, above).
+    @Test func prebuiltAnswersAreTheRoutesBytes() throws {
+        for identity in [
+            VerifiedToken(user: "alice", sid: "q_3tc4eui83klldTGq2ByQ", jti: "Z4M6Ujo6WSB_RXLF4BAcvQ", issuedAt: 1, expiresAt: 31),
+            VerifiedToken(user: "b.o-b_9@example.org", sid: String(repeating: "s", count: 64), jti: "j", issuedAt: 0, expiresAt: 900),
+        ] {
+            var verified = ByteBuffer()
+            HTTPAnswer.verified(identity, into: &verified)
+            let verifiedParts: TokenGateError.ResponseParts = (.ok, AuthRoutes.verifiedHeaders(identity), ByteBuffer())
+            #expect(String(buffer: verified) == String(decoding: try nioBytes(verifiedParts), as: UTF8.self))
+
+            let body = ServiceRoutes.me(identity, expiresIn: 29)
+            var me = ByteBuffer()
+            HTTPAnswer.me(body: body, into: &me)
+            #expect(String(buffer: me) == String(decoding: try nioBytes((.ok, ServiceRoutes.meHeaders, body)), as: UTF8.self))
+        }
+    }
 }

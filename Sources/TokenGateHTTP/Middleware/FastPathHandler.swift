@@ -37,6 +37,14 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case verify = "/auth/verify"
     }
 
+    /// What the fast path writes: one of its two 200s (from pre-built parts, `HTTPAnswer`) or a
+    /// refusal (from its parts).
+    private enum Answer {
+        case verified(VerifiedToken)
+        case me(VerifiedToken)
+        case refused(TokenGateError.ResponseParts)
+    }
+
     private enum State {
         /// Between requests, or passing a request to Hummingbird.
         case idle
@@ -259,7 +267,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         metrics.countRequest(route: "unmatched", status: refusal.status.code)
         var parts = refusal.responseParts
         parts.headers[.connection] = "close"
-        writeAnswer(parts, context: context)
+        writeAnswer(.refused(parts), context: context)
         state = .answering
         context.close(promise: nil)
     }
@@ -281,7 +289,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
             token = bearer
         } catch {
-            respond(route, TokenGateError.responseParts(for: error), context: context)
+            respond(route, .refused(TokenGateError.responseParts(for: error)), context: context)
             return
         }
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -291,28 +299,22 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             handler.metrics.recordVerify(ContinuousClock.now - started)
             switch result {
             case .success(let identity):
-                handler.respond(route, handler.success(route, identity), context: contextBound.value)
+                handler.respond(route, route == .me ? .me(identity) : .verified(identity), context: contextBound.value)
             case .failure(let error):
-                handler.respond(route, TokenGateError.responseParts(for: error), context: contextBound.value)
+                handler.respond(route, .refused(TokenGateError.responseParts(for: error)), context: contextBound.value)
             }
         }
     }
 
-    private func success(_ route: Route, _ identity: VerifiedToken) -> TokenGateError.ResponseParts {
-        switch route {
-        case .me: (.ok, ServiceRoutes.meHeaders, ServiceRoutes.me(identity, expiresIn: auth.secondsLeft(identity)))
-        case .verify: (.ok, AuthRoutes.verifiedHeaders(identity), ByteBuffer())
-        }
-    }
-
-    private func respond(_ route: Route, _ parts: TokenGateError.ResponseParts, context: ChannelHandlerContext) {
-        if parts.status.code == 200 {
+    private func respond(_ route: Route, _ answer: Answer, context: ChannelHandlerContext) {
+        switch answer {
+        case .verified, .me:
             if okCounter?.route != route { okCounter = (route, metrics.requestCounter(route: route.rawValue, status: 200)) }
             okCounter?.counter.increment()
-        } else {
+        case .refused(let parts):
             metrics.countRequest(route: route.rawValue, status: parts.status.code)
         }
-        writeAnswer(parts, context: context)
+        writeAnswer(answer, context: context)
         state = .idle
         if quiesceHeld || closeRequested {
             context.close(promise: nil)
@@ -343,9 +345,20 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Writes an answer as HTTP1ToHTTPServerCodec and NIO's encoder would write the same
     /// HTTPResponse: encoded here in one buffer, written past the encoder (see `HTTPAnswer`). Every
     /// earlier answer has been written (the order above guarantees it), so this one follows it.
-    private func writeAnswer(_ parts: TokenGateError.ResponseParts, context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 160 + parts.body.readableBytes)
-        HTTPAnswer.encode(parts, into: &buffer)
+    private func writeAnswer(_ answer: Answer, context: ChannelHandlerContext) {
+        var buffer: ByteBuffer
+        switch answer {
+        case .verified(let identity):
+            buffer = context.channel.allocator.buffer(capacity: 256)
+            HTTPAnswer.verified(identity, into: &buffer)
+        case .me(let identity):
+            let body = ServiceRoutes.me(identity, expiresIn: auth.secondsLeft(identity))
+            buffer = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
+            HTTPAnswer.me(body: body, into: &buffer)
+        case .refused(let parts):
+            buffer = context.channel.allocator.buffer(capacity: 160 + parts.body.readableBytes)
+            HTTPAnswer.encode(parts, into: &buffer)
+        }
         encoder.writeAndFlush(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
     }
 

@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Helpers for bench/run (standard library only): seed tokens, refresh them, measure logout-all, read CPU time."""
+"""Helpers for bench/run and bench/profile (standard library only): seed tokens, refresh them, measure
+logout-all, read CPU time, send a fixed number of requests."""
+import asyncio
 import http.client
 import json
 import socket
@@ -128,6 +130,56 @@ def cpu_ticks(pids):
     print(total)
 
 
+def send_fixed(port, path, tokens_file, total, connections):
+    """Sends `total` keep-alive GETs of `path` over `connections` connections, each carrying the next
+    token of the file; fails unless every answer is 200 (a profile of refusals would mean nothing)."""
+    with open(tokens_file) as f:
+        tokens = [line.strip() for line in f if line.strip()]
+    counter = iter(range(total))
+
+    async def connection():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for n in counter:
+            token = tokens[n % len(tokens)]
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200 "):
+                status = head.split(b"\r\n", 1)[0].decode()
+                raise SystemExit(f"answer {n}: {status}")
+            length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+        writer.close()
+
+    async def main():
+        await asyncio.gather(*(connection() for _ in range(connections)))
+
+    asyncio.run(main())
+
+
+def callgrind_self(path, requests, top):
+    """The functions with the most own instructions (Ir) in a callgrind file, per request: name, count."""
+    names, own, current, skip = {}, {}, None, False
+    with open(path) as f:
+        for line in f:
+            if line.startswith(("fn=", "cfn=")):
+                ref, _, name = line.split("=", 1)[1].rstrip("\n").partition(" ")
+                if name:
+                    names[ref] = name  # a name is given once, at its first use, then its (id) alone
+                if line.startswith("fn="):
+                    current = names.get(ref, ref)
+            elif line.startswith("calls="):
+                skip = True  # the next cost line is the call's inclusive cost
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if skip:
+                    skip = False
+                    continue
+                fields = line.split()
+                if len(fields) > 1 and current is not None:
+                    own[current] = own.get(current, 0) + int(fields[1])
+    for name, cost in sorted(own.items(), key=lambda item: -item[1])[:top]:
+        print(f"{cost // requests} {name}")
+
+
 if __name__ == "__main__":
     command = sys.argv[1]
     if command == "seed":
@@ -136,6 +188,10 @@ if __name__ == "__main__":
         logout_all(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif command == "refresh":
         refresh_each(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif command == "send":
+        send_fixed(int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
+    elif command == "callgrind-self":
+        callgrind_self(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
     elif command == "cpu":
         cpu_ticks(sys.argv[2:])
     else:

@@ -1,14 +1,15 @@
 import NIOCore
 
-/// A command on its way to Redis: its RESP bytes and the promise its reply completes.
+/// A command on its way to Redis: its RESP bytes and what takes its reply (called on the
+/// connection's event loop, once).
 struct OutgoingCommand: Sendable {
     var bytes: ByteBuffer
-    var promise: EventLoopPromise<RESPValue>
+    var reply: @Sendable (Result<RESPValue, RedisError>) -> Void
     var deadline: NIODeadline
 }
 
 /// Pipelines commands over one connection: replies arrive in the order commands were written,
-/// so each reply completes the oldest waiting promise.
+/// so each reply goes to the oldest waiting command.
 ///
 /// Any failure (timeout, reset, protocol error) fails every waiting command and closes the
 /// channel: a connection that lost its place in the reply stream is never reused.
@@ -45,7 +46,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let command = unwrapOutboundIn(data)
         if let failure {
-            command.promise.fail(failure)
+            command.reply(.failure(failure))
             promise?.fail(failure)
             return
         }
@@ -60,7 +61,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 guard let command = waiting.popFirst() else {
                     throw RedisError(.protocolError, "reply with no command waiting")
                 }
-                command.promise.succeed(reply)
+                command.reply(.success(reply))
             }
         } catch {
             fail(context: context, error)
@@ -89,7 +90,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private func failAll(_ error: RedisError) {
         if failure == nil { failure = error }
         while let command = waiting.popFirst() {
-            command.promise.fail(error)
+            command.reply(.failure(error))
         }
     }
 }

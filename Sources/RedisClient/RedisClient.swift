@@ -113,26 +113,25 @@ public final class RedisClient: Sendable {
         command.append(String(keys.count))
         command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
-        send(command, on: eventLoop, slot: slot).whenComplete { [command] result in
+        send(command, on: eventLoop, slot: slot) { [command] result in
             switch Self.reply(result) {
             case .failure(let error) where error.isNoScript:
                 self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
                 var eval = command
                 eval[0] = "EVAL"
                 eval[1] = script.source
-                self.send(eval, on: eventLoop, slot: slot).whenComplete { completion(Self.reply($0)) }
+                self.send(eval, on: eventLoop, slot: slot) { completion(Self.reply($0)) }
             case let other:
                 completion(other)
             }
         }
     }
 
-    /// A reply as the callers see it: an error reply, or any other error, as a `RedisError`.
-    private static func reply(_ result: Result<RESPValue, any Error>) -> Result<RESPValue, RedisError> {
+    /// A reply as the callers see it: an error reply is a `RedisError` too.
+    private static func reply(_ result: Result<RESPValue, RedisError>) -> Result<RESPValue, RedisError> {
         switch result {
         case .success(.error(let message)): .failure(RedisError(.server, message))
-        case .success(let value): .success(value)
-        case .failure(let error): .failure(error as? RedisError ?? RedisError(.connectionClosed, "\(error)"))
+        case let other: other
         }
     }
 
@@ -141,29 +140,36 @@ public final class RedisClient: Sendable {
         let slot = pickSlot()
         let loop = eventLoop ?? slot.eventLoop
         let promise = loop.makePromise(of: RESPValue.self)
-        send(arguments, on: loop, slot: slot).whenComplete { promise.completeWith(Self.reply($0).mapError { $0 }) }
+        send(arguments, on: loop, slot: slot) { promise.completeWith(Self.reply($0).mapError { $0 as any Error }) }
         return promise.futureResult
     }
 
     /// The command's raw reply (an error reply is a success here) on `loop`, through `slot`'s
     /// connection (or another open one while it backs off).
-    private func send(_ arguments: [String], on loop: any EventLoop, slot: Slot) -> EventLoopFuture<RESPValue> {
+    private func send(
+        _ arguments: [String],
+        on loop: any EventLoop,
+        slot: Slot,
+        _ reply: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
+    ) {
         var buffer = ByteBuffer()
-        do { try RESPEncoder.encode(arguments, into: &buffer) } catch { return loop.makeFailedFuture(error) }
-        let open = openConnection(preferring: slot)
-        let reply: EventLoopFuture<RESPValue>
-        if let open {
+        do { try RESPEncoder.encode(arguments, into: &buffer) } catch {
+            loop.execute { reply(.failure(error)) }
+            return
+        }
+        if let open = openConnection(preferring: slot) {
             commands.add(1, ordering: .relaxed)
-            reply = open.send(buffer).hop(to: loop)
+            open.send(buffer, replyOn: loop, reply)
         } else {
             // Connecting (or backing off) is the rare path: the async code handles it.
-            reply = loop.makeFutureWithTask { [buffer] in
+            loop.makeFutureWithTask { [buffer] in
                 let connection = try await self.connection(for: slot)
                 self.commands.add(1, ordering: .relaxed)
                 return try await connection.send(buffer).get()
+            }.whenComplete { result in
+                reply(result.mapError { $0 as? RedisError ?? RedisError(.connectionClosed, "\($0)") })
             }
         }
-        return reply
     }
 
     /// Closes every connection; later commands fail with `.shutdown`.

@@ -12,11 +12,16 @@ struct RedisChannelHandlerTests {
         return channel
     }
 
+    /// A command's reply as a promise's result.
+    private func complete(_ promise: EventLoopPromise<RESPValue>) -> @Sendable (Result<RESPValue, RedisError>) -> Void {
+        { promise.completeWith($0.mapError { $0 as any Error }) }
+    }
+
     private func send(_ channel: EmbeddedChannel, _ arguments: [String]) throws -> EventLoopFuture<RESPValue> {
         var bytes = ByteBuffer()
         try RESPEncoder.encode(arguments, into: &bytes)
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        channel.write(OutgoingCommand(bytes: bytes, promise: promise, deadline: channel.eventLoop.now + .seconds(1)), promise: nil)
+        channel.write(OutgoingCommand(bytes: bytes, reply: complete(promise), deadline: channel.eventLoop.now + .seconds(1)), promise: nil)
         return promise.futureResult
     }
 
@@ -43,7 +48,7 @@ struct RedisChannelHandlerTests {
         var bytes = ByteBuffer()
         try RESPEncoder.encode(["PING"], into: &bytes)
         let promise = loop.makePromise(of: RESPValue.self)
-        channel.writeAndFlush(OutgoingCommand(bytes: bytes, promise: promise, deadline: loop.now + .milliseconds(100)), promise: nil)
+        channel.writeAndFlush(OutgoingCommand(bytes: bytes, reply: complete(promise), deadline: loop.now + .milliseconds(100)), promise: nil)
         loop.advanceTime(by: .milliseconds(50))
         #expect(channel.isActive)
         loop.advanceTime(by: .milliseconds(100))

@@ -23,6 +23,8 @@ public struct AuthService: Sendable {
     private let loaded: LoadedFiles
     private let now: @Sendable () -> Int64
     private let logger: Logger
+    /// The configuration's session limits, made once (every request passes them to the store).
+    private let limits: SessionStore.Limits
     /// Called when a rotated-out token comes back after its grace window (the HTTP layer counts it).
     public var onReplay: (@Sendable () -> Void)? = nil
 
@@ -59,6 +61,12 @@ public struct AuthService: Sendable {
         self.store = store
         self.logger = logger
         self.now = now
+        self.limits = SessionStore.Limits(
+            ttl: configuration.tokenTTL,
+            idle: configuration.sessionIdle,
+            maxAge: configuration.sessionMaxAge,
+            reuseGrace: configuration.reuseGrace
+        )
         self.loaded = LoadedFiles(
             await Secrets(
                 generation: 1,
@@ -271,15 +279,6 @@ public struct AuthService: Sendable {
 
     private func csrfToken(sid: String, key: SymmetricKey) -> String {
         Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(sid.utf8), using: key)).prefix(18))
-    }
-
-    private var limits: SessionStore.Limits {
-        SessionStore.Limits(
-            ttl: configuration.tokenTTL,
-            idle: configuration.sessionIdle,
-            maxAge: configuration.sessionMaxAge,
-            reuseGrace: configuration.reuseGrace
-        )
     }
 
     /// Signs a candidate successor and lets Redis pick the one successor of `claims`.

@@ -56,13 +56,15 @@ public struct SessionStore: Sendable {
     /// rotated-out token keeps working.
     public struct Limits: Sendable {
         /// Token TTL, seconds.
-        public var ttl: Int
+        public let ttl: Int
         /// Idle limit, seconds.
-        public var idle: Int
+        public let idle: Int
         /// Absolute limit, seconds.
-        public var maxAge: Int
+        public let maxAge: Int
         /// Reuse grace of a rotated-out token, seconds.
-        public var reuseGrace: Int
+        public let reuseGrace: Int
+        /// The limits as the scripts' arguments, made once (every verify passes three of them).
+        let arguments: (ttl: String, idle: String, maxAge: String, graceMilliseconds: String)
 
         /// Creates limits.
         public init(ttl: Int, idle: Int, maxAge: Int, reuseGrace: Int) {
@@ -70,9 +72,8 @@ public struct SessionStore: Sendable {
             self.idle = idle
             self.maxAge = maxAge
             self.reuseGrace = reuseGrace
+            self.arguments = (String(ttl), String(idle), String(maxAge), String(reuseGrace * 1000))
         }
-
-        var graceMilliseconds: String { String(reuseGrace * 1000) }
     }
 
     /// Creates a session with its first token. With `maxSessions`, the user's sessions closest to
@@ -117,8 +118,8 @@ public struct SessionStore: Sendable {
                 keys.sessionIndex(user: token.user),
             ],
             [
-                token.sid, activity ? "1" : "0", String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: token.user),
-                limits.graceMilliseconds,
+                token.sid, activity ? "1" : "0", limits.arguments.idle, limits.arguments.maxAge, keys.tokenPrefix(user: token.user),
+                limits.arguments.graceMilliseconds,
             ]
         )
     }
@@ -133,8 +134,8 @@ public struct SessionStore: Sendable {
                 keys.token(user: user, jti: newJti),
             ],
             [
-                token.sid, newJti, String(limits.ttl), String(limits.idle), String(limits.maxAge), keys.tokenPrefix(user: user),
-                limits.graceMilliseconds,
+                token.sid, newJti, limits.arguments.ttl, limits.arguments.idle, limits.arguments.maxAge, keys.tokenPrefix(user: user),
+                limits.arguments.graceMilliseconds,
             ]
         )
     }

@@ -20,13 +20,11 @@ struct Claims: Equatable {
 
     /// Reads the claims of a payload, or throws the contract's error for one that is not a JSON object.
     init(payload bytes: [UInt8]) throws(TokenGateError) {
-        if let flat = Claims(flat: bytes) {
-            self = flat
-            return
-        }
+        self.init()
+        if scan(bytes) { return }
+        self = Claims()
         let object: [String: JSONValue]
         do { object = try StrictJSON.parseObject(bytes, maxDepth: 4) } catch { throw .invalidToken("payload is not a JSON object") }
-        self.init()
         iss = object["iss"]
         aud = object["aud"]
         sub = object["sub"]
@@ -42,7 +40,13 @@ struct Claims: Equatable {
     /// integer in JSON's form (`-?(0|[1-9][0-9]*)`). Nil for anything else.
     init?(flat bytes: [UInt8]) {
         self.init()
-        let parsed: Bool = bytes.withUnsafeBufferPointer { bytes in
+        guard scan(bytes) else { return nil }
+    }
+
+    /// The scanner's work, into claims that are still empty: false where it leaves the payload to
+    /// `StrictJSON` (the claims are then half-filled).
+    private mutating func scan(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { bytes in
             var index = 0
             func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
             guard peek() == UInt8(ascii: "{") else { return false }
@@ -85,7 +89,6 @@ struct Claims: Equatable {
                 guard separator == UInt8(ascii: ",") else { return false }
             }
         }
-        if !parsed { return nil }
     }
 
     /// Stores a member read by the scanner; false for a name it does not take or a duplicate.

@@ -37,7 +37,7 @@ struct ReloadService: Service {
             )
             return
         }
-        let generation = await auth.reload(signingKeys: keys, users: users, serviceKeys: serviceKeys)
+        let generation = auth.reload(signingKeys: keys, users: users, serviceKeys: serviceKeys)
         var metadata: Logger.Metadata = [
             "generation": "\(generation)", "signing_kid": "\(keys[0].kid)", "keys": "\(keys.count)", "users": "\(users.usernames.count)",
         ]

@@ -33,9 +33,9 @@ public enum TokenGateApplication {
         store.onRedisError = { error in metrics.countRedisError(error) }
         var auth: AuthService
         if let now {
-            auth = await AuthService(configuration: configuration, store: store, users: users, logger: logger, now: now)
+            auth = AuthService(configuration: configuration, store: store, users: users, logger: logger, now: now)
         } else {
-            auth = await AuthService(configuration: configuration, store: store, users: users, logger: logger)
+            auth = AuthService(configuration: configuration, store: store, users: users, logger: logger)
         }
         auth.onReplay = { metrics.countReplay() }
         return Parts(redis: redis, auth: auth, inspector: StoreInspector(redis: redis, keys: configuration.keys), metrics: metrics)

@@ -270,7 +270,7 @@ struct AdminAPITests {
 
     /// Puts another users file in force, as a reload (`SIGHUP`) or a restart does.
     private static func load(_ users: UserStore, into parts: TokenGateApplication.Parts) async {
-        await parts.auth.reload(signingKeys: parts.auth.signingKeys, users: users, serviceKeys: parts.auth.serviceKeys)
+        parts.auth.reload(signingKeys: parts.auth.signingKeys, users: users, serviceKeys: parts.auth.serviceKeys)
     }
 
     @Test("a password session of a user removed from the users file still ends on refresh")

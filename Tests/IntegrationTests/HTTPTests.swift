@@ -43,14 +43,13 @@ struct HTTPTests {
 
         /// A token signed with the service's own key for a session that was never created.
         func forgeToken(user: String) async throws -> String {
-            let issuer = await TokenIssuer(
-                key: configuration.signingKey,
-                kid: configuration.signingKeyID,
+            let issuer = TokenIssuer(
+                signingKey: configuration.signingKeys[0],
                 issuer: configuration.issuer,
                 audience: configuration.audience,
                 tokenTTL: configuration.tokenTTL
             )
-            return try await issuer.issue(user: user, sid: Identifier.random(), now: clock.now()).token
+            return try issuer.issue(user: user, sid: Identifier.random(), now: clock.now()).token
         }
 
         /// Every key this test's service wrote.

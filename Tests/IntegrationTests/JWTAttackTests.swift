@@ -227,7 +227,7 @@ struct JWTAttackTests {
             // A real session exists, so an attack has keys it could try to touch.
             let victim = try await HTTPTests.login(client)
             let forge = Forge(
-                key: harness.configuration.signingKey,
+                key: harness.configuration.hs256Secret,
                 kid: harness.configuration.signingKeyID,
                 user: "alice",
                 sid: Identifier.random(),

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import Logging
 import NIOCore
@@ -168,4 +169,12 @@ func testConfiguration(_ overrides: [Setting: String] = [:], redisURL: String? =
     ]
     values.merge(overrides) { $1 }
     return try Configuration.parse(values) { _ in "" }
+}
+
+extension Configuration {
+    /// The signing secret, for tests that forge HS256 tokens by hand (the tests' keys are HS256).
+    var hs256Secret: [UInt8] {
+        guard case .hs256(let secret) = signingKeys[0].material else { preconditionFailure("the tests sign with HS256") }
+        return secret.withUnsafeBytes { Array($0) }
+    }
 }

@@ -60,7 +60,7 @@ struct ConfigurationTests {
 
     @Test("the key file is read and trimmed; both forms at once are refused")
     func keyFile() throws {
-        #expect(try parse([.signingKeyFile: "/keys/good"]).signingKey == Array(Self.key.utf8))
+        #expect(try parse([.signingKeyFile: "/keys/good"]).signingKeys[0].secret == Array(Self.key.utf8))
         #expect(throws: ConfigurationError.self) { try parse([.signingKeyFile: "/keys/missing"]) }
         #expect(throws: ConfigurationError.self) { try parse([.signingKeyFile: "/keys/good", .signingKey: Self.key]) }
     }
@@ -73,7 +73,7 @@ struct ConfigurationTests {
             (error as? ConfigurationError)?.problems.contains { $0.contains("signing key is required") } == true
         }
         let dev = try parse([:], dev: true)
-        #expect(dev.ephemeralKey && dev.signingKey.count >= 32)
+        #expect(dev.ephemeralKey && dev.signingKeys[0].secret.count >= 32)
     }
 
     @Test("every bad value is reported, one line each, naming its variable")

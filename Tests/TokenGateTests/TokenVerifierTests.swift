@@ -1,5 +1,4 @@
 import Crypto
-import JWTKit
 import Testing
 
 @testable import TokenGate
@@ -25,6 +24,13 @@ struct TokenVerifierTests {
         #expect(
             claims == VerifiedToken(user: "alice", sid: "sSsSsSsSsSsSsSsSsSsSsS", jti: "jJjJjJjJjJjJjJjJjJjJjJ", issuedAt: now, expiresAt: now + 30)
         )
+    }
+
+    @Test("a header with its members in another order (an earlier version's jwt-kit) is parsed and verifies")
+    func headerMemberOrder() throws {
+        for header in [#"{"kid":"test-kid","alg":"HS256","typ":"JWT"}"#, #"{"typ":"JWT","kid":"test-kid","alg":"HS256"}"#] {
+            #expect(try verifier.verify(factory.sign(header: header), now: now).user == "alice")
+        }
     }
 
     @Test("expiry honours the clock leeway, then answers token_expired")
@@ -155,18 +161,6 @@ struct TokenVerifierTests {
         let input = TokenFactory.segment(TokenFactory.header) + "." + Base64URL.encode([0x7B, 0x22, 0xFF, 0x22, 0x3A, 0x31, 0x7D])
         let mac = HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: TokenFactory.key))
         #expect(code(input + "." + Base64URL.encode(Array(mac))) == .invalidToken)
-    }
-
-    @Test("tokens from TokenIssuer (jwt-kit) verify here, and jwt-kit verifies them too")
-    func issuerRoundTrip() async throws {
-        let issuer = await TokenIssuer(key: TokenFactory.key, kid: TokenFactory.kid, issuer: "tokengate", audience: nil, tokenTTL: 30)
-        let issued = try await issuer.issue(user: "alice", sid: Identifier.random(), now: UnixTime.now())
-        let claims = try verifier.verify(issued.token, now: UnixTime.now())
-        #expect(claims.jti == issued.jti)
-        #expect(Identifier.isValid(claims.jti))
-        let keys = await JWTKeyCollection().add(hmac: HMACKey(from: TokenFactory.key), digestAlgorithm: .sha256, kid: "test-kid")
-        let payload = try await keys.verify(issued.token, as: AccessClaims.self)
-        #expect(payload.sub == "alice")
     }
 }
 

@@ -56,7 +56,7 @@ public struct AuthService: Sendable {
         users: UserStore,
         logger: Logger,
         now: @escaping @Sendable () -> Int64 = { UnixTime.now() }
-    ) async {
+    ) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -68,7 +68,7 @@ public struct AuthService: Sendable {
             reuseGrace: configuration.reuseGrace
         )
         self.loaded = LoadedFiles(
-            await Secrets(
+            Secrets(
                 generation: 1,
                 signingKeys: configuration.signingKeys,
                 users: users,
@@ -91,9 +91,9 @@ public struct AuthService: Sendable {
     /// every request from now on uses them; one already past its checks finishes with the old ones.
     /// Returns the new generation.
     @discardableResult
-    public func reload(signingKeys: [SigningKey], users: UserStore, serviceKeys: ServiceKeys?) async -> Int {
+    public func reload(signingKeys: [SigningKey], users: UserStore, serviceKeys: ServiceKeys?) -> Int {
         let next = loaded.current.generation + 1
-        let secrets = await Secrets(
+        let secrets = Secrets(
             generation: next,
             signingKeys: signingKeys,
             users: users,
@@ -189,7 +189,7 @@ public struct AuthService: Sendable {
         credential: String? = nil
     ) async throws(TokenGateError) -> Grant {
         let sid = Identifier.random()
-        let issued = try await sign(user: user, sid: sid)
+        let issued = try sign(user: user, sid: sid)
         try await store.create(
             user: user,
             sid: sid,
@@ -256,7 +256,7 @@ public struct AuthService: Sendable {
             let successor = try await rotate(claims, activity: false)
             return Grant(token: successor.token, expiresIn: Int(secondsLeft(successor.claims)), sid: claims.sid, user: claims.user)
         }
-        let issued = try await sign(user: claims.user, sid: claims.sid)
+        let issued = try sign(user: claims.user, sid: claims.sid)
         // A password session of a user removed from the users file, or whose password changed,
         // ends in the script instead of living on through refreshes; a session the service API
         // started does not need the file.
@@ -286,7 +286,7 @@ public struct AuthService: Sendable {
         _ claims: VerifiedToken,
         activity: Bool
     ) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
-        let candidate = try await sign(user: claims.user, sid: claims.sid)
+        let candidate = try sign(user: claims.user, sid: claims.sid)
         let result = try await store.rotate(
             claims,
             candidate: candidate.token,
@@ -345,9 +345,9 @@ public struct AuthService: Sendable {
         max(0, token.expiresAt - now())
     }
 
-    private func sign(user: String, sid: String) async throws(TokenGateError) -> IssuedToken {
+    private func sign(user: String, sid: String) throws(TokenGateError) -> IssuedToken {
         do {
-            return try await issuer.issue(user: user, sid: sid, now: now())
+            return try issuer.issue(user: user, sid: sid, now: now())
         } catch {
             logger.error("signing failed", metadata: ["error": "\(error)"])
             throw TokenGateError(.storeUnavailable, "could not sign a token")
@@ -377,7 +377,7 @@ private final class Secrets: Sendable {
     let issuer: TokenIssuer
     let csrfKeys: [SymmetricKey]
 
-    init(generation: Int, signingKeys: [SigningKey], users: UserStore, serviceKeys: ServiceKeys?, configuration: Configuration) async {
+    init(generation: Int, signingKeys: [SigningKey], users: UserStore, serviceKeys: ServiceKeys?, configuration: Configuration) {
         self.generation = generation
         self.signingKeys = signingKeys
         self.users = users
@@ -394,7 +394,7 @@ private final class Secrets: Sendable {
             tokenTTL: configuration.tokenTTL,
             leeway: configuration.clockLeeway
         )
-        self.issuer = await TokenIssuer(
+        self.issuer = TokenIssuer(
             signingKey: signingKeys[0],
             issuer: configuration.issuer,
             audience: configuration.audience,

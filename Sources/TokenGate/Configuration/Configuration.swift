@@ -12,8 +12,6 @@ public struct Configuration: Sendable {
     /// The signing keys read at start: the first signs, every one verifies. Never logged. After a
     /// reload (`SIGHUP`) `AuthService.signingKeys` holds those in force.
     public var signingKeys: [SigningKey]
-    /// The secret bytes of the key that signs (other secrets are derived from it). Never logged.
-    public var signingKey: [UInt8] { signingKeys[0].secret }
     /// The `kid` of the key that signs: derived from the key, so instances sharing a key agree.
     public var signingKeyID: String { signingKeys[0].kid }
     /// True when the key was generated for this process (`--dev`).

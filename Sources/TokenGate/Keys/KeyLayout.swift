@@ -15,8 +15,6 @@ public struct KeyLayout: Sendable, Equatable {
     /// Creates the layout for a prefix.
     public init(prefix: String) { self.prefix = prefix }
 
-    /// `tg:{alice}` — the hash-tagged root of a user's keys.
-    public func user(_ user: String) -> String { join(user, "}") }
     /// `tg:{alice}:s:<sid>` — a session's hash.
     public func session(user: String, sid: String) -> String { join(user, "}:s:", sid) }
     /// `tg:{alice}:s:` — what a session id is appended to.

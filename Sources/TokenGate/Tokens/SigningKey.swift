@@ -32,10 +32,15 @@ public struct SigningKey: Sendable {
         }
     }
 
-    /// True for keys whose public half may be published (`/.well-known/jwks.json`).
-    public var isAsymmetric: Bool {
-        if case .hs256 = material { return false }
-        return true
+    /// The JWS signature of `input` (the `header.payload` bytes) with swift-crypto: HS256's MAC,
+    /// Ed25519's signature, or ES256's `r || s` (RFC 7518 section 3.4), each 32 or 64 bytes.
+    /// `TokenVerifier` checks them (`VerificationKey`); jwt-kit checks them in the tests.
+    func sign(_ input: [UInt8]) throws -> [UInt8] {
+        switch material {
+        case .hs256(let secret): Array(HMAC<SHA256>.authenticationCode(for: input, using: secret))
+        case .eddsa(let key): Array(try key.signature(for: input))
+        case .es256(let key): Array(try key.signature(for: input).rawRepresentation)
+        }
     }
 
     /// An HS256 key from its secret.

@@ -1,6 +1,3 @@
-import Crypto
-import JWTKit
-
 /// A freshly signed access token.
 public struct IssuedToken: Sendable {
     /// The compact JWS.
@@ -11,69 +8,55 @@ public struct IssuedToken: Sendable {
     public let expiresAt: Int64
 }
 
-/// Signs access tokens with jwt-kit (HS256, EdDSA or ES256, with `kid` and `typ: JWT` in the header).
+/// Signs access tokens (CONTRACT section 2): the header `{"alg":…,"typ":"JWT","kid":…}`, the claims
+/// `iss`, `sub`, `aud` (when configured), `sid`, `jti`, `iat` and `exp`, and the key's signature
+/// (`SigningKey.sign`, swift-crypto). The header is the same for every token of a key, so it is
+/// encoded once. The tests check every algorithm's tokens with jwt-kit, an independent
+/// implementation, and the RFC 7515 and RFC 8037 examples.
 public struct TokenIssuer: Sendable {
-    private let keys: JWTKeyCollection
-    private let kid: JWKIdentifier
+    private let key: SigningKey
+    /// The base64url header and its `.`, ahead of every payload.
+    private let headerSegment: [UInt8]
     private let issuer: String
     private let audience: String?
     private let tokenTTL: Int64
 
-    /// Creates an issuer that signs with the HS256 secret `key`, named `kid`.
-    public init(key: [UInt8], kid: String, issuer: String, audience: String?, tokenTTL: Int) async {
-        self.kid = JWKIdentifier(string: kid)
-        self.keys = await JWTKeyCollection().add(hmac: HMACKey(key: SymmetricKey(data: key)), digestAlgorithm: .sha256, kid: self.kid)
+    /// Creates an issuer that signs with `key`, named by its `kid`.
+    public init(signingKey key: SigningKey, issuer: String, audience: String?, tokenTTL: Int) {
+        self.key = key
+        self.headerSegment = Array((Base64URL.encode(Self.header(algorithm: key.algorithm, kid: key.kid)) + ".").utf8)
         self.issuer = issuer
         self.audience = audience
         self.tokenTTL = Int64(tokenTTL)
     }
 
-    /// Creates an issuer that signs with `key`, named by its `kid`.
-    public init(signingKey key: SigningKey, issuer: String, audience: String?, tokenTTL: Int) async {
-        let kid = JWKIdentifier(string: key.kid)
-        self.kid = kid
-        switch key.material {
-        case .hs256(let secret):
-            self.keys = await JWTKeyCollection().add(hmac: HMACKey(key: secret), digestAlgorithm: .sha256, kid: kid)
-        case .eddsa(let privateKey):
-            self.keys = await JWTKeyCollection().add(eddsa: EdDSA.PrivateKey(backing: privateKey), kid: kid)
-        case .es256(let privateKey):
-            // jwt-kit re-reads swift-crypto's raw key; a key swift-crypto accepted cannot fail here.
-            guard let jwtKey = try? ES256PrivateKey(backing: privateKey) else { preconditionFailure("P-256 key rejected by jwt-kit") }
-            self.keys = await JWTKeyCollection().add(ecdsa: jwtKey, kid: kid)
+    /// The JSON header of every token of a key (`TokenVerifier` recognises its bytes without parsing).
+    static func header(algorithm: String, kid: String) -> [UInt8] {
+        var header = JSONWriter()
+        header.object {
+            $0.field("alg", algorithm)
+            $0.field("typ", "JWT")
+            $0.field("kid", kid)
         }
-        self.issuer = issuer
-        self.audience = audience
-        self.tokenTTL = Int64(tokenTTL)
+        return header.bytes
     }
 
     /// Signs a new token for `user` in session `sid`, issued at `now` (Unix seconds).
-    public func issue(user: String, sid: String, now: Int64) async throws -> IssuedToken {
+    public func issue(user: String, sid: String, now: Int64) throws -> IssuedToken {
         let jti = Identifier.random()
-        let claims = AccessClaims(
-            iss: issuer,
-            sub: user,
-            aud: audience,
-            sid: sid,
-            jti: jti,
-            iat: now,
-            exp: now + tokenTTL
-        )
-        let token = try await keys.sign(claims, kid: kid)
-        return IssuedToken(token: token, jti: jti, expiresAt: claims.exp)
+        var claims = JSONWriter()
+        claims.object {
+            $0.field("iss", issuer)
+            $0.field("sub", user)
+            if let audience { $0.field("aud", audience) }
+            $0.field("sid", sid)
+            $0.field("jti", jti)
+            $0.field("iat", now)
+            $0.field("exp", now + tokenTTL)
+        }
+        let input = headerSegment + Array(Base64URL.encode(claims.bytes).utf8)
+        let signature = try key.sign(input)
+        let token = String(decoding: input, as: UTF8.self) + "." + Base64URL.encode(signature)
+        return IssuedToken(token: token, jti: jti, expiresAt: now + tokenTTL)
     }
-}
-
-/// The claims TokenGate writes (CONTRACT section 2).
-struct AccessClaims: JWTPayload {
-    var iss: String
-    var sub: String
-    var aud: String?
-    var sid: String
-    var jti: String
-    var iat: Int64
-    var exp: Int64
-
-    // Verification is TokenVerifier's job; jwt-kit is used here only to sign.
-    func verify(using algorithm: some JWTAlgorithm) async throws {}
 }

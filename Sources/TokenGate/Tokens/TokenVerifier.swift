@@ -13,8 +13,9 @@ public struct TokenVerifier: Sendable {
     public static let algorithms: Set<String> = ["HS256", "EdDSA", "ES256"]
 
     private let keys: [String: VerificationKey]
-    /// The header segments TokenGate itself writes for each key (every member order of
-    /// `{"alg","typ","kid"}`), so the usual token skips header parsing. Anything else is parsed.
+    /// The header segment TokenGate itself writes for each key (`TokenIssuer.header`), so the usual
+    /// token skips header parsing. Anything else is parsed (a token of an earlier version, signed
+    /// by jwt-kit with its members in another order, during a rolling upgrade).
     private let knownHeaders: [(segment: [UInt8], key: VerificationKey)]
     private let issuer: String
     private let audience: String?
@@ -45,11 +46,7 @@ public struct TokenVerifier: Sendable {
         // Key ids that need no JSON escaping (TokenGate's own are hex) get the fast path; any other
         // is found by parsing the header.
         for (kid, key) in keys where Base64URL.isAlphabet(kid.utf8) {
-            let members = [#""alg":"\#(key.algorithm)""#, #""typ":"JWT""#, #""kid":"\#(kid)""#]
-            for order in [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]] {
-                let json = "{" + order.map { members[$0] }.joined(separator: ",") + "}"
-                known.append((Array(Base64URL.encode(Array(json.utf8)).utf8), key))
-            }
+            known.append((Array(Base64URL.encode(TokenIssuer.header(algorithm: key.algorithm, kid: kid)).utf8), key))
         }
         self.knownHeaders = known
         self.issuer = issuer

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import ServiceLifecycle
 import Synchronization
 
@@ -24,6 +25,9 @@ public final class RedisClient: Sendable {
     private let connects = Atomic<Int>(0)
     private let commands = Atomic<Int>(0)
     private let logger: Logger
+    /// The TLS context (`rediss://`), made once from the configuration's files; a failure is every
+    /// connect's failure (the service checks the files at start-up, `RedisConfiguration.TLS.makeContext`).
+    private let tls: Result<NIOSSLContext, RedisTLSError>?
 
     /// Creates a client; no connection is made until the first command.
     public init(
@@ -32,6 +36,7 @@ public final class RedisClient: Sendable {
         logger: Logger = Logger(label: "tokengate.redis")
     ) {
         self.configuration = configuration
+        self.tls = configuration.tls.map { tls in Result { () throws(RedisTLSError) in try tls.makeContext() } }
         self.logger = logger
         var loops: [any EventLoop] = []
         var iterator = eventLoopGroup.makeIterator()
@@ -253,7 +258,13 @@ public final class RedisClient: Sendable {
             }
         case .connect(let promise, let failures):
             do throws(RedisError) {
-                let connection = try await RedisConnection.connect(to: configuration, on: slot.eventLoop)
+                let tlsContext: NIOSSLContext?
+                switch tls {
+                case nil: tlsContext = nil
+                case .success(let context): tlsContext = context
+                case .failure(let error): throw RedisError(.connectionFailed, error.description)
+                }
+                let connection = try await RedisConnection.connect(to: configuration, tls: tlsContext, on: slot.eventLoop)
                 connects.add(1, ordering: .relaxed)
                 let keep = slot.state.withLock { state -> Bool in
                     guard case .connecting = state else { return false }  // shut down meanwhile

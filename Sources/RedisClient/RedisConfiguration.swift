@@ -1,7 +1,8 @@
 /// Where and how to reach Redis.
 ///
-/// Parsed from `redis://[[user]:password@]host[:port][/db]`. Only the standalone form exists today;
-/// Sentinel discovery and Cluster routing are future `Endpoint` cases behind the same client API.
+/// Parsed from `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS. Only the
+/// standalone form exists today; Sentinel discovery and Cluster routing are future `Endpoint` cases
+/// behind the same client API.
 public struct RedisConfiguration: Sendable, Equatable {
     /// How the client finds its server(s).
     public enum Endpoint: Sendable, Equatable {
@@ -21,6 +22,29 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var timeout: Duration
     /// Number of pipelined connections (one per event loop is a good choice).
     public var connectionCount: Int
+    /// TLS (`rediss://`), or nil for plain TCP.
+    public var tls: TLS?
+
+    /// TLS to Redis: whom to trust and who we are, as PEM files (read once, when the client is made).
+    public struct TLS: Sendable, Equatable {
+        /// The CA certificates that Redis's certificate must chain to; nil: the system's trust roots.
+        public var caFile: String?
+        /// The client certificate (chain) for servers that ask for one (`tls-auth-clients`).
+        public var certificateFile: String?
+        /// The client certificate's private key.
+        public var keyFile: String?
+        /// The DNS name Redis's certificate must carry (and the SNI sent); nil: the URL's host. A
+        /// certificate carrying the IP address connected to is accepted too (swift-nio-ssl's rule).
+        public var serverName: String?
+
+        /// TLS with the system's trust roots and no client certificate.
+        public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, serverName: String? = nil) {
+            self.caFile = caFile
+            self.certificateFile = certificateFile
+            self.keyFile = keyFile
+            self.serverName = serverName
+        }
+    }
 
     /// Creates a configuration.
     public init(
@@ -29,8 +53,10 @@ public struct RedisConfiguration: Sendable, Equatable {
         password: String? = nil,
         database: Int = 0,
         timeout: Duration = .seconds(1),
-        connectionCount: Int = 2
+        connectionCount: Int = 2,
+        tls: TLS? = nil
     ) {
+        self.tls = tls
         self.endpoint = endpoint
         self.username = username
         self.password = password
@@ -39,10 +65,18 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.connectionCount = connectionCount
     }
 
-    /// Parses a `redis://` URL. Throws a message naming what is wrong (never echoing the password).
+    /// Parses a `redis://` or `rediss://` (TLS, with the system's trust roots until `tls` is set)
+    /// URL. Throws a message naming what is wrong (never echoing the password).
     public init(url: String, timeout: Duration = .seconds(1), connectionCount: Int = 2) throws(RedisURLError) {
-        guard url.hasPrefix("redis://") else { throw RedisURLError("must start with redis://") }
-        var rest = Substring(url.dropFirst("redis://".count))
+        let scheme: String
+        if url.hasPrefix("redis://") {
+            scheme = "redis://"
+        } else if url.hasPrefix("rediss://") {
+            scheme = "rediss://"
+        } else {
+            throw RedisURLError("must start with redis:// (or rediss:// for TLS)")
+        }
+        var rest = Substring(url.dropFirst(scheme.count))
         var username: String? = nil
         var password: String? = nil
         if let at = rest.lastIndex(of: "@") {
@@ -95,7 +129,8 @@ public struct RedisConfiguration: Sendable, Equatable {
             password: password,
             database: database,
             timeout: timeout,
-            connectionCount: connectionCount
+            connectionCount: connectionCount,
+            tls: scheme == "rediss://" ? TLS() : nil
         )
     }
 }

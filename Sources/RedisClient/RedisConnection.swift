@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// One TCP connection to Redis with pipelining: many commands in flight, replies matched in order.
 ///
@@ -64,9 +65,11 @@ final class RedisConnection: Sendable {
         channel.close(promise: nil)
     }
 
-    /// Connects, authenticates and selects the database. Any failure closes the channel.
+    /// Connects (over TLS when `tls` is given), authenticates and selects the database. Any failure
+    /// closes the channel.
     static func connect(
         to configuration: RedisConfiguration,
+        tls: NIOSSLContext?,
         on eventLoop: any EventLoop
     ) async throws(RedisError) -> RedisConnection {
         let timeout = TimeAmount(configuration.timeout)
@@ -82,6 +85,9 @@ final class RedisConnection: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let tls, let settings = configuration.tls {
+                            try channel.pipeline.syncOperations.addHandler(settings.handler(context: tls, host: host))
+                        }
                         try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(timeout: timeout))
                     }
                 }
@@ -100,9 +106,12 @@ final class RedisConnection: Sendable {
                 try await connection.handshake(["SELECT", String(configuration.database)])
             }
             // A server that accepts TCP but cannot answer (maxclients, a long script) is not a connection.
+            // Over TLS this is also where the TLS handshake happens (or fails: an untrusted certificate,
+            // a plaintext port).
             try await connection.handshake(["PING"])
         } catch {
             connection.close()
+            if tls != nil { throw RedisError(error.kind, "TLS to \(host):\(port): \(error.message)") }
             throw error
         }
         return connection

@@ -21,6 +21,11 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: help(.listen)) var listen: String?
     @Option(help: help(.redisURL)) var redisURL: String?
+    // Named from the setting: argument-parser would run "TLSCA" together.
+    @Option(name: name(.redisTLSCAFile), help: help(.redisTLSCAFile)) var redisTLSCAFile: String?
+    @Option(name: name(.redisTLSCertFile), help: help(.redisTLSCertFile)) var redisTLSCertFile: String?
+    @Option(name: name(.redisTLSKeyFile), help: help(.redisTLSKeyFile)) var redisTLSKeyFile: String?
+    @Option(name: name(.redisTLSServerName), help: help(.redisTLSServerName)) var redisTLSServerName: String?
     @Option(help: help(.signingKeyFile)) var signingKeyFile: String?
     @Option(help: help(.signingKey)) var signingKey: String?
     @Option(help: help(.tokenTTL)) var tokenTTL: String?
@@ -49,6 +54,10 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    private static func name(_ setting: Setting) -> NameSpecification {
+        .customLong(String(setting.flag.dropFirst(2)))
+    }
+
     private static func help(_ setting: Setting) -> ArgumentHelp {
         let fallback = setting.defaultValue.map { ", default \($0)" } ?? ""
         return ArgumentHelp("\(setting.help) [env: \(setting.environmentName)\(fallback)]")
@@ -61,7 +70,8 @@ struct Serve: AsyncParsableCommand {
             .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
             .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
             .maxSessions: maxSessions, .clientTimeout: clientTimeout, .ipv6LimitPrefix: ipv6LimitPrefix, .adminListen: adminListen,
-            .adminKeysFile: adminKeysFile,
+            .adminKeysFile: adminKeysFile, .redisTLSCAFile: redisTLSCAFile, .redisTLSCertFile: redisTLSCertFile,
+            .redisTLSKeyFile: redisTLSKeyFile, .redisTLSServerName: redisTLSServerName,
         ]
     }
 

@@ -23,6 +23,26 @@ struct RedisConfigurationTests {
         #expect(withUser.endpoint == .standalone(host: "127.0.0.1", port: 6379))
     }
 
+    @Test("rediss:// is the same URL over TLS (the system's roots until TLS files are given); redis:// is plain")
+    func tls() throws {
+        let secure = try RedisConfiguration(url: "rediss://:pw@cache.example.com:6380/2")
+        #expect(secure.tls == RedisConfiguration.TLS())
+        #expect(secure.endpoint == .standalone(host: "cache.example.com", port: 6380))
+        #expect(secure.password == "pw" && secure.database == 2)
+        #expect(try RedisConfiguration(url: "redis://cache.example.com").tls == nil)
+    }
+
+    @Test("TLS files that cannot be used name the setting at fault, never a file's contents")
+    func tlsFiles() {
+        #expect {
+            try RedisConfiguration.TLS(caFile: "/nonexistent/ca.pem").makeContext()
+        } throws: { ($0 as? RedisTLSError)?.setting == .caFile }
+        #expect {
+            try RedisConfiguration.TLS(certificateFile: "/nonexistent/client.pem").makeContext()
+        } throws: { ($0 as? RedisTLSError)?.setting == .keyFile }
+        #expect(throws: Never.self) { try RedisConfiguration.TLS().makeContext() }
+    }
+
     @Test("IPv6 hosts in brackets")
     func ipv6() throws {
         #expect(try RedisConfiguration(url: "redis://[::1]:7000").endpoint == .standalone(host: "::1", port: 7000))
@@ -32,6 +52,7 @@ struct RedisConfigurationTests {
         "malformed URLs are refused without echoing the password",
         arguments: [
             "http://127.0.0.1:6379", "redis://", "redis://host:99999", "redis://host:6379/x", "redis://:pw@host:port",
+            "rediss://", "redis+tls://host", "REDIS://host",
         ]
     )
     func refused(url: String) {

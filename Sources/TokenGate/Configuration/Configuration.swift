@@ -145,6 +145,26 @@ public struct Configuration: Sendable {
         } catch {
             problems.append("\(Setting.redisURL.environmentName): \(error)")
         }
+        // TLS: the files are read here, so a bad one stops start-up instead of failing every connect.
+        let tlsSettings: [Setting] = [.redisTLSCAFile, .redisTLSCertFile, .redisTLSKeyFile, .redisTLSServerName]
+        if var tls = redis.tls {
+            tls.caFile = value(.redisTLSCAFile)
+            tls.certificateFile = value(.redisTLSCertFile)
+            tls.keyFile = value(.redisTLSKeyFile)
+            tls.serverName = value(.redisTLSServerName)
+            redis.tls = tls
+            do { _ = try tls.makeContext() } catch {
+                let setting: Setting =
+                    switch error.setting {
+                    case .caFile: .redisTLSCAFile
+                    case .certificateFile: .redisTLSCertFile
+                    case .keyFile: .redisTLSKeyFile
+                    }
+                problems.append("\(setting.environmentName): \(error.reason)")
+            }
+        } else if let set = tlsSettings.first(where: { value($0) != nil }) {
+            problems.append("\(set.environmentName): TLS settings need a rediss:// URL in \(Setting.redisURL.environmentName)")
+        }
 
         // Signing keys: a file or a value, never both, never a built-in default.
         var keyText: String? = nil

@@ -5,6 +5,10 @@
 public enum Setting: String, CaseIterable, Sendable {
     case listen = "TOKENGATE_LISTEN"
     case redisURL = "TOKENGATE_REDIS_URL"
+    case redisTLSCAFile = "TOKENGATE_REDIS_TLS_CA_FILE"
+    case redisTLSCertFile = "TOKENGATE_REDIS_TLS_CERT_FILE"
+    case redisTLSKeyFile = "TOKENGATE_REDIS_TLS_KEY_FILE"
+    case redisTLSServerName = "TOKENGATE_REDIS_TLS_SERVER_NAME"
     case signingKeyFile = "TOKENGATE_SIGNING_KEY_FILE"
     case signingKey = "TOKENGATE_SIGNING_KEY"
     case tokenTTL = "TOKENGATE_TOKEN_TTL"
@@ -41,6 +45,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .listen: "127.0.0.1:8080"
         case .redisURL: "redis://127.0.0.1:6379/0"
         case .signingKeyFile, .signingKey, .usersFile, .audience, .trustedProxies, .adminListen, .adminKeysFile: nil
+        case .redisTLSCAFile, .redisTLSCertFile, .redisTLSKeyFile, .redisTLSServerName: nil
         case .tokenTTL: "30"
         case .sessionIdle: "1800"
         case .sessionMaxAge: "43200"
@@ -62,7 +67,11 @@ public enum Setting: String, CaseIterable, Sendable {
     public var help: String {
         switch self {
         case .listen: "host:port to bind"
-        case .redisURL: "redis://[[user]:password@]host:port/db"
+        case .redisURL: "redis://[[user]:password@]host:port/db, or rediss://… for TLS"
+        case .redisTLSCAFile: "with rediss://: PEM file of the CA(s) Redis's certificate must chain to (default: the system's roots)"
+        case .redisTLSCertFile: "with rediss://: PEM client certificate, for a Redis that asks for one (tls-auth-clients)"
+        case .redisTLSKeyFile: "with rediss://: PEM private key of the client certificate"
+        case .redisTLSServerName: "with rediss://: the DNS name Redis's certificate must carry, and the SNI sent (default: the URL's host)"
         case .signingKeyFile:
             "file of signing keys, one a line (first signs, all verify): an HS256 secret of 32+ bytes, or EdDSA:/ES256: lines from `key generate`"
         case .signingKey: "the signing key(s) themselves, as in the file (prefer the file)"

@@ -271,8 +271,9 @@ public struct Configuration: Sendable {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
             return nil
         }
-        let host = String(text[..<colon]).trimmingCharacters(in: "[]")
-        return (host.isEmpty ? "0.0.0.0" : host, port)
+        var host = text[..<colon]
+        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
+        return (host.isEmpty ? "0.0.0.0" : String(host), port)
     }
 }
 
@@ -295,15 +296,4 @@ public enum Rotation: String, Sendable {
     case off
     /// Every successful protected response carries a successor (CONTRACT section 5).
     case perRequest = "per-request"
-}
-
-extension StringProtocol {
-    /// Trims the given characters, compared by Unicode scalar (so "\r\n" is two characters here).
-    func trimmingCharacters(in set: String) -> String {
-        let scalars = Set(set.unicodeScalars)
-        var result = Substring(self).unicodeScalars[...]
-        while let first = result.first, scalars.contains(first) { result = result.dropFirst() }
-        while let last = result.last, scalars.contains(last) { result = result.dropLast() }
-        return String(String.UnicodeScalarView(result))
-    }
 }

@@ -36,7 +36,7 @@ public struct TrustedProxies: Sendable, Equatable {
     public init?(parsing text: String) {
         var ranges: [Range] = []
         for raw in text.split(separator: ",") {
-            let entry = raw.trimmingCharacters(in: " ")
+            let entry = raw.trimmingSpaces()
             let parts = entry.split(separator: "/", maxSplits: 1)
             guard let first = parts.first, let bytes = Self.parse(String(first)) else { return nil }
             var length = bytes.count * 8
@@ -64,7 +64,7 @@ public struct TrustedProxies: Sendable, Equatable {
 
     private func chosenAddress(peer: String, forwardedFor: [String]) -> String {
         guard contains(peer) else { return peer }
-        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: " ") }
+        let hops = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces() }
         for hop in hops.reversed() {
             guard Self.parse(hop) != nil else { return peer }  // garbage: do not believe any of it
             if !contains(hop) { return hop }

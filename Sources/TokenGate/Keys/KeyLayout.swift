@@ -30,11 +30,11 @@ public struct KeyLayout: Sendable, Equatable {
     public func endedSessions(user: String, id: String) -> String { join(user, "}:ended:", id) }
     /// `tg:rl:u:<hash>` — failed logins for a username (hashed: attackers choose these names).
     public func failedLogins(user: String) -> String {
-        "\(prefix)rl:u:" + Self.hex(SHA256.hash(data: Array(user.utf8)).prefix(10))
+        "\(prefix)rl:u:" + Hex.encode(SHA256.hash(data: Array(user.utf8)).prefix(10))
     }
     /// `tg:rl:ua:<hash>` — failed logins for a username from one client address (hashed together).
     public func failedLogins(user: String, address: String) -> String {
-        "\(prefix)rl:ua:" + Self.hex(SHA256.hash(data: Array("\(user)\n\(address)".utf8)).prefix(10))
+        "\(prefix)rl:ua:" + Hex.encode(SHA256.hash(data: Array("\(user)\n\(address)".utf8)).prefix(10))
     }
 
     /// `<prefix>{<user><middle><id>`, its bytes copied into one allocation: every verify builds
@@ -61,9 +61,6 @@ public struct KeyLayout: Sendable, Equatable {
         }
     }
 
-    private static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format2: $0) }.joined()
-    }
     /// `tg:rl:ip:<address>` — failed logins from one client address.
     public func failedLogins(address: String) -> String { "\(prefix)rl:ip:\(address)" }
     /// `tg:rl:sk:<address>` — wrong service keys from one client address.
@@ -72,12 +69,4 @@ public struct KeyLayout: Sendable, Equatable {
     public var sessionIndexPattern: String { "\(prefix){*}:sessions" }
     /// The `SCAN` pattern matching every key of the service.
     public var allKeysPattern: String { "\(prefix)*" }
-}
-
-extension String {
-    /// Two lower-case hex digits.
-    init(format2 byte: UInt8) {
-        let hex = String(byte, radix: 16)
-        self = byte < 16 ? "0" + hex : hex
-    }
 }

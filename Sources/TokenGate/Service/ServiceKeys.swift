@@ -68,7 +68,7 @@ public struct ServiceKeys: Sendable {
 
     /// The keys-file line for `secret` under `name`.
     public static func line(name: String, secret: String) -> String {
-        "\(name):sha256:" + SHA256.hash(data: Array(secret.utf8)).map { String(format2: $0) }.joined()
+        "\(name):sha256:" + Hex.encode(SHA256.hash(data: Array(secret.utf8)))
     }
 
     /// 1-64 of `A-Z a-z 0-9 . _ -`: safe in a log line and in the file's format.

@@ -76,9 +76,7 @@ package struct JSONWriter {
             case 0x0D: bytes.append(contentsOf: #"\r"#.utf8)
             case 0x09: bytes.append(contentsOf: #"\t"#.utf8)
             case UInt8(ascii: "<"): bytes.append(contentsOf: #"\u003c"#.utf8)  // safe to embed in HTML
-            case 0..<0x20:
-                let hex = String(byte, radix: 16)
-                bytes.append(contentsOf: ("\\u00" + (byte < 16 ? "0" : "") + hex).utf8)
+            case 0..<0x20: bytes.append(contentsOf: ("\\u00" + Hex.encode([byte])).utf8)
             default: bytes.append(byte)
             }
         }

@@ -89,7 +89,7 @@ public struct SigningKey: Sendable {
     public static func parseList(_ text: String) throws(KeyError) -> [SigningKey] {
         var keys: [SigningKey] = []
         for (number, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let line = raw.trimmingCharacters(in: " \t\r")
+            let line = raw.trimmingSpaces()
             if line.isEmpty || line.hasPrefix("#") { continue }
             do { keys.append(try SigningKey(line: line)) } catch { throw KeyError("line \(number + 1): \(error.message)") }
         }
@@ -132,7 +132,7 @@ public struct SigningKey: Sendable {
     }
 
     private static func hexPrefix(_ digest: SHA256.Digest) -> String {
-        digest.prefix(6).map { String(format2: $0) }.joined()
+        Hex.encode(digest.prefix(6))
     }
 }
 

@@ -1,4 +1,4 @@
-"""deploy/kubernetes/tokengate.yaml: valid against the Kubernetes API schemas (kubernetes-validate,
+"""deploy/kubernetes/tokengate.yaml and secret.yaml: valid against the Kubernetes API schemas (kubernetes-validate,
 strict: no unknown fields), and consistent with the service it deploys: every TOKENGATE_* name is
 a setting `tokengate serve` knows, the probes are the service's /healthz and /readyz on the port it
 listens on, the files it reads are the Secret's, and the Service, the PodDisruptionBudget and the
@@ -10,13 +10,16 @@ import kubernetes_validate
 import pytest
 import yaml
 
-MANIFEST = os.path.join(os.path.dirname(__file__), "..", "tokengate.yaml")
+MANIFESTS = [os.path.join(os.path.dirname(__file__), "..", name) for name in ("tokengate.yaml", "secret.yaml")]
 BINARY = os.environ.get("TOKENGATE_BINARY", os.path.join(os.path.dirname(__file__), "..", "..", "..", ".build", "debug", "tokengate"))
 
 
 def documents():
-    with open(MANIFEST) as handle:
-        return [document for document in yaml.safe_load_all(handle) if document]
+    found = []
+    for manifest in MANIFESTS:
+        with open(manifest) as handle:
+            found += [document for document in yaml.safe_load_all(handle) if document]
+    return found
 
 
 def by_kind():

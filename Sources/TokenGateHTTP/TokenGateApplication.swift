@@ -12,6 +12,9 @@ public enum TokenGateApplication {
     public struct Parts: Sendable {
         /// The Redis client (a `Service`: closed on graceful shutdown).
         public let redis: RedisClient
+        /// Deletes the keys of large logouts-all after their answers (a `Service`: drained on
+        /// graceful shutdown).
+        public let reaper: Reaper
         /// Login, refresh, logout and verify.
         public let auth: AuthService
         /// Key-space checks for `/metrics` and `doctor`.
@@ -29,7 +32,8 @@ public enum TokenGateApplication {
     ) async -> Parts {
         let metrics = Metrics()
         let redis = RedisClient(configuration: configuration.redis, logger: logger)
-        var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger)
+        let reaper = Reaper()
+        var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger, reaper: reaper)
         store.onRedisError = { error in metrics.countRedisError(error) }
         var auth: AuthService
         if let now {
@@ -38,7 +42,13 @@ public enum TokenGateApplication {
             auth = AuthService(configuration: configuration, store: store, users: users, logger: logger)
         }
         auth.onReplay = { metrics.countReplay() }
-        return Parts(redis: redis, auth: auth, inspector: StoreInspector(redis: redis, keys: configuration.keys), metrics: metrics)
+        return Parts(
+            redis: redis,
+            reaper: reaper,
+            auth: auth,
+            inspector: StoreInspector(redis: redis, keys: configuration.keys),
+            metrics: metrics
+        )
     }
 
     /// The router with every route of the contract, deny-by-default.
@@ -116,7 +126,8 @@ public enum TokenGateApplication {
                 serverName: nil,
                 availableConnectionsDelegate: maxConnections.map { MaximumAvailableConnections($0, logger: logger) }
             ),
-            services: [parts.redis] + additionalServices,
+            // Shut down in reverse: the reaper finishes its work while Redis is still there.
+            services: [parts.redis, parts.reaper] + additionalServices,
             onServerRunning: onServerRunning,
             logger: logger
         )

@@ -1,5 +1,6 @@
 import Logging
 import RedisClient
+import ServiceLifecycle
 import Testing
 import TokenGate
 
@@ -125,6 +126,31 @@ struct SessionStoreTests {
         for _ in 0..<(SessionStore.inlineEndAll + 1) { _ = try await login("carol") }
         #expect(try await store.revokeAll(user: "carol") == SessionStore.inlineEndAll + 1)
         #expect(try await userKeys("carol").isEmpty)
+    }
+
+    @Test("with a reaper, a large logout-all answers before its keys go, the reaper deletes them, and after shutdown the caller waits")
+    func reaperDeletesAfterTheAnswer() async throws {
+        let reaper = Reaper()
+        let reaped = SessionStore(redis: redis, keys: keys, logger: Logger(label: "test"), reaper: reaper)
+        let count = SessionStore.inlineEndAll + 50
+        var sessions: [VerifiedToken] = []
+        for _ in 0..<count { sessions.append(try await login()) }
+        // Not running yet: the work waits in the reaper, so the answer comes with every key still there.
+        #expect(try await reaped.logoutAll(sessions[0], reuseGrace: 2) == .accepted)
+        #expect(try await reaped.check(sessions[count - 1], activity: true, limits: limits()) == .revoked)
+        #expect(try await userKeys("alice").count > 2 * count)
+        let group = ServiceGroup(services: [reaper], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            #expect(try await eventually { try await userKeys("alice").isEmpty })
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+        // Stopped: it takes no more work, so a later large logout-all answers once its keys are gone.
+        var more: [VerifiedToken] = []
+        for _ in 0..<count { more.append(try await login()) }
+        #expect(try await reaped.logoutAll(more[0], reuseGrace: 2) == .accepted)
+        #expect(try await userKeys("alice").isEmpty)
     }
 
     @Test("revoking one session by id; an unknown id is reported as not found")

@@ -11,12 +11,17 @@ public struct SessionStore: Sendable {
     private let keys: KeyLayout
     private let logger: Logger
     private let outageLog = Throttle(every: .seconds(5))
+    /// Deletes the keys of a large logout-all after its answer; nil: the caller waits for them.
+    private let reaper: Reaper?
 
     /// Creates a store over a Redis client and a key layout.
-    public init(redis: RedisClient, keys: KeyLayout, logger: Logger) {
+    /// With a running `reaper`, a large logout-all answers before its keys are deleted; without one
+    /// (an operator's command, a test) it answers once they are.
+    public init(redis: RedisClient, keys: KeyLayout, logger: Logger, reaper: Reaper? = nil) {
         self.redis = redis
         self.keys = keys
         self.logger = logger
+        self.reaper = reaper
     }
 
     /// What a check of a live token found.
@@ -219,7 +224,8 @@ public struct SessionStore: Sendable {
         let (count, pending) = try endedAll(reply)
         if pending {
             // The answer need not wait for the keys: every session has already ended.
-            Task { await reap(user: user, ended: ended) }
+            let store = self
+            if reaper?.submit({ await store.reap(user: user, ended: ended) }) != true { await reap(user: user, ended: ended) }
         }
         return count > 0 ? .accepted : Check(Int64(count))
     }

@@ -109,12 +109,11 @@ public enum TokenGateApplication {
             server: .http1(
                 configuration: .init(
                     additionalChannelHandlers: [
-                        FastPathHandler.Installer { encoder in
+                        FastPathHandler.Installer {
                             FastPathHandler(
                                 auth: parts.auth,
                                 metrics: parts.metrics,
-                                idleTimeout: .seconds(Int64(configuration.clientTimeout)),
-                                encoder: encoder
+                                idleTimeout: .seconds(Int64(configuration.clientTimeout))
                             )
                         }
                     ],

@@ -11,9 +11,8 @@ import TokenGate
 /// task, the router or the middleware chain. Every other request goes on to Hummingbird unchanged.
 ///
 /// It sits right behind NIO's HTTP/1 decoder and encoder, ahead of the conversion to HTTP types
-/// (`HTTP1ToHTTPServerCodec`): the hot requests are read as NIO's HTTP/1 parts and never converted,
-/// and their answers are written already encoded (`HTTPAnswer`), past NIO's encoder
-/// (`FastPathHandler.Installer` puts it there and finds the encoder).
+/// (`HTTP1ToHTTPServerCodec`): the hot requests are read and answered as NIO's HTTP/1 parts and never
+/// converted (`HTTPAnswer` builds the heads; `FastPathHandler.Installer` puts the handler there).
 ///
 /// The answers are the same as the routes' (`ServiceRoutes.me`, `AuthRoutes.verified`, the errors
 /// of `TokenGateError.responseParts`), and they are counted in the same metrics. The fast path is
@@ -81,15 +80,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The 200 counter of the route this connection asked for last (counting takes no lock).
     private var okCounter: (route: Route, counter: Counter)?
     private var idleTimer: Scheduled<Void>?
-    /// The context of NIO's `HTTPResponseEncoder` (found by `Installer`): our answers, already
-    /// encoded (`HTTPAnswer`), are written from there, toward the socket.
-    private let encoder: ChannelHandlerContext
     /// When the connection went idle (or began its current request of ours); nil while busy.
     private var idleSince: NIODeadline?
 
-    init(auth: AuthService, metrics: Metrics, idleTimeout: TimeAmount, encoder: ChannelHandlerContext) {
+    init(auth: AuthService, metrics: Metrics, idleTimeout: TimeAmount) {
         self.auth = auth
-        self.encoder = encoder
         self.metrics = metrics
         self.idleTimeout = idleTimeout
         self.enabled = auth.configuration.rotation == .off && !auth.configuration.cookieMode
@@ -342,24 +337,25 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         resumeReading(context)
     }
 
-    /// Writes an answer as HTTP1ToHTTPServerCodec and NIO's encoder would write the same
-    /// HTTPResponse: encoded here in one buffer, written past the encoder (see `HTTPAnswer`). Every
-    /// earlier answer has been written (the order above guarantees it), so this one follows it.
+    /// Writes an answer as HTTP1ToHTTPServerCodec would write the same HTTPResponse, through NIO's
+    /// encoder (which frames it for its request's method). Every earlier answer has been written
+    /// (the order above guarantees it), so this one follows it.
     private func writeAnswer(_ answer: Answer, context: ChannelHandlerContext) {
-        var buffer: ByteBuffer
+        let head: HTTPResponseHead
+        var body = ByteBuffer()
         switch answer {
         case .verified(let identity):
-            buffer = context.channel.allocator.buffer(capacity: 256)
-            HTTPAnswer.verified(identity, into: &buffer)
+            head = HTTPAnswer.verified(identity)
         case .me(let identity):
-            let body = ServiceRoutes.me(identity, expiresIn: auth.secondsLeft(identity))
-            buffer = context.channel.allocator.buffer(capacity: 160 + body.readableBytes)
-            HTTPAnswer.me(body: body, into: &buffer)
+            body = ServiceRoutes.me(identity, expiresIn: auth.secondsLeft(identity))
+            head = HTTPAnswer.me(bodyLength: body.readableBytes)
         case .refused(let parts):
-            buffer = context.channel.allocator.buffer(capacity: 160 + parts.body.readableBytes)
-            HTTPAnswer.encode(parts, into: &buffer)
+            body = parts.body
+            head = HTTPAnswer.head(parts)
         }
-        encoder.writeAndFlush(NIOAny(IOData.byteBuffer(buffer)), promise: nil)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }
 
     /// Starts the idle clock. One timer per connection checks it, so a request costs a clock
@@ -395,16 +391,15 @@ extension FastPathHandler {
     /// the fast path ahead of the codec, then leaves the pipeline.
     final class Installer: ChannelInboundHandler, RemovableChannelHandler {
         typealias InboundIn = Never
-        private let make: (ChannelHandlerContext) -> FastPathHandler
+        private let make: () -> FastPathHandler
 
-        init(_ make: @escaping (ChannelHandlerContext) -> FastPathHandler) { self.make = make }
+        init(_ make: @escaping () -> FastPathHandler) { self.make = make }
 
         func handlerAdded(context: ChannelHandlerContext) {
             let pipeline = context.pipeline.syncOperations
             do {
                 let codec = try pipeline.context(handlerType: HTTP1ToHTTPServerCodec.self)
-                let encoder = try pipeline.context(handlerType: HTTPResponseEncoder.self)
-                try pipeline.addHandler(make(encoder), position: .before(codec.handler))
+                try pipeline.addHandler(make(), position: .before(codec.handler))
                 pipeline.removeHandler(context: context, promise: nil)
             } catch {
                 context.fireErrorCaught(error)

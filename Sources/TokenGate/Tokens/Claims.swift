@@ -22,9 +22,13 @@ struct Claims: Equatable {
     init(payload bytes: [UInt8]) throws(TokenGateError) {
         self.init()
         if scan(bytes) { return }
-        self = Claims()
         let object: [String: JSONValue]
         do { object = try StrictJSON.parseObject(bytes, maxDepth: 4) } catch { throw .invalidToken("payload is not a JSON object") }
+        self = Claims(object)
+    }
+
+    /// The claims of an object `StrictJSON` read.
+    init(_ object: [String: JSONValue]) {
         iss = object["iss"]
         aud = object["aud"]
         sub = object["sub"]

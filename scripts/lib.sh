@@ -77,3 +77,94 @@ ensure_venv() {
     "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$ROOT/clients/python"
     export PYTHON="$venv/bin/python"
 }
+
+# A free TCP port below the ephemeral range (32768+), avoiding 6379-6399 (other Redis servers).
+free_low_port() {
+    local port
+    while :; do
+        port=$((10000 + RANDOM % 22000))
+        [ "$port" -ge 6379 ] && [ "$port" -le 6399 ] && continue
+        (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        echo "$port"
+        return 0
+    done
+}
+
+# Starts a Redis Sentinel set with its files in $1: a primary, 2 replicas and 3 sentinels watching
+# it as "tokengate" (quorum 2, down after 2 s), all on free ports of 127.0.0.1. Sets
+# SENTINEL_URL (redis+sentinel://… for TOKENGATE_REDIS_URL), SENTINEL_PRIMARY_PORT,
+# SENTINEL_REPLICA_PORTS and SENTINEL_PORTS. `stop_sentinel_set` ends them.
+start_sentinel_set() {
+    local dir="$1" port i
+    mkdir -p "$dir"
+    SENTINEL_PIDS=()
+    SENTINEL_PRIMARY_PORT="$(free_low_port)"
+    SENTINEL_REPLICA_PORTS=()
+    SENTINEL_PORTS=()
+    for i in 0 1 2; do
+        if [ "$i" -eq 0 ]; then port="$SENTINEL_PRIMARY_PORT"; else port="$(free_low_port)"; SENTINEL_REPLICA_PORTS+=("$port"); fi
+        local replica=()
+        [ "$i" -gt 0 ] && replica=(--replicaof 127.0.0.1 "$SENTINEL_PRIMARY_PORT")
+        redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --dbfilename "dump-$port.rdb" --save "" --appendonly no \
+            --maxmemory-policy noeviction --logfile "$dir/redis-$port.log" "${replica[@]}" --daemonize no &
+        SENTINEL_PIDS+=($!)
+    done
+    for port in "$SENTINEL_PRIMARY_PORT" "${SENTINEL_REPLICA_PORTS[@]}"; do
+        wait_for_redis "$port" || { echo "redis-server on $port did not start" >&2; return 1; }
+    done
+    for i in 0 1 2; do
+        port="$(free_low_port)"
+        SENTINEL_PORTS+=("$port")
+        cat >"$dir/sentinel-$port.conf" <<CONF
+port $port
+bind 127.0.0.1
+dir $dir
+logfile $dir/sentinel-$port.log
+sentinel monitor tokengate 127.0.0.1 $SENTINEL_PRIMARY_PORT 2
+sentinel down-after-milliseconds tokengate 2000
+sentinel failover-timeout tokengate 10000
+sentinel parallel-syncs tokengate 1
+CONF
+        redis-server "$dir/sentinel-$port.conf" --sentinel &
+        SENTINEL_PIDS+=($!)
+    done
+    for port in "${SENTINEL_PORTS[@]}"; do
+        wait_for_redis "$port" || { echo "sentinel on $port did not start" >&2; return 1; }
+    done
+    # Both replicas in sync, and every sentinel knowing them: the set is ready for a failover.
+    local ready=0
+    for _ in $(seq 1 200); do
+        ready=1
+        for port in "${SENTINEL_REPLICA_PORTS[@]}"; do
+            redis-cli -p "$port" role 2>/dev/null | sed -n 4p | grep -qx connected || ready=0
+        done
+        for port in "${SENTINEL_PORTS[@]}"; do
+            [ "$(redis-cli -p "$port" sentinel replicas tokengate 2>/dev/null | grep -cx 'name')" -eq 2 ] || ready=0
+        done
+        [ "$ready" -eq 1 ] && break
+        sleep 0.1
+    done
+    [ "$ready" -eq 1 ] || { echo "the Sentinel set did not come up" >&2; return 1; }
+    SENTINEL_URL="redis+sentinel://$(printf '127.0.0.1:%s,' "${SENTINEL_PORTS[@]}" | sed 's/,$//')/tokengate/0"
+}
+
+stop_sentinel_set() {
+    local pid
+    for pid in "${SENTINEL_PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SENTINEL_PIDS[@]:-}"; do
+        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    done
+    SENTINEL_PIDS=()
+}
+
+# Waits (up to 5 s) until a redis-server or sentinel answers PING on $1.
+wait_for_redis() {
+    local _
+    for _ in $(seq 1 100); do
+        redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    return 1
+}

@@ -1,13 +1,15 @@
 /// Where and how to reach Redis.
 ///
-/// Parsed from `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS. Only the
-/// standalone form exists today; Sentinel discovery and Cluster routing are future `Endpoint` cases
-/// behind the same client API.
+/// Parsed from `redis://[[user]:password@]host[:port][/db]` (`rediss://…` for TLS) or
+/// `redis+sentinel://[[user]:password@]host1[:port1],host2[:port2],…/<primary-name>[/db]`
+/// (`rediss+sentinel://…`: TLS to the sentinels and the data nodes).
 public struct RedisConfiguration: Sendable, Equatable {
-    /// How the client finds its server(s).
+    /// How the client finds its server.
     public enum Endpoint: Sendable, Equatable {
         /// One Redis server.
-        case standalone(host: String, port: Int)
+        case standalone(RedisAddress)
+        /// The primary that Redis Sentinel monitors under `primaryName`, asked of `sentinels` in turn.
+        case sentinel(sentinels: [RedisAddress], primaryName: String)
     }
 
     /// Where Redis is.
@@ -16,6 +18,11 @@ public struct RedisConfiguration: Sendable, Equatable {
     public var username: String?
     /// Password for `AUTH`, if any. Never logged.
     public var password: String?
+    /// ACL user name for `AUTH` on the sentinels (`TOKENGATE_REDIS_SENTINEL_USERNAME`), if any.
+    public var sentinelUsername: String?
+    /// Password for `AUTH` on the sentinels (`TOKENGATE_REDIS_SENTINEL_PASSWORD`), if any: the
+    /// URL's credentials are the data nodes'. Never logged.
+    public var sentinelPassword: String?
     /// Database index selected after connecting.
     public var database: Int
     /// Time allowed to connect and to hear back for each command.
@@ -65,18 +72,22 @@ public struct RedisConfiguration: Sendable, Equatable {
         self.connectionCount = connectionCount
     }
 
-    /// Parses a `redis://` or `rediss://` (TLS, with the system's trust roots until `tls` is set)
-    /// URL. Throws a message naming what is wrong (never echoing the password).
+    /// The Redis URL schemes, with what each means.
+    private static let schemes: [(prefix: String, sentinel: Bool, tls: Bool)] = [
+        ("redis://", false, false), ("rediss://", false, true), ("redis+sentinel://", true, false), ("rediss+sentinel://", true, true),
+    ]
+
+    /// Parses a `redis://`, `rediss://` (TLS, with the system's trust roots until `tls` is set),
+    /// `redis+sentinel://` or `rediss+sentinel://` URL. Throws a message naming what is wrong
+    /// (never echoing the password).
     public init(url: String, timeout: Duration = .seconds(1), connectionCount: Int = 2) throws(RedisURLError) {
-        let scheme: String
-        if url.hasPrefix("redis://") {
-            scheme = "redis://"
-        } else if url.hasPrefix("rediss://") {
-            scheme = "rediss://"
-        } else {
-            throw RedisURLError("must start with redis:// (or rediss:// for TLS)")
+        if url.hasPrefix("redis+cluster://") || url.hasPrefix("rediss+cluster://") {
+            throw RedisURLError("Redis Cluster (redis+cluster://) is not supported yet; use redis://, rediss:// or redis+sentinel://")
         }
-        var rest = Substring(url.dropFirst(scheme.count))
+        guard let scheme = Self.schemes.first(where: { url.hasPrefix($0.prefix) }) else {
+            throw RedisURLError("must start with redis://, rediss:// (TLS) or redis+sentinel://")
+        }
+        var rest = Substring(url.dropFirst(scheme.prefix.count))
         var username: String? = nil
         var password: String? = nil
         if let at = rest.lastIndex(of: "@") {
@@ -91,19 +102,50 @@ public struct RedisConfiguration: Sendable, Equatable {
             }
             if password?.isEmpty == true { password = nil }
         }
-        var database = 0
+        var path: [Substring] = []
         if let slash = rest.firstIndex(of: "/") {
-            let dbText = rest[rest.index(after: slash)...]
+            path = rest[rest.index(after: slash)...].split(separator: "/", omittingEmptySubsequences: false)
             rest = rest[..<slash]
-            if !dbText.isEmpty {
-                guard let db = Int(dbText), db >= 0, db <= 15_999 else {
-                    throw RedisURLError("database must be a number, e.g. redis://127.0.0.1:6379/0")
-                }
-                database = db
-            }
         }
-        var host = String(rest)
-        var port = 6379
+        let endpoint: Endpoint
+        var databaseText: Substring?
+        if scheme.sentinel {
+            let sentinels = try rest.split(separator: ",", omittingEmptySubsequences: false).map {
+                (host) throws(RedisURLError) -> RedisAddress in try Self.address(host, defaultPort: 26379)
+            }
+            guard let name = path.first, !name.isEmpty else {
+                throw RedisURLError("the primary's name is missing, e.g. redis+sentinel://s1:26379,s2:26379/mymaster")
+            }
+            guard path.count <= 2 else { throw RedisURLError("unexpected text after the database") }
+            endpoint = .sentinel(sentinels: sentinels, primaryName: String(name))
+            databaseText = path.count == 2 ? path[1] : nil
+        } else {
+            guard path.count <= 1 else { throw RedisURLError("database must be a number, e.g. redis://127.0.0.1:6379/0") }
+            endpoint = .standalone(try Self.address(rest, defaultPort: 6379))
+            databaseText = path.first
+        }
+        var database = 0
+        if let databaseText, !databaseText.isEmpty {
+            guard let db = Int(databaseText), db >= 0, db <= 15_999 else {
+                throw RedisURLError("database must be a number, e.g. redis://127.0.0.1:6379/0")
+            }
+            database = db
+        }
+        self.init(
+            endpoint: endpoint,
+            username: username,
+            password: password,
+            database: database,
+            timeout: timeout,
+            connectionCount: connectionCount,
+            tls: scheme.tls ? TLS() : nil
+        )
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`.
+    private static func address(_ text: Substring, defaultPort: Int) throws(RedisURLError) -> RedisAddress {
+        var host = String(text)
+        var port = defaultPort
         if host.hasPrefix("[") {  // [::1]:6379
             guard let close = host.firstIndex(of: "]") else { throw RedisURLError("unclosed [ in host") }
             let after = host[host.index(after: close)...]
@@ -123,15 +165,7 @@ public struct RedisConfiguration: Sendable, Equatable {
             host = String(host[..<colon])
         }
         guard !host.isEmpty else { throw RedisURLError("host is missing") }
-        self.init(
-            endpoint: .standalone(host: host, port: port),
-            username: username,
-            password: password,
-            database: database,
-            timeout: timeout,
-            connectionCount: connectionCount,
-            tls: scheme == "rediss://" ? TLS() : nil
-        )
+        return RedisAddress(host: host, port: port)
     }
 }
 

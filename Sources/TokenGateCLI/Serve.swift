@@ -26,6 +26,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: name(.redisTLSCertFile), help: help(.redisTLSCertFile)) var redisTLSCertFile: String?
     @Option(name: name(.redisTLSKeyFile), help: help(.redisTLSKeyFile)) var redisTLSKeyFile: String?
     @Option(name: name(.redisTLSServerName), help: help(.redisTLSServerName)) var redisTLSServerName: String?
+    @Option(help: help(.redisSentinelUsername)) var redisSentinelUsername: String?
+    @Option(help: help(.redisSentinelPassword)) var redisSentinelPassword: String?
+    @Option(help: help(.redisWait)) var redisWait: String?
     @Option(help: help(.signingKeyFile)) var signingKeyFile: String?
     @Option(help: help(.signingKey)) var signingKey: String?
     @Option(help: help(.tokenTTL)) var tokenTTL: String?
@@ -72,6 +75,7 @@ struct Serve: AsyncParsableCommand {
             .maxSessions: maxSessions, .clientTimeout: clientTimeout, .ipv6LimitPrefix: ipv6LimitPrefix, .adminListen: adminListen,
             .adminKeysFile: adminKeysFile, .redisTLSCAFile: redisTLSCAFile, .redisTLSCertFile: redisTLSCertFile,
             .redisTLSKeyFile: redisTLSKeyFile, .redisTLSServerName: redisTLSServerName,
+            .redisSentinelUsername: redisSentinelUsername, .redisSentinelPassword: redisSentinelPassword, .redisWait: redisWait,
         ]
     }
 

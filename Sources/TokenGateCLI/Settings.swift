@@ -65,13 +65,13 @@ struct RedisOptions: ParsableArguments {
     var redisTimeout: String?
 
     /// The session store of the operator commands, with its client (to shut down) and key layout.
-    func sessionStore() -> (RedisClient, KeyLayout, SessionStore) {
+    func sessionStore() -> (any RedisClient, KeyLayout, SessionStore) {
         let (client, keys) = connect()
         return (client, keys, SessionStore(redis: client, keys: keys, logger: Logger(label: "tokengate")))
     }
 
     /// A Redis client and key layout from flags, then environment, then defaults.
-    func connect() -> (RedisClient, KeyLayout) {
+    func connect() -> (any RedisClient, KeyLayout) {
         let environment = Environment.settings()
         let url = redisURL ?? environment[.redisURL] ?? Setting.redisURL.defaultValue ?? ""
         let prefix = keyPrefix ?? environment[.keyPrefix] ?? Setting.keyPrefix.defaultValue ?? "tg:"
@@ -80,10 +80,12 @@ struct RedisOptions: ParsableArguments {
             Environment.fail(["\(Setting.redisTimeout.environmentName): must be seconds greater than 0 and at most 60"])
         }
         do {
-            let configuration = try RedisConfiguration(url: url, timeout: .milliseconds(Int(seconds * 1000)), connectionCount: 1)
+            var configuration = try RedisConfiguration(url: url, timeout: .milliseconds(Int(seconds * 1000)), connectionCount: 1)
+            configuration.sentinelUsername = environment[.redisSentinelUsername]
+            configuration.sentinelPassword = environment[.redisSentinelPassword]
             var logger = Logger(label: "tokengate")
             logger.logLevel = .error
-            return (RedisClient(configuration: configuration, logger: logger), KeyLayout(prefix: prefix))
+            return (configuration.makeClient(logger: logger), KeyLayout(prefix: prefix))
         } catch {
             Environment.fail(["\(Setting.redisURL.environmentName): \(error)"])
         }

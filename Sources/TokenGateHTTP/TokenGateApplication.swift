@@ -11,7 +11,7 @@ public enum TokenGateApplication {
     /// Everything the HTTP layer needs, built once from the configuration.
     public struct Parts: Sendable {
         /// The Redis client (a `Service`: closed on graceful shutdown).
-        public let redis: RedisClient
+        public let redis: any RedisClient
         /// Deletes the keys of large logouts-all after their answers (a `Service`: drained on
         /// graceful shutdown).
         public let reaper: Reaper
@@ -31,9 +31,9 @@ public enum TokenGateApplication {
         now: (@Sendable () -> Int64)? = nil
     ) async -> Parts {
         let metrics = Metrics()
-        let redis = RedisClient(configuration: configuration.redis, logger: logger)
+        let redis = configuration.redis.makeClient(logger: logger)
         let reaper = Reaper()
-        var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger, reaper: reaper)
+        var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger, reaper: reaper, replicaWait: configuration.replicaWait)
         store.onRedisError = { error in metrics.countRedisError(error) }
         var auth: AuthService
         if let now {

@@ -20,7 +20,7 @@ struct AdminAPITests {
 
     struct Harness {
         let configuration: Configuration
-        let redis: RedisClient
+        let redis: any RedisClient
 
         init(_ overrides: [Setting: String] = [:], tweak: (inout Configuration) -> Void = { _ in }) throws {
             var values: [Setting: String] = [

@@ -16,7 +16,7 @@ import TokenGate
 struct HTTPTests {
     struct Harness {
         let configuration: Configuration
-        let redis: RedisClient
+        let redis: any RedisClient
         let clock = TestClock()
 
         init(_ overrides: [Setting: String] = [:], redisURL: String? = nil, tweak: (inout Configuration) -> Void = { _ in }) throws {

@@ -7,7 +7,7 @@ import TokenGate
 /// The store contract, run against the real Redis store.
 @Suite("session store on Redis")
 struct SessionStoreTests {
-    let redis: RedisClient
+    let redis: any RedisClient
     let keys: KeyLayout
     let store: SessionStore
 

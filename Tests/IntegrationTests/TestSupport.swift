@@ -23,14 +23,14 @@ enum TestRedis {
     /// A key prefix no other test uses, so tests run in parallel without FLUSHALL.
     static func uniquePrefix() -> String { "t" + UUID().uuidString.prefix(8).lowercased() + ":" }
 
-    static func client(url: String? = nil, timeout: Duration = .seconds(1)) throws -> RedisClient {
+    static func client(url: String? = nil, timeout: Duration = .seconds(1)) throws -> any RedisClient {
         var logger = Logger(label: "test.redis")
         logger.logLevel = .critical
-        return RedisClient(configuration: try RedisConfiguration(url: url ?? self.url, timeout: timeout), logger: logger)
+        return try RedisConfiguration(url: url ?? self.url, timeout: timeout).makeClient(logger: logger)
     }
 
     /// Every key matching `pattern`, by SCAN.
-    static func keys(_ redis: RedisClient, matching pattern: String) async throws -> [String] {
+    static func keys(_ redis: any RedisClient, matching pattern: String) async throws -> [String] {
         var cursor = "0"
         var found: [String] = []
         repeat {
@@ -41,7 +41,7 @@ enum TestRedis {
         return found.sorted()
     }
 
-    static func ttl(_ redis: RedisClient, _ key: String) async throws -> Int64 {
+    static func ttl(_ redis: any RedisClient, _ key: String) async throws -> Int64 {
         try await redis.send(["TTL", key]).int ?? -2
     }
 }

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import Synchronization
 import Testing
 
 @testable import RedisClient
@@ -76,4 +77,52 @@ struct RedisChannelHandlerTests {
         _ = try? channel.writeInbound(ByteBuffer(string: "+OK\r\n"))
         #expect(!channel.isActive)
     }
+
+    @Test("a command with WAIT after it gets both replies in order, then the next command its own")
+    func twoReplies() throws {
+        let channel = try makeChannel()
+        let replies = Replies()
+        var bytes = ByteBuffer()
+        try RESPEncoder.encode(["SET", "k", "v"], into: &bytes)
+        try RESPEncoder.encode(["WAIT", "1", "100"], into: &bytes)
+        let command = OutgoingCommand(
+            bytes: bytes,
+            replies: 2,
+            reply: { result in
+                if case .success(let value) = result { replies.append(value) }
+            },
+            deadline: channel.eventLoop.now + .seconds(1)
+        )
+        channel.write(command, promise: nil)
+        let next = try send(channel, ["GET", "k"])
+        channel.flush()
+        try channel.writeInbound(ByteBuffer(string: "+OK\r\n:1\r\n$1\r\nv\r\n"))
+        #expect(replies.all == [.status("OK"), .integer(1)])
+        #expect(try next.wait() == .bulk(Array("v".utf8)))
+    }
+
+    @Test("a subscriber connection hands messages nobody waits for to its push handler")
+    func push() throws {
+        let pushed = Replies()
+        let channel = EmbeddedChannel(
+            handler: RedisChannelHandler(timeout: .seconds(1), onPush: { message in pushed.append(message) })
+        )
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 26379)).wait()
+        let subscribed = try send(channel, ["SUBSCRIBE", "+switch-master"])
+        channel.flush()
+        try channel.writeInbound(ByteBuffer(string: "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"))
+        #expect(try subscribed.wait().array?.first?.string == "subscribe")
+        let message = "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$37\r\ntokengate 10.0.0.1 6379 10.0.0.2 6380\r\n"
+        try channel.writeInbound(ByteBuffer(string: message))
+        #expect(pushed.all.count == 1)
+        #expect(SentinelRedisClient.switchedPrimary(pushed.all[0]) == "tokengate")
+        #expect(channel.isActive)
+    }
+}
+
+/// Replies collected by a callback.
+private final class Replies: Sendable {
+    private let values = Mutex<[RESPValue]>([])
+    func append(_ value: RESPValue) { values.withLock { $0.append(value) } }
+    var all: [RESPValue] { values.withLock { $0 } }
 }

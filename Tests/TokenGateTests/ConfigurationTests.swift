@@ -20,7 +20,7 @@ struct ConfigurationTests {
     func defaults() throws {
         let configuration = try parse([.signingKey: Self.key])
         #expect(configuration.host == "127.0.0.1" && configuration.port == 8080)
-        #expect(configuration.redis.endpoint == .standalone(host: "127.0.0.1", port: 6379))
+        #expect(configuration.redis.endpoint == .standalone(RedisAddress(host: "127.0.0.1", port: 6379)))
         #expect(configuration.redis.timeout == .seconds(1))
         #expect(configuration.tokenTTL == 30 && configuration.sessionIdle == 1800 && configuration.sessionMaxAge == 43200)
         #expect(configuration.clockLeeway == 2 && configuration.closeGrace == 2 && configuration.reuseGrace == 2)

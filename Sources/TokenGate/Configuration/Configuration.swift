@@ -9,6 +9,9 @@ public struct Configuration: Sendable {
     public var port: Int
     /// Where Redis is.
     public var redis: RedisConfiguration
+    /// Replicas that must confirm a login, refresh, logout or revoke before it is answered
+    /// (`TOKENGATE_REDIS_WAIT`); nil: none (replication stays asynchronous).
+    public var replicaWait: ReplicaWait? = nil
     /// The signing keys read at start: the first signs, every one verifies. Never logged. After a
     /// reload (`SIGHUP`) `AuthService.signingKeys` holds those in force.
     public var signingKeys: [SigningKey]
@@ -139,11 +142,27 @@ public struct Configuration: Sendable {
             timeoutSeconds = 1
         }
 
-        var redis = RedisConfiguration(endpoint: .standalone(host: "127.0.0.1", port: 6379))
+        var redis = RedisConfiguration(endpoint: .standalone(RedisAddress(host: "127.0.0.1", port: 6379)))
         do {
             redis = try RedisConfiguration(url: value(.redisURL) ?? "", timeout: .milliseconds(Int(timeoutSeconds * 1000)))
         } catch {
             problems.append("\(Setting.redisURL.environmentName): \(error)")
+        }
+        let sentinelSettings: [Setting] = [.redisSentinelUsername, .redisSentinelPassword]
+        if case .sentinel = redis.endpoint {
+            redis.sentinelUsername = value(.redisSentinelUsername)
+            redis.sentinelPassword = value(.redisSentinelPassword)
+        } else if let set = sentinelSettings.first(where: { value($0) != nil }) {
+            problems.append("\(set.environmentName): sentinel credentials need a redis+sentinel:// URL in \(Setting.redisURL.environmentName)")
+        }
+        // WAIT: bounded by half the Redis timeout, so its answer comes before the command's deadline.
+        var replicaWait: ReplicaWait? = nil
+        if let text = value(.redisWait) {
+            if let replicas = Int(text), (0...16).contains(replicas) {
+                if replicas > 0 { replicaWait = ReplicaWait(replicas: replicas, milliseconds: Int(timeoutSeconds * 500)) }
+            } else {
+                problems.append("\(Setting.redisWait.environmentName): must be a number of replicas from 0 to 16")
+            }
         }
         // TLS: the files are read here, so a bad one stops start-up instead of failing every connect.
         let tlsSettings: [Setting] = [.redisTLSCAFile, .redisTLSCertFile, .redisTLSKeyFile, .redisTLSServerName]
@@ -242,6 +261,7 @@ public struct Configuration: Sendable {
             host: host,
             port: port,
             redis: redis,
+            replicaWait: replicaWait,
             signingKeys: signingKeys,
             ephemeralKey: ephemeral,
             tokenTTL: tokenTTL,

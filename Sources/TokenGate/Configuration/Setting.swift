@@ -9,6 +9,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisTLSCertFile = "TOKENGATE_REDIS_TLS_CERT_FILE"
     case redisTLSKeyFile = "TOKENGATE_REDIS_TLS_KEY_FILE"
     case redisTLSServerName = "TOKENGATE_REDIS_TLS_SERVER_NAME"
+    case redisSentinelUsername = "TOKENGATE_REDIS_SENTINEL_USERNAME"
+    case redisSentinelPassword = "TOKENGATE_REDIS_SENTINEL_PASSWORD"
+    case redisWait = "TOKENGATE_REDIS_WAIT"
     case signingKeyFile = "TOKENGATE_SIGNING_KEY_FILE"
     case signingKey = "TOKENGATE_SIGNING_KEY"
     case tokenTTL = "TOKENGATE_TOKEN_TTL"
@@ -46,6 +49,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisURL: "redis://127.0.0.1:6379/0"
         case .signingKeyFile, .signingKey, .usersFile, .audience, .trustedProxies, .adminListen, .adminKeysFile: nil
         case .redisTLSCAFile, .redisTLSCertFile, .redisTLSKeyFile, .redisTLSServerName: nil
+        case .redisSentinelUsername, .redisSentinelPassword: nil
+        case .redisWait: "0"
         case .tokenTTL: "30"
         case .sessionIdle: "1800"
         case .sessionMaxAge: "43200"
@@ -67,11 +72,16 @@ public enum Setting: String, CaseIterable, Sendable {
     public var help: String {
         switch self {
         case .listen: "host:port to bind"
-        case .redisURL: "redis://[[user]:password@]host:port/db, or rediss://… for TLS"
+        case .redisURL:
+            "redis://[[user]:password@]host:port/db, rediss://… for TLS, or redis+sentinel://[[user]:password@]host1:port1,host2:port2/<primary-name>[/db]"
         case .redisTLSCAFile: "with rediss://: PEM file of the CA(s) Redis's certificate must chain to (default: the system's roots)"
         case .redisTLSCertFile: "with rediss://: PEM client certificate, for a Redis that asks for one (tls-auth-clients)"
         case .redisTLSKeyFile: "with rediss://: PEM private key of the client certificate"
         case .redisTLSServerName: "with rediss://: the DNS name Redis's certificate must carry, and the SNI sent (default: the URL's host)"
+        case .redisSentinelUsername: "with redis+sentinel://: ACL user for the sentinels (the URL's credentials are the data nodes')"
+        case .redisSentinelPassword: "with redis+sentinel://: password for the sentinels"
+        case .redisWait:
+            "replicas that must confirm a login, refresh, logout or revoke (WAIT, at most half the Redis timeout) before it is answered, else 503"
         case .signingKeyFile:
             "file of signing keys, one a line (first signs, all verify): an HS256 secret of 32+ bytes, or EdDSA:/ES256: lines from `key generate`"
         case .signingKey: "the signing key(s) themselves, as in the file (prefer the file)"

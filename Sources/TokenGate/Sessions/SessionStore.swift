@@ -7,8 +7,10 @@ import Synchronization
 ///
 /// Any Redis failure becomes `store_unavailable`: a request is admitted only after Redis said yes.
 public struct SessionStore: Sendable {
-    private let redis: RedisClient
+    private let redis: any RedisClient
     private let keys: KeyLayout
+    /// What a write that must survive a failover waits for (`TOKENGATE_REDIS_WAIT`).
+    private let replicaWait: ReplicaWait?
     private let logger: Logger
     private let outageLog = Throttle(every: .seconds(5))
     /// Deletes the keys of a large logout-all after its answer; nil: the caller waits for them.
@@ -16,10 +18,13 @@ public struct SessionStore: Sendable {
 
     /// Creates a store over a Redis client and a key layout.
     /// With a running `reaper`, a large logout-all answers before its keys are deleted; without one
-    /// (an operator's command, a test) it answers once they are.
-    public init(redis: RedisClient, keys: KeyLayout, logger: Logger, reaper: Reaper? = nil) {
+    /// (an operator's command, a test) it answers once they are. With `replicaWait`, logins,
+    /// refreshes, rotations, logouts and revocations answer only once that many replicas confirmed
+    /// them (else `store_unavailable`), so an answered logout survives a failover.
+    public init(redis: any RedisClient, keys: KeyLayout, logger: Logger, reaper: Reaper? = nil, replicaWait: ReplicaWait? = nil) {
         self.redis = redis
         self.keys = keys
+        self.replicaWait = replicaWait
         self.logger = logger
         self.reaper = reaper
     }
@@ -99,6 +104,7 @@ public struct SessionStore: Sendable {
         credential: String? = nil
     ) async throws(TokenGateError) -> Int64 {
         let reply = try await run(
+            durable: true,
             Scripts.login,
             keys: [keys.session(user: user, sid: sid), keys.token(user: user, jti: jti), keys.sessionIndex(user: user)],
             arguments: [
@@ -169,7 +175,7 @@ public struct SessionStore: Sendable {
     /// ends (`.revoked`); a session the service API started goes on.
     public func refresh(_ token: VerifiedToken, newJti: String, limits: Limits, credential: String?) async throws(TokenGateError) -> Check {
         let call = successorCall(token, newJti: newJti, limits: limits)
-        return Check(try await run(Scripts.refresh, keys: call.keys, arguments: call.arguments + [credential ?? ""]).int)
+        return Check(try await run(durable: true, Scripts.refresh, keys: call.keys, arguments: call.arguments + [credential ?? ""]).int)
     }
 
     /// Per-request rotation: checks the token and returns its one successor. The first use stores
@@ -185,6 +191,7 @@ public struct SessionStore: Sendable {
     ) async throws(TokenGateError) -> (check: Check, successor: String?) {
         let call = successorCall(token, newJti: candidateJti, limits: limits)
         let reply = try await run(
+            durable: true,
             Scripts.rotate,
             keys: call.keys,
             arguments: call.arguments + [activity ? "1" : "0", candidate, credential ?? ""]
@@ -202,6 +209,7 @@ public struct SessionStore: Sendable {
     public func logout(_ token: VerifiedToken, reuseGrace: Int) async throws(TokenGateError) -> Check {
         let user = token.user
         let reply = try await run(
+            durable: true,
             Scripts.logout,
             keys: [keys.token(user: user, jti: token.jti), keys.session(user: user, sid: token.sid), keys.sessionIndex(user: user)],
             arguments: [token.sid, keys.tokenPrefix(user: user), String(reuseGrace * 1000)]
@@ -215,6 +223,7 @@ public struct SessionStore: Sendable {
         let user = token.user
         let ended = keys.endedSessions(user: user, id: Identifier.random())
         let reply = try await run(
+            durable: true,
             Scripts.logoutAll,
             keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), ended],
             arguments: [
@@ -244,6 +253,7 @@ public struct SessionStore: Sendable {
     /// Ends one of `user`'s sessions. False when it does not exist (or is not `user`'s).
     public func revoke(user: String, sid: String) async throws(TokenGateError) -> Bool {
         let reply = try await run(
+            durable: true,
             Scripts.revokeSession,
             keys: [keys.session(user: user, sid: sid), keys.sessionIndex(user: user)],
             arguments: [sid, keys.tokenPrefix(user: user)]
@@ -255,6 +265,7 @@ public struct SessionStore: Sendable {
     public func revokeAll(user: String) async throws(TokenGateError) -> Int {
         let ended = keys.endedSessions(user: user, id: Identifier.random())
         let reply = try await run(
+            durable: true,
             Scripts.revokeAll,
             keys: [keys.sessionIndex(user: user), ended],
             arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
@@ -419,7 +430,7 @@ public struct SessionStore: Sendable {
 
     /// Redis answers `PING`.
     public func ping() async -> Bool {
-        (try? await redis.send(["PING"])) == .status("PONG")
+        (try? await redis.send(RedisCommand(["PING"]))) == .status("PONG")
     }
 
     /// Runs scripts concurrently (their commands pipelined on the connection); their replies in
@@ -445,9 +456,11 @@ public struct SessionStore: Sendable {
         }
     }
 
-    private func run(_ script: RedisScript, keys: [String], arguments: [String]) async throws(TokenGateError) -> RESPValue {
+    /// Runs a script; a `durable` one (a write that must survive a failover) waits for the
+    /// replicas `replicaWait` names.
+    private func run(durable: Bool = false, _ script: RedisScript, keys: [String], arguments: [String]) async throws(TokenGateError) -> RESPValue {
         do {
-            return try await redis.run(script, keys: keys, arguments: arguments)
+            return try await redis.run(script, keys: keys, arguments: arguments, wait: durable ? replicaWait : nil)
         } catch {
             throw failure(error, script: script)
         }
@@ -455,7 +468,7 @@ public struct SessionStore: Sendable {
 
     /// Logs (throttled) and counts a Redis failure; the request fails closed.
     private func failure(_ error: RedisError, script: RedisScript) -> TokenGateError {
-        if error.kind == .server {
+        if error.kind == .server && !error.isRoleChange {
             logger.error("Redis script failed", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
         } else if outageLog.allow() {
             // At most one line per 5 s: an outage must not flood the log, but must show in it.

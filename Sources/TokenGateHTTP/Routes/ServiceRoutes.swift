@@ -10,7 +10,7 @@ struct ServiceRoutes {
     let auth: AuthService
     let inspector: StoreInspector
     let metrics: Metrics
-    let redis: RedisClient
+    let redis: any RedisClient
 
     func register(on router: Router<TokenGateRequestContext>) {
         router.get("/api/me") { _, context in
@@ -34,7 +34,7 @@ struct ServiceRoutes {
             } catch {
                 context.logger.debug("live session count unavailable", metadata: ["error": "\(error)"])
             }
-            metrics.reportRedisCommands(total: redis.commandsSent)
+            metrics.reportRedis(redis.statistics)
             metrics.reportGeneration(auth.generation)
             return Response(
                 status: .ok,

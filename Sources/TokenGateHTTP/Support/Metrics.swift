@@ -43,14 +43,23 @@ public final class Metrics: Sendable {
                 helpText: "Rotated-out tokens used after their grace window (each ended its session)"
             )
         )
-        self.redisCommands = registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "tokengate",
-                metricName: "redis_commands",
-                unitName: "total",
-                helpText: "Commands sent to Redis (a script is one command)"
+        func redisCounter(_ name: String, _ help: String, _ value: @escaping @Sendable (RedisClientStatistics) -> Int) -> RedisCounter {
+            let counter = registry.makeCounter(
+                descriptor: MetricNameDescriptor(namespace: "tokengate", metricName: name, unitName: "total", helpText: help)
             )
-        )
+            return RedisCounter(counter: counter, value: value)
+        }
+        self.redisCounters = [
+            redisCounter("redis_commands", "Commands sent to Redis (a script is one command)") { $0.commandsSent },
+            redisCounter("redis_script_reloads", "Scripts sent again with EVAL after NOSCRIPT (a restarted or newly promoted Redis)") {
+                $0.scriptReloads
+            },
+            redisCounter("redis_replication_timeouts", "Writes answered 503 because fewer replicas than TOKENGATE_REDIS_WAIT confirmed them") {
+                $0.replicationTimeouts
+            },
+            redisCounter("redis_topology_refreshes", "Times the Redis primary was looked up (Sentinel)") { $0.topologyRefreshes },
+            redisCounter("redis_failovers", "Times the Redis primary changed address (a failover seen)") { $0.failovers },
+        ]
         self.generation = registry.makeGauge(
             descriptor: MetricNameDescriptor(
                 namespace: "tokengate",
@@ -105,16 +114,25 @@ public final class Metrics: Sendable {
         )
     }
 
-    private let redisCommands: Counter
-    private let redisCommandsReported = Mutex<Int>(0)
+    /// A counter that follows one of the Redis client's own running totals.
+    private struct RedisCounter: Sendable {
+        let counter: Counter
+        let value: @Sendable (RedisClientStatistics) -> Int
+    }
+    private let redisCounters: [RedisCounter]
+    private let redisReported = Mutex([Int]())
 
-    /// Brings `tokengate_redis_commands_total` up to the client's own count (called on scrape).
-    func reportRedisCommands(total: Int) {
-        let delta = redisCommandsReported.withLock { reported in
-            defer { reported = max(reported, total) }
-            return max(0, total - reported)
+    /// Brings the `tokengate_redis_*_total` counters up to the client's own totals (called on scrape).
+    func reportRedis(_ statistics: RedisClientStatistics) {
+        let totals = redisCounters.map { $0.value(statistics) }
+        let deltas = redisReported.withLock { reported -> [Int] in
+            if reported.isEmpty { reported = Array(repeating: 0, count: totals.count) }
+            defer { reported = zip(reported, totals).map { max($0, $1) } }
+            return zip(reported, totals).map { max(0, $1 - $0) }
         }
-        if delta > 0 { redisCommands.increment(by: Int64(delta)) }
+        for (redisCounter, delta) in zip(redisCounters, deltas) where delta > 0 {
+            redisCounter.counter.increment(by: Int64(delta))
+        }
     }
 
     private let liveSampled = Mutex<(at: ContinuousClock.Instant?, running: Bool)>((nil, false))

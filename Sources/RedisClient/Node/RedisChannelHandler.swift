@@ -1,9 +1,11 @@
 import NIOCore
 
-/// A command on its way to Redis: its RESP bytes and what takes its reply (called on the
-/// connection's event loop, once).
+/// Commands on their way to Redis: their RESP bytes, how many replies they get, and what takes
+/// those (called on the connection's event loop once per reply, in order, or once with the
+/// connection's failure).
 struct OutgoingCommand: Sendable {
     var bytes: ByteBuffer
+    var replies: Int = 1
     var reply: @Sendable (Result<RESPValue, RedisError>) -> Void
     var deadline: NIODeadline
 }
@@ -13,6 +15,9 @@ struct OutgoingCommand: Sendable {
 ///
 /// Any failure (timeout, reset, protocol error) fails every waiting command and closes the
 /// channel: a connection that lost its place in the reply stream is never reused.
+///
+/// A subscriber connection (`onPush`) also takes replies that no command waits for: the
+/// messages of the channels it subscribed to.
 final class RedisChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = OutgoingCommand
@@ -23,8 +28,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var failure: RedisError?
     private var timer: RepeatedTask?
     private let checkInterval: TimeAmount
+    private let onPush: (@Sendable (RESPValue) -> Void)?
 
-    init(timeout: TimeAmount) {
+    init(timeout: TimeAmount, onPush: (@Sendable (RESPValue) -> Void)? = nil) {
+        self.onPush = onPush
         // Look at the oldest command's deadline ten times per timeout (at least every 10 ms).
         self.checkInterval = .nanoseconds(max(10_000_000, timeout.nanoseconds / 10))
     }
@@ -58,8 +65,15 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         do {
             try decoder.feed(unwrapInboundIn(data))
             while let reply = try decoder.next() {
-                guard let command = waiting.popFirst() else {
-                    throw RedisError(.protocolError, "reply with no command waiting")
+                guard let command = waiting.first else {
+                    guard let onPush else { throw RedisError(.protocolError, "reply with no command waiting") }
+                    onPush(reply)
+                    continue
+                }
+                if command.replies > 1 {
+                    waiting[waiting.startIndex].replies -= 1
+                } else {
+                    waiting.removeFirst()
                 }
                 command.reply(.success(reply))
             }

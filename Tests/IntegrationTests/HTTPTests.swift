@@ -110,6 +110,9 @@ struct HTTPTests {
             let tokenError = ["invalid_token", "token_expired", "token_revoked", "session_expired"].contains(code)
             #expect(challenge.contains(#"error="invalid_token""#) == tokenError, sourceLocation: sourceLocation)
         }
+        if status == .serviceUnavailable {
+            #expect(response.headers[.retryAfter] == "1", "a 503 says when to retry", sourceLocation: sourceLocation)
+        }
     }
 
     // MARK: the walk-through
@@ -500,7 +503,7 @@ struct HTTPTests {
         }
     }
 
-    @Test("without Redis: 503 store_unavailable, never 200; healthz still 200, readyz 503")
+    @Test("without Redis: 503 store_unavailable with Retry-After, never 200; healthz still 200, readyz 503")
     func storeUnavailable() async throws {
         let harness = try Harness(redisURL: "redis://127.0.0.1:\(try freePort())/0")
         try await harness.run { client in

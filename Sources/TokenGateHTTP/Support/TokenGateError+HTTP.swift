@@ -23,8 +23,9 @@ extension TokenGateError: HTTPResponseError {
     /// An answer's status, headers and body.
     typealias ResponseParts = (status: HTTPResponse.Status, headers: HTTPFields, body: ByteBuffer)
 
-    /// `{"error": code, "message": text}` with `WWW-Authenticate` on 401 (RFC 6750) and
-    /// `Retry-After` on 429.
+    /// `{"error": code, "message": text}` with `WWW-Authenticate` on 401 (RFC 6750), and
+    /// `Retry-After` on 429 (when the limit frees up) and on 503 (1 s: Redis is failing over or
+    /// unreachable; the service recovers by itself).
     var responseParts: ResponseParts {
         var headers: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
         switch code {
@@ -35,7 +36,7 @@ extension TokenGateError: HTTPResponseError {
         default:
             break
         }
-        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
+        if let retryAfter = retryAfter ?? (code == .storeUnavailable ? 1 : nil) { headers[.retryAfter] = String(retryAfter) }
         var body = JSONWriter()
         body.object {
             $0.field("error", code.rawValue)

@@ -34,6 +34,12 @@ public enum RESPValue: Sendable, Equatable {
         }
     }
 
+    /// True for an error reply.
+    public var isError: Bool {
+        if case .error = self { return true }
+        return false
+    }
+
     /// The elements of an array reply (empty for null).
     public var array: [RESPValue]? {
         switch self {

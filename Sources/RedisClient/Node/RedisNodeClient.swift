@@ -77,14 +77,15 @@ public final class RedisNodeClient: Sendable {
         command.append(String(keys.count))
         command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
-        send(command, wait: wait, on: eventLoop, lane: lane) { [command] result in
+        send(command, wait: wait, on: eventLoop, lane: lane) { [command] raw in
+            let result = self.reply(raw)
             guard case .failure(let error) = result, error.isNoScript else { return completion(result) }
             self.counters.scriptReloads.add(1, ordering: .relaxed)
             self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
             var eval = command
             eval[0] = "EVAL"
             eval[1] = script.source
-            self.send(eval, wait: wait, on: eventLoop, lane: lane, completion)
+            self.send(eval, wait: wait, on: eventLoop, lane: lane) { completion(self.reply($0)) }
         }
     }
 
@@ -92,13 +93,14 @@ public final class RedisNodeClient: Sendable {
     public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
         let lane = pickLane()
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<RESPValue, RedisError>, Never>) in
-            send(arguments, wait: nil, on: lane.eventLoop, lane: lane) { continuation.resume(returning: $0) }
+            send(arguments, wait: nil, on: lane.eventLoop, lane: lane) { continuation.resume(returning: self.reply($0)) }
         }
         return try result.get()
     }
 
     /// The reply as callers see it: an error reply is a `RedisError` too; a role-change reply
-    /// (`READONLY`, `LOADING`, `MASTERDOWN`) is also reported to the owner.
+    /// (`READONLY`, `LOADING`, `MASTERDOWN`) is also reported to the owner. (`send` hands its
+    /// caller the raw reply, so that the hot path needs one closure, not one wrapping another.)
     private func reply(_ result: Result<RESPValue, RedisError>) -> Result<RESPValue, RedisError> {
         guard case .success(.error(let message)) = result else { return result }
         let error = RedisError(.server, message)
@@ -107,7 +109,8 @@ public final class RedisNodeClient: Sendable {
     }
 
     /// Sends the command (and `WAIT` after it) through `lane`'s connection, or another open one
-    /// while it backs off; connecting is the rare path, in a task.
+    /// while it backs off; connecting is the rare path, in a task. `completion` gets the raw reply
+    /// (an error reply is a success here; see `reply`).
     private func send(
         _ arguments: [String],
         wait: ReplicaWait?,
@@ -144,18 +147,20 @@ public final class RedisNodeClient: Sendable {
     ) {
         counters.commandsSent.add(1, ordering: .relaxed)
         guard let wait else {
-            connection.send(buffer, replies: 1, replyOn: loop) { completion(self.reply($0)) }
+            connection.send(buffer, replies: 1, replyOn: loop, completion)
             return
         }
         // Two replies in order on `loop`: the command's, then WAIT's (the number of replicas that
-        // confirmed every write made on this connection so far, the command's included).
+        // confirmed every write made on this connection so far, the command's included). A failed
+        // connection calls once, with its failure.
         let first = NIOLoopBoundBox<Result<RESPValue, RedisError>?>.makeEmptyBox(eventLoop: loop)
         connection.send(buffer, replies: 2, replyOn: loop) { result in
             guard let commandReply = first.value else {
-                first.value = self.reply(result)
+                if case .failure = result { return completion(result) }
+                first.value = result
                 return
             }
-            guard case .success = commandReply else { return completion(commandReply) }
+            guard case .success(let value) = commandReply, !value.isError else { return completion(commandReply) }
             switch result {
             case .success(.integer(let confirmed)) where confirmed >= wait.replicas:
                 completion(commandReply)

@@ -12,12 +12,14 @@ memory (/proc/PID/fd count, VmRSS, ESTABLISHED connections to the Redis port bef
 One file per scenario (test_NN_<name>.py, its docstring says what it asserts): 1 Redis missing at
 start-up, 2 killed and restarted empty, 3 slow and stalled, 4 reset mid-pipeline, 5 slow and
 oversized clients, 5b slowloris beyond the fd limit, 6 10,000 sessions logged out at once, 7 HTTP/1
-pipelining, 9 TLS to Redis. Scenarios 3-4 share a service behind the proxy, 5-7 a plain one
+pipelining, 9 TLS to Redis, 10 a Sentinel failover under load, 11 a primary that dies with writes its
+replicas never got (TOKENGATE_REDIS_WAIT on and off). Scenarios 3-4 share a service behind the proxy, 5-7 a plain one
 (conftest.py); each file also runs alone (`tests/faults/run -k tls`).
 
 Environment: TOKENGATE_BINARY (default .build/debug/tokengate), FAULTS_REDIS_TIMEOUT (the
 services' TOKENGATE_REDIS_TIMEOUT, default 0.5 s), FAULTS_SLOWLORIS (default 200),
-FAULTS_SLOW_DEADLINE (default 15 s). Needs redis-server (and openssl for 9).
+FAULTS_SLOW_DEADLINE (default 15 s). Needs redis-server (and openssl for 9; 10 and 11 run
+redis-server --sentinel).
 """
 import os
 

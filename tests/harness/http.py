@@ -11,11 +11,12 @@ import time
 
 
 class Conn:
-    """One keep-alive HTTP/1.1 connection to 127.0.0.1:port. Never retries: a transport failure is
-    returned as status None (the caller decides what it means)."""
+    """One keep-alive HTTP/1.1 connection to host:port (default 127.0.0.1). Never retries: a transport
+    failure is returned as status None (the caller decides what it means)."""
 
-    def __init__(self, port, timeout=10.0):
+    def __init__(self, port, timeout=10.0, host="127.0.0.1"):
         self.port = port
+        self.host = host
         self.timeout = timeout
         self.conn = None
 
@@ -32,7 +33,7 @@ class Conn:
             body = b""
         try:
             if self.conn is None:
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
             self.conn.request(method, path, body=body, headers=sent)
             response = self.conn.getresponse()
             data = response.read()
@@ -55,14 +56,14 @@ class Conn:
             self.conn = None
 
 
-def http_call(port, method, path, token=None, headers=None, body=None, timeout=10):
+def http_call(port, method, path, token=None, headers=None, body=None, timeout=10, host="127.0.0.1"):
     """One request on a connection of its own: (status, lower-cased headers, body bytes); status None
     when the connection fails."""
     sent = dict(headers or {})
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
         try:
             conn.request(method, path, body=body, headers=sent)
             response = conn.getresponse()

@@ -27,8 +27,9 @@ class Lab:
         self.log_level = log_level
         self.things = []                # (kind, object), in the order they were made
 
-    def redis(self, name, port=None, extra=(), replicaof=None):
-        server = RedisServer(self.work, name, port, extra, replicaof)
+    def redis(self, name, port=None, extra=(), replicaof=None, **where):
+        """A RedisServer (not started yet); `where`: its host, bind and prefix (harness.redis)."""
+        server = RedisServer(self.work, name, port, extra, replicaof, **where)
         self.things.append(("redis", server))
         return server
 
@@ -37,10 +38,11 @@ class Lab:
         self.things.append(("proxy", proxy))
         return proxy
 
-    def tokengate(self, name, redis_port=None, url=None, env=None, nofile=None):
-        """A tokengate (not started yet) on redis://127.0.0.1:<redis_port>/0, or on `url`."""
+    def tokengate(self, name, redis_port=None, url=None, env=None, nofile=None, **where):
+        """A tokengate (not started yet) on redis://127.0.0.1:<redis_port>/0, or on `url`; `where`: its
+        host and prefix (harness.tokengate)."""
         tg = TokenGate(self.binary, self.work, name, self.credentials, url or f"redis://127.0.0.1:{redis_port}/0",
-                       env={**self.env, **(env or {})}, nofile=nofile, log_level=self.log_level)
+                       env={**self.env, **(env or {})}, nofile=nofile, log_level=self.log_level, **where)
         self.things.append(("tokengate", tg))
         return tg
 

@@ -43,9 +43,9 @@ def listening_socket(backlog=512):
     raise RuntimeError(f"no free port in {LOW}-{HIGH}")
 
 
-def refuses_connections(port):
+def refuses_connections(port, host="127.0.0.1"):
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
+        with socket.create_connection((host, port), timeout=1):
             return False
     except OSError:
         return True

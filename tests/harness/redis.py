@@ -7,6 +7,9 @@
 
 `extra` adds redis-server arguments (later ones win: extra=["--port", "0", "--tls-port", ...] makes
 a TLS-only server). A server may be killed and started again on the same port (same object).
+Elsewhere than 127.0.0.1: `host` (the address clients use), `bind` (every address it listens on,
+default [host]), `prefix` (a command to run it through, e.g. harness.netns's ["ip", "netns", "exec",
+NAME]), and replicaof=(host, port).
 """
 import os
 import signal
@@ -29,10 +32,10 @@ class Resp:
     and bulk strings as str, integers as int, arrays as lists, nil as None; an error reply raises
     RedisError). Thread-safe: one command at a time."""
 
-    def __init__(self, port, timeout=10):
+    def __init__(self, port, timeout=10, host="127.0.0.1"):
         self.port = port
         self.lock = threading.Lock()
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.file = self.sock.makefile("rb")
 
     def __call__(self, *args):
@@ -110,28 +113,35 @@ class RedisServer:
     """A private redis-server on 127.0.0.1 (no persistence, noeviction), logging to
     work/redis-<name>.log; restartable on the same port."""
 
-    def __init__(self, work, name, port=None, extra=(), replicaof=None):
+    def __init__(self, work, name, port=None, extra=(), replicaof=None, host="127.0.0.1", bind=None, prefix=()):
         self.work = work
         self.name = name
         self.port = port or free_port()
+        self.host = host
+        self.bind = list(bind or [host])
+        self.prefix = list(prefix)
         self.extra = list(extra)
         if replicaof is not None:
-            self.extra += ["--replicaof", "127.0.0.1", str(replicaof)]
+            primary_host, primary_port = replicaof if isinstance(replicaof, tuple) else ("127.0.0.1", replicaof)
+            self.extra += ["--replicaof", primary_host, str(primary_port)]
         self.proc = None
         self.log_path = os.path.join(work, f"redis-{name}.log")
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self, timeout=15):
         """Starts it; True once it answers PING (a TLS-only one: once its port accepts TCP)."""
+        # Protected mode refuses every client but loopback ones (no password here): off on other addresses.
+        exposed = ["--protected-mode", "no"] if any(not a.startswith("127.") for a in self.bind) else []
         self.proc = popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.work, "--logfile", self.log_path, "--maxmemory-policy", "noeviction", "--daemonize", "no"]
-            + self.extra, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.prefix + ["redis-server", "--port", str(self.port), "--bind", " ".join(self.bind)] + exposed
+            + ["--save", "", "--appendonly", "no", "--dir", self.work, "--logfile", self.log_path,
+               "--maxmemory-policy", "noeviction", "--daemonize", "no"] + self.extra,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if "--tls-port" in self.extra:   # PING would need a TLS client
-            up = wait_until(lambda: self.proc.poll() is not None or not refuses_connections(self.port), timeout, 0.02)
+            up = wait_until(lambda: self.proc.poll() is not None or not refuses_connections(self.port, self.host), timeout, 0.02)
         else:
             up = wait_until(lambda: self.proc.poll() is not None or self.ping(), timeout, 0.02)
         return bool(up) and self.proc.poll() is None
@@ -141,7 +151,7 @@ class RedisServer:
 
     def ping(self):
         try:
-            client = Resp(self.port, timeout=1)
+            client = Resp(self.port, timeout=1, host=self.host)
             try:
                 return client("PING") == "PONG"
             finally:
@@ -149,8 +159,8 @@ class RedisServer:
         except (OSError, RedisError):
             return False
 
-    def client(self):
-        return Resp(self.port)
+    def client(self, timeout=10):
+        return Resp(self.port, timeout=timeout, host=self.host)
 
     def scan(self, pattern):
         client = self.client()

@@ -9,6 +9,12 @@
 With proxied=True each replica replicates through a Proxy of its own (sentinels.proxies), so a test
 can stall replication (proxy.set_mode("stall")) while the primary keeps answering clients.
 
+Across a network namespace (harness.netns; tests/faults/test_12): primary_host and primary_prefix put
+the primary elsewhere (e.g. inside a namespace, on its veth address), bind lists every address the
+replicas and sentinels listen on (add the root side of the link, so that the namespace reaches them),
+url_at(host) names the sentinels at one of those, and extra adds redis-server arguments to every data
+node (e.g. min-replicas-to-write).
+
 Every process is made through `lab`, so it is stopped with the lab's scope. Sentinels decide a primary
 is down after 2 s (`down-after-milliseconds 2000`, quorum 2): a failover takes 3-5 s on this machine.
 """
@@ -21,13 +27,16 @@ from .redis import RedisError, Resp
 
 
 class SentinelSet:
-    def __init__(self, lab, work, name="tokengate", replicas=2, sentinels=3, proxied=False):
+    def __init__(self, lab, work, name="tokengate", replicas=2, sentinels=3, proxied=False, extra=(),
+                 primary_host="127.0.0.1", primary_prefix=(), bind=("127.0.0.1",)):
         self.lab = lab
         self.work = work
         self.name = name
-        self.primary = lab.redis(f"{name}-primary")
+        self.bind = list(bind)
+        self.primary = lab.redis(f"{name}-primary", extra=extra, host=primary_host, prefix=primary_prefix)
         self.proxies = [lab.proxy(self.primary.port) for _ in range(replicas)] if proxied else []
-        self.replicas = [lab.redis(f"{name}-replica{i + 1}", replicaof=self.proxies[i].port if proxied else self.primary.port)
+        self.replicas = [lab.redis(f"{name}-replica{i + 1}", extra=extra, bind=self.bind,
+                                   replicaof=self.proxies[i].port if proxied else (primary_host, self.primary.port))
                          for i in range(replicas)]
         self.sentinel_ports = [free_port() for _ in range(sentinels)]
         self.sentinel_procs = []
@@ -38,7 +47,10 @@ class SentinelSet:
 
     @property
     def url(self):
-        hosts = ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, host):
+        hosts = ",".join(f"{host}:{port}" for port in self.sentinel_ports)
         return f"redis+sentinel://{hosts}/{self.name}/0"
 
     def server(self, port):
@@ -52,8 +64,9 @@ class SentinelSet:
             config = os.path.join(self.work, f"sentinel-{port}.conf")
             with open(config, "w") as handle:
                 handle.write(
-                    f"port {port}\nbind 127.0.0.1\ndir {self.work}\nlogfile {self.work}/sentinel-{port}.log\n"
-                    f"sentinel monitor {self.name} 127.0.0.1 {self.primary.port} 2\n"
+                    f"port {port}\nbind {' '.join(self.bind)}\ndir {self.work}\nlogfile {self.work}/sentinel-{port}.log\n"
+                    + ("protected-mode no\n" if any(not a.startswith("127.") for a in self.bind) else "") +
+                    f"sentinel monitor {self.name} {self.primary.host} {self.primary.port} 2\n"
                     f"sentinel down-after-milliseconds {self.name} 2000\n"
                     f"sentinel failover-timeout {self.name} 10000\n"
                     f"sentinel parallel-syncs {self.name} 1\n")
@@ -83,9 +96,11 @@ class SentinelSet:
         host, port = self.ask("SENTINEL", "get-master-addr-by-name", self.name)
         return int(port)
 
-    def role(self, port):
+    def role(self, port, timeout=2):
+        """ROLE of the data node on that port (None when it does not answer within timeout)."""
+        host = next((server.host for server in self.servers if server.port == port), "127.0.0.1")
         try:
-            client = Resp(port, timeout=2)
+            client = Resp(port, timeout=timeout, host=host)
             try:
                 return client("ROLE")
             finally:

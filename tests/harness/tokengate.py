@@ -4,6 +4,9 @@
     tg = TokenGate(binary, work, "a", credentials, redis.url, env={"TOKENGATE_TOKEN_TTL": "3"})
     tg.start()        # True once it logs "tokengate listening on http://127.0.0.1:<port>"
     tg.port, tg.pid, tg.alive(), tg.stats(), tg.tail(), tg.stop()
+
+host= listens elsewhere than 127.0.0.1 (tg.host; pass it to Conn and http_call), prefix= runs it
+through a command (harness.netns's ["ip", "netns", "exec", NAME]: inside a network namespace).
 """
 import os
 import re
@@ -43,9 +46,12 @@ class TokenGate:
     environment is this process's without any TOKENGATE_* variable, then the key, users file and
     Redis URL, then `env`."""
 
-    def __init__(self, binary, work, name, credentials, redis_url, env=None, nofile=None, log_level="warning"):
+    def __init__(self, binary, work, name, credentials, redis_url, env=None, nofile=None, log_level="warning",
+                 host="127.0.0.1", prefix=()):
         self.binary = binary
         self.name = name
+        self.host = host
+        self.prefix = list(prefix)
         self.url = redis_url
         port = re.search(r":(\d+)(?:/|$)", redis_url)   # the (last) Redis port: what stats() counts connections to
         self.redis_port = int(port.group(1)) if port else None
@@ -61,7 +67,7 @@ class TokenGate:
 
     @property
     def origin(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def pid(self):
@@ -76,10 +82,10 @@ class TokenGate:
         for _ in range(3):
             port = free_port()
             with open(self.log_path, "ab") as log:
-                self.proc = popen([self.binary, "serve", "--listen", f"127.0.0.1:{port}", "--log-level", self.log_level],
+                self.proc = popen(self.prefix + [self.binary, "serve", "--listen", f"{self.host}:{port}", "--log-level", self.log_level],
                                   env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   preexec_fn=limit, start_new_session=True)
-            line = re.compile(rf"^tokengate listening on http://127\.0\.0\.1:{port}$", re.M)
+            line = re.compile(rf"^tokengate listening on http://{re.escape(self.host)}:{port}$", re.M)
 
             def listening(line=line):
                 if self.proc.poll() is not None:
@@ -108,7 +114,7 @@ class TokenGate:
     def counter(self, route, status):
         """tokengate_http_requests_total{route=...,status=...} from /metrics (0 when absent, None when
         /metrics does not answer)."""
-        code, _, body = http_call(self.port, "GET", "/metrics")
+        code, _, body = http_call(self.port, "GET", "/metrics", host=self.host)
         if code != 200:
             return None
         wanted = f'tokengate_http_requests_total{{route="{route}",status="{status}"}} '

@@ -168,3 +168,51 @@ wait_for_redis() {
     done
     return 1
 }
+
+# Starts a Redis Cluster with its files in $1: 3 primaries and a replica of each (node timeout
+# 2 s), on free ports of 127.0.0.1 with their bus ports set (cluster-port) below the ephemeral
+# range. Sets CLUSTER_URL (redis+cluster://…), CLUSTER_PORTS and CLUSTER_PIDS. `stop_cluster` ends them.
+start_cluster() {
+    local dir="$1" i port bus
+    mkdir -p "$dir"
+    CLUSTER_PIDS=()
+    CLUSTER_PORTS=()
+    for i in 1 2 3 4 5 6; do
+        port="$(free_low_port)"
+        bus="$(free_low_port)"
+        redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --dir "$dir" \
+            --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 2000 \
+            --save "" --appendonly no --maxmemory-policy noeviction --logfile "$dir/redis-$port.log" --daemonize no &
+        CLUSTER_PIDS+=($!)
+        CLUSTER_PORTS+=("$port")
+        wait_for_redis "$port" || { echo "cluster node on $port did not start" >&2; return 1; }
+    done
+    redis-cli --cluster create $(printf '127.0.0.1:%s ' "${CLUSTER_PORTS[@]}") --cluster-replicas 1 --cluster-yes \
+        >"$dir/create.log" 2>&1 || { cat "$dir/create.log" >&2; return 1; }
+    # Every node agrees the cluster is up, and every replica is in sync.
+    local ready=0
+    for _ in $(seq 1 300); do
+        ready=1
+        for port in "${CLUSTER_PORTS[@]}"; do
+            redis-cli -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || ready=0
+            if redis-cli -p "$port" role 2>/dev/null | head -1 | grep -qx slave; then
+                redis-cli -p "$port" role | sed -n 4p | grep -qx connected || ready=0
+            fi
+        done
+        [ "$ready" -eq 1 ] && break
+        sleep 0.1
+    done
+    [ "$ready" -eq 1 ] || { echo "the cluster did not come up" >&2; return 1; }
+    CLUSTER_URL="redis+cluster://$(printf '127.0.0.1:%s,' "${CLUSTER_PORTS[@]:0:3}" | sed 's/,$//')/"
+}
+
+stop_cluster() {
+    local pid
+    for pid in "${CLUSTER_PIDS[@]:-}"; do
+        [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${CLUSTER_PIDS[@]:-}"; do
+        [ -n "$pid" ] && wait "$pid" 2>/dev/null || true
+    done
+    CLUSTER_PIDS=()
+}

@@ -9,8 +9,8 @@ import ServiceLifecycle
 /// doubt about which server that is fails the command rather than guessing.
 ///
 /// `RedisConfiguration.makeClient` makes the one its URL names: `StandaloneRedisClient` (one
-/// server) or `SentinelRedisClient` (the primary Redis Sentinel names, followed through
-/// failovers). Each is a `Service`: run it so graceful shutdown closes its connections (and the
+/// server), `SentinelRedisClient` (the primary Redis Sentinel names, followed through failovers)
+/// or `ClusterRedisClient` (each key's slot's primary). Each is a `Service`: run it so graceful shutdown closes its connections (and the
 /// Sentinel client watches for failovers).
 ///
 /// Nothing is retried that may have run: a command that timed out or lost its connection after
@@ -35,7 +35,7 @@ public protocol RedisClient: Service, Sendable {
     func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue
 
     /// Every primary, for what walks the whole key space (`SCAN`, `CONFIG GET`): one for a
-    /// standalone server or a Sentinel-managed primary.
+    /// standalone server or a Sentinel-managed primary, each shard's for Cluster.
     func primaries() async throws(RedisError) -> [RedisNodeClient]
 
     /// What the client has done so far.
@@ -103,6 +103,8 @@ extension RedisConfiguration {
             StandaloneRedisClient(address: address, configuration: self, eventLoopGroup: eventLoopGroup, logger: logger)
         case .sentinel(let sentinels, let primaryName):
             SentinelRedisClient(sentinels: sentinels, primaryName: primaryName, configuration: self, eventLoopGroup: eventLoopGroup, logger: logger)
+        case .cluster(let seeds):
+            ClusterRedisClient(seeds: seeds, configuration: self, eventLoopGroup: eventLoopGroup, logger: logger)
         }
     }
 

@@ -2,7 +2,8 @@
 ///
 /// Parsed from `redis://[[user]:password@]host[:port][/db]` (`rediss://…` for TLS) or
 /// `redis+sentinel://[[user]:password@]host1[:port1],host2[:port2],…/<primary-name>[/db]`
-/// (`rediss+sentinel://…`: TLS to the sentinels and the data nodes).
+/// (`rediss+sentinel://…`: TLS to the sentinels and the data nodes) or
+/// `redis+cluster://[[user]:password@]host1[:port1],host2[:port2],…[/]` (`rediss+cluster://…`).
 public struct RedisConfiguration: Sendable, Equatable {
     /// How the client finds its server.
     public enum Endpoint: Sendable, Equatable {
@@ -10,6 +11,8 @@ public struct RedisConfiguration: Sendable, Equatable {
         case standalone(RedisAddress)
         /// The primary that Redis Sentinel monitors under `primaryName`, asked of `sentinels` in turn.
         case sentinel(sentinels: [RedisAddress], primaryName: String)
+        /// Redis Cluster, its slot map read from any of `seeds` (and then from the nodes it names).
+        case cluster(seeds: [RedisAddress])
     }
 
     /// Where Redis is.
@@ -73,19 +76,18 @@ public struct RedisConfiguration: Sendable, Equatable {
     }
 
     /// The Redis URL schemes, with what each means.
-    private static let schemes: [(prefix: String, sentinel: Bool, tls: Bool)] = [
-        ("redis://", false, false), ("rediss://", false, true), ("redis+sentinel://", true, false), ("rediss+sentinel://", true, true),
+    private enum Kind { case standalone, sentinel, cluster }
+    private static let schemes: [(prefix: String, kind: Kind, tls: Bool)] = [
+        ("redis://", .standalone, false), ("rediss://", .standalone, true), ("redis+sentinel://", .sentinel, false),
+        ("rediss+sentinel://", .sentinel, true), ("redis+cluster://", .cluster, false), ("rediss+cluster://", .cluster, true),
     ]
 
     /// Parses a `redis://`, `rediss://` (TLS, with the system's trust roots until `tls` is set),
-    /// `redis+sentinel://` or `rediss+sentinel://` URL. Throws a message naming what is wrong
-    /// (never echoing the password).
+    /// `redis+sentinel://`, `rediss+sentinel://`, `redis+cluster://` or `rediss+cluster://` URL.
+    /// Throws a message naming what is wrong (never echoing the password).
     public init(url: String, timeout: Duration = .seconds(1), connectionCount: Int = 2) throws(RedisURLError) {
-        if url.hasPrefix("redis+cluster://") || url.hasPrefix("rediss+cluster://") {
-            throw RedisURLError("Redis Cluster (redis+cluster://) is not supported yet; use redis://, rediss:// or redis+sentinel://")
-        }
         guard let scheme = Self.schemes.first(where: { url.hasPrefix($0.prefix) }) else {
-            throw RedisURLError("must start with redis://, rediss:// (TLS) or redis+sentinel://")
+            throw RedisURLError("must start with redis://, rediss:// (TLS), redis+sentinel:// or redis+cluster://")
         }
         var rest = Substring(url.dropFirst(scheme.prefix.count))
         var username: String? = nil
@@ -109,7 +111,8 @@ public struct RedisConfiguration: Sendable, Equatable {
         }
         let endpoint: Endpoint
         var databaseText: Substring?
-        if scheme.sentinel {
+        switch scheme.kind {
+        case .sentinel:
             let sentinels = try rest.split(separator: ",", omittingEmptySubsequences: false).map {
                 (host) throws(RedisURLError) -> RedisAddress in try Self.address(host, defaultPort: 26379)
             }
@@ -119,7 +122,15 @@ public struct RedisConfiguration: Sendable, Equatable {
             guard path.count <= 2 else { throw RedisURLError("unexpected text after the database") }
             endpoint = .sentinel(sentinels: sentinels, primaryName: String(name))
             databaseText = path.count == 2 ? path[1] : nil
-        } else {
+        case .cluster:
+            let seeds = try rest.split(separator: ",", omittingEmptySubsequences: false).map {
+                (host) throws(RedisURLError) -> RedisAddress in try Self.address(host, defaultPort: 6379)
+            }
+            guard path.allSatisfy({ $0.isEmpty }), path.count <= 1 else {
+                throw RedisURLError("Redis Cluster has only database 0: nothing may follow the hosts but /")
+            }
+            endpoint = .cluster(seeds: seeds)
+        case .standalone:
             guard path.count <= 1 else { throw RedisURLError("database must be a number, e.g. redis://127.0.0.1:6379/0") }
             endpoint = .standalone(try Self.address(rest, defaultPort: 6379))
             databaseText = path.first

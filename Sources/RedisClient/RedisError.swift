@@ -82,5 +82,14 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         }
     }
 
+    /// True for Cluster's replies that say the command did not run here: `MOVED`, `ASK`,
+    /// `TRYAGAIN`, `CLUSTERDOWN`.
+    public var isRedirect: Bool {
+        switch code {
+        case Code.moved?, Code.ask?, Code.tryAgain?, Code.clusterDown?: true
+        default: false
+        }
+    }
+
     public var description: String { "redis \(kind): \(message)" }
 }

@@ -29,20 +29,22 @@ enum TestRedis {
         return try RedisConfiguration(url: url ?? self.url, timeout: timeout).makeClient(logger: logger)
     }
 
-    /// Every key matching `pattern`, by SCAN.
+    /// Every key matching `pattern`, by SCAN on every primary.
     static func keys(_ redis: any RedisClient, matching pattern: String) async throws -> [String] {
-        var cursor = "0"
         var found: [String] = []
-        repeat {
-            let parts = try await redis.send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]).array ?? []
-            cursor = parts.first?.string ?? "0"
-            found += (parts.last?.array ?? []).compactMap(\.string)
-        } while cursor != "0"
+        for node in try await redis.primaries() {
+            var cursor = "0"
+            repeat {
+                let parts = try await node.send(["SCAN", cursor, "MATCH", pattern, "COUNT", "1000"]).array ?? []
+                cursor = parts.first?.string ?? "0"
+                found += (parts.last?.array ?? []).compactMap(\.string)
+            } while cursor != "0"
+        }
         return found.sorted()
     }
 
     static func ttl(_ redis: any RedisClient, _ key: String) async throws -> Int64 {
-        try await redis.send(["TTL", key]).int ?? -2
+        try await redis.send(["TTL", key], key: key).int ?? -2
     }
 }
 

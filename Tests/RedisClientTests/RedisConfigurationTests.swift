@@ -54,7 +54,8 @@ struct RedisConfigurationTests {
             "http://127.0.0.1:6379", "redis://", "redis://host:99999", "redis://host:6379/x", "redis://:pw@host:port",
             "rediss://", "redis+tls://host", "REDIS://host", "redis+sentinel://:pw@s1:26379,s2:26379",
             "redis+sentinel://:pw@s1:26379,s2:26379/", "redis+sentinel://:pw@s1:26379,,s2/mymaster", "redis+sentinel://:pw@s1:x/mymaster",
-            "redis+sentinel://:pw@s1/mymaster/x", "redis+sentinel://:pw@s1/mymaster/0/extra", "redis+cluster://:pw@h1:7000,h2:7001/",
+            "redis+sentinel://:pw@s1/mymaster/x", "redis+sentinel://:pw@s1/mymaster/0/extra", "redis+cluster://:pw@h1:7000,h2:7001/1",
+            "redis+cluster://:pw@h1:7000,,h2:7001", "redis+cluster://:pw@/",
         ]
     )
     func refused(url: String) {
@@ -87,10 +88,15 @@ struct RedisConfigurationTests {
         #expect(try RedisConfiguration(url: "rediss+sentinel://s1:26379/tokengate").tls == RedisConfiguration.TLS())
     }
 
-    @Test("redis+cluster:// is refused with a message that says so (not yet supported)")
-    func cluster() {
-        #expect {
-            try RedisConfiguration(url: "redis+cluster://h1:7000,h2:7001/")
-        } throws: { "\($0)".contains("not supported yet") }
+    @Test("redis+cluster://: the seed nodes (6379 by default), database 0 only; rediss+cluster:// with TLS")
+    func cluster() throws {
+        let configuration = try RedisConfiguration(url: "redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2/")
+        #expect(
+            configuration.endpoint
+                == .cluster(seeds: [RedisAddress(host: "10.0.0.1", port: 7000), RedisAddress(host: "10.0.0.2", port: 6379)])
+        )
+        #expect(configuration.username == "app" && configuration.password == "pw" && configuration.database == 0)
+        #expect(try RedisConfiguration(url: "redis+cluster://h1:7000").endpoint == .cluster(seeds: [RedisAddress(host: "h1", port: 7000)]))
+        #expect(try RedisConfiguration(url: "rediss+cluster://h1:7000/").tls == RedisConfiguration.TLS())
     }
 }

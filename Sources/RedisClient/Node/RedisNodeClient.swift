@@ -28,6 +28,9 @@ public final class RedisNodeClient: Sendable {
     /// Told about every connect failure, lost connection and role-change reply (a failover is
     /// under way): the Sentinel client looks the primary up again.
     private let onTrouble: @Sendable (RedisError) -> Void
+    /// Cluster: takes a script whose reply was `MOVED`, `ASK`, `TRYAGAIN` or `CLUSTERDOWN` (it did
+    /// not run), to send it on or fail it. Nil: those replies are errors like any other.
+    private let onRedirect: (@Sendable (RedisError, RedirectedScript) -> Void)?
 
     init(
         address: RedisAddress,
@@ -36,9 +39,11 @@ public final class RedisNodeClient: Sendable {
         eventLoopGroup: any EventLoopGroup,
         counters: RedisCounters,
         logger: Logger,
-        onTrouble: @escaping @Sendable (RedisError) -> Void = { _ in }
+        onTrouble: @escaping @Sendable (RedisError) -> Void = { _ in },
+        onRedirect: (@Sendable (RedisError, RedirectedScript) -> Void)? = nil
     ) {
         self.address = address
+        self.onRedirect = onRedirect
         self.settings = settings
         self.counters = counters
         self.logger = logger
@@ -59,12 +64,16 @@ public final class RedisNodeClient: Sendable {
     /// with `wait`, a `WAIT` follows on the same connection in the same write (one round trip) and
     /// the reply counts only once enough replicas confirmed it. `completion` runs on `eventLoop`
     /// with the reply or a `RedisError` (an error reply is a failure). With a connection already
-    /// open on the caller's loop nothing leaves the loop: no task, no thread hop.
+    /// open on the caller's loop nothing leaves the loop: no task, no thread hop. With `asking`,
+    /// `ASKING` goes first (Cluster: a slot being migrated here); `redirects` counts how often the
+    /// script was sent on already.
     func run(
         _ script: RedisScript,
         keys: [String],
         arguments: [String],
         wait: ReplicaWait?,
+        asking: Bool = false,
+        redirects: Int = 0,
         on eventLoop: (any EventLoop)?,
         _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
     ) {
@@ -77,15 +86,28 @@ public final class RedisNodeClient: Sendable {
         command.append(String(keys.count))
         command.append(contentsOf: keys)
         command.append(contentsOf: arguments)
-        send(command, wait: wait, on: eventLoop, lane: lane) { [command] raw in
+        send(command, asking: asking, wait: wait, on: eventLoop, lane: lane) { [command] raw in
             let result = self.reply(raw)
-            guard case .failure(let error) = result, error.isNoScript else { return completion(result) }
+            guard case .failure(let error) = result else { return completion(result) }
+            if let onRedirect = self.onRedirect, error.isRedirect {
+                let redirected = RedirectedScript(
+                    script: script,
+                    keys: keys,
+                    arguments: arguments,
+                    wait: wait,
+                    eventLoop: eventLoop,
+                    redirects: redirects,
+                    completion: completion
+                )
+                return onRedirect(error, redirected)
+            }
+            guard error.isNoScript else { return completion(result) }
             self.counters.scriptReloads.add(1, ordering: .relaxed)
             self.logger.debug("script not cached in Redis; sending it with EVAL", metadata: ["script": "\(script.name)"])
             var eval = command
             eval[0] = "EVAL"
             eval[1] = script.source
-            self.send(eval, wait: wait, on: eventLoop, lane: lane) { completion(self.reply($0)) }
+            self.send(eval, asking: asking, wait: wait, on: eventLoop, lane: lane) { completion(self.reply($0)) }
         }
     }
 
@@ -93,7 +115,7 @@ public final class RedisNodeClient: Sendable {
     public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
         let lane = pickLane()
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<RESPValue, RedisError>, Never>) in
-            send(arguments, wait: nil, on: lane.eventLoop, lane: lane) { continuation.resume(returning: self.reply($0)) }
+            send(arguments, asking: false, wait: nil, on: lane.eventLoop, lane: lane) { continuation.resume(returning: self.reply($0)) }
         }
         return try result.get()
     }
@@ -113,6 +135,7 @@ public final class RedisNodeClient: Sendable {
     /// (an error reply is a success here; see `reply`).
     private func send(
         _ arguments: [String],
+        asking: Bool,
         wait: ReplicaWait?,
         on loop: any EventLoop,
         lane: Lane,
@@ -120,6 +143,7 @@ public final class RedisNodeClient: Sendable {
     ) {
         var buffer = ByteBuffer()
         do {
+            if asking { try RESPEncoder.encode(["ASKING"], into: &buffer) }
             try RESPEncoder.encode(arguments, into: &buffer)
             if let wait { try RESPEncoder.encode(["WAIT", String(wait.replicas), String(wait.milliseconds)], into: &buffer) }
         } catch {
@@ -127,11 +151,11 @@ public final class RedisNodeClient: Sendable {
             return
         }
         if let open = openConnection(preferring: lane) {
-            write(buffer, wait: wait, to: open, on: loop, completion)
+            write(buffer, asking: asking, wait: wait, to: open, on: loop, completion)
         } else {
             loop.makeFutureWithTask { try await self.connection(for: lane) }.whenComplete { [buffer] result in
                 switch result {
-                case .success(let connection): self.write(buffer, wait: wait, to: connection, on: loop, completion)
+                case .success(let connection): self.write(buffer, asking: asking, wait: wait, to: connection, on: loop, completion)
                 case .failure(let error): completion(.failure(error as? RedisError ?? RedisError(.connectionClosed, "\(error)")))
                 }
             }
@@ -140,26 +164,39 @@ public final class RedisNodeClient: Sendable {
 
     private func write(
         _ buffer: ByteBuffer,
+        asking: Bool,
         wait: ReplicaWait?,
         to connection: RedisConnection,
         on loop: any EventLoop,
         _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
     ) {
         counters.commandsSent.add(1, ordering: .relaxed)
-        guard let wait else {
+        guard asking || wait != nil else {
             connection.send(buffer, replies: 1, replyOn: loop, completion)
             return
         }
-        // Two replies in order on `loop`: the command's, then WAIT's (the number of replicas that
-        // confirmed every write made on this connection so far, the command's included). A failed
-        // connection calls once, with its failure.
-        let first = NIOLoopBoundBox<Result<RESPValue, RedisError>?>.makeEmptyBox(eventLoop: loop)
-        connection.send(buffer, replies: 2, replyOn: loop) { result in
-            guard let commandReply = first.value else {
-                if case .failure = result { return completion(result) }
-                first.value = result
+        // Several replies in order on `loop`: ASKING's (ignored: the command's own reply says
+        // whether it ran), the command's, then WAIT's (the number of replicas that confirmed every
+        // write made on this connection so far, the command's included). A failed connection calls
+        // once, with its failure.
+        let commandIndex = asking ? 1 : 0
+        let replies = commandIndex + 1 + (wait == nil ? 0 : 1)
+        let collected = NIOLoopBoundBox<(count: Int, command: Result<RESPValue, RedisError>?)>.makeBoxSendingValue(
+            (0, nil),
+            eventLoop: loop
+        )
+        connection.send(buffer, replies: replies, replyOn: loop) { result in
+            let index = collected.value.count
+            collected.value.count += 1
+            if case .failure = result, index <= commandIndex { return completion(result) }
+            if index < commandIndex { return }
+            if index == commandIndex {
+                // Without WAIT this is the answer; with it, the answer once WAIT's reply is in.
+                if wait == nil { return completion(result) }
+                collected.value.command = result
                 return
             }
+            guard let wait, let commandReply = collected.value.command else { return }
             guard case .success(let value) = commandReply, !value.isError else { return completion(commandReply) }
             switch result {
             case .success(.integer(let confirmed)) where confirmed >= wait.replicas:
@@ -274,4 +311,17 @@ public struct ReplicaWait: Sendable, Equatable {
         self.replicas = Int64(replicas)
         self.milliseconds = Int64(max(1, milliseconds))
     }
+}
+
+/// A script that came back with a redirect (`MOVED`, `ASK`) or a cluster-state error (`TRYAGAIN`,
+/// `CLUSTERDOWN`) and did not run: what the Cluster client needs to send it on, or fail it.
+struct RedirectedScript: Sendable {
+    var script: RedisScript
+    var keys: [String]
+    var arguments: [String]
+    var wait: ReplicaWait?
+    var eventLoop: any EventLoop
+    /// How often it was sent on already.
+    var redirects: Int
+    var completion: @Sendable (Result<RESPValue, RedisError>) -> Void
 }

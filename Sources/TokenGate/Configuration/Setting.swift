@@ -73,7 +73,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .listen: "host:port to bind"
         case .redisURL:
-            "redis://[[user]:password@]host:port/db, rediss://… for TLS, or redis+sentinel://[[user]:password@]host1:port1,host2:port2/<primary-name>[/db]"
+            "redis://[[user]:password@]host:port/db, rediss://… for TLS, redis+sentinel://[[user]:password@]host1:port1,host2:port2/<primary-name>[/db], or redis+cluster://[[user]:password@]host1:port1,host2:port2/"
         case .redisTLSCAFile: "with rediss://: PEM file of the CA(s) Redis's certificate must chain to (default: the system's roots)"
         case .redisTLSCertFile: "with rediss://: PEM client certificate, for a Redis that asks for one (tls-auth-clients)"
         case .redisTLSKeyFile: "with rediss://: PEM private key of the client certificate"

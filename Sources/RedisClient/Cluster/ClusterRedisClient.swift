@@ -1,0 +1,295 @@
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Redis Cluster: each command goes to the primary of its key's hash slot (`HashSlot`), over that
+/// primary's node client.
+///
+/// - The slot map (`ClusterSlotMap`, from `CLUSTER SHARDS`) is read at the first command and
+///   looked up again on a `MOVED` (the slot is patched at once), on a failed or lost connection to
+///   a primary, on `TRYAGAIN`/`CLUSTERDOWN`, and every 5 s (every second while in doubt) while the
+///   client runs as a service; one lookup at a time, at least 100 ms apart.
+/// - `MOVED` and `ASK` (then `ASKING`) send a script on to the node named, at most 5 times: the
+///   script did not run where it was refused. `TRYAGAIN` and `CLUSTERDOWN` fail the command
+///   (503) and look the map up: never a hot loop of retries.
+/// - Scripts are loaded per node (a promoted replica starts with an empty cache: `NOSCRIPT`, then
+///   `EVAL`). Only primaries are used; a node that is no longer one has its connections closed.
+/// - While a slot has no primary (a failover under way), its commands fail at once with
+///   `.unavailable`.
+public final class ClusterRedisClient: RedisClient {
+    private let seeds: [RedisAddress]
+    private let configuration: RedisConfiguration
+    private let eventLoopGroup: any EventLoopGroup
+    private let counters = RedisCounters()
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    struct State {
+        var map = ClusterSlotMap()
+        /// A node client per primary address (and per address a redirect named).
+        var nodes: [RedisAddress: RedisNodeClient] = [:]
+        /// Each slot's primary's client (the hot path: one index, no hashing), following `map`.
+        var slotNodes = [RedisNodeClient?](repeating: nil, count: HashSlot.count)
+        var lookup: Task<Result<Void, RedisError>, Never>?
+        var lastLookup: ContinuousClock.Instant?
+        var inDoubt = true
+        var isShutDown = false
+    }
+
+    /// The most redirects one command follows.
+    static var maximumRedirects: Int { 5 }
+
+    init(seeds: [RedisAddress], configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
+        self.seeds = seeds
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    public func run(
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [String],
+        wait: ReplicaWait?,
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
+    ) {
+        let slot = keys.first.map { HashSlot(key: $0) }
+        if let node = state.withLock({ $0.node(for: slot) }) {
+            node.run(script, keys: keys, arguments: arguments, wait: wait, on: eventLoop, completion)
+            return
+        }
+        // The rare path: no map yet, or the slot has no primary. Look the map up once, then run or fail.
+        let loop = eventLoop ?? eventLoopGroup.any()
+        let lookup = lookUpSlots()
+        Task {
+            if case .failure(let error) = await lookup.value { return loop.execute { completion(.failure(error)) } }
+            guard let node = self.state.withLock({ $0.node(for: slot) }) else {
+                return loop.execute { completion(.failure(Self.noPrimary(slot))) }
+            }
+            node.run(script, keys: keys, arguments: arguments, wait: wait, on: loop, completion)
+        }
+    }
+
+    public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
+        let slot = command.key.map { HashSlot(key: $0) }
+        var redirects = 0
+        var node = try await node(for: slot)
+        while true {
+            do {
+                return try await node.send(command.arguments)
+            } catch let error where error.code == .moved && redirects < Self.maximumRedirects {
+                guard let redirect = ClusterRedirect(error, host: node.address.host) else { throw error }
+                redirects += 1
+                node = state.withLock { state in state.move(redirect.slot, to: redirect.address, make: makeNode) }
+                lookUpSlots()
+            }
+        }
+    }
+
+    public func primaries() async throws(RedisError) -> [RedisNodeClient] {
+        if state.withLock({ $0.map.primaries.isEmpty }) { try await lookUpSlots().value.get() }
+        return state.withLock { state in state.map.primaries.map { state.client(for: $0, make: makeNode) } }
+    }
+
+    public var statistics: RedisClientStatistics { counters.statistics }
+
+    public func shutdown() {
+        let (nodes, lookup) = state.withLock { state in
+            state.isShutDown = true
+            defer { state.nodes = [:] }
+            return (Array(state.nodes.values), state.lookup)
+        }
+        lookup?.cancel()
+        for node in nodes { node.shutdown() }
+    }
+
+    /// Reads the slot map at start, then every 5 s (every second while in doubt) until graceful
+    /// shutdown; then closes every connection.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                _ = await self.lookUpSlots().value
+                let inDoubt = self.state.withLock { $0.inDoubt }
+                try? await Task.sleep(for: inDoubt ? .seconds(1) : .seconds(5))
+            }
+        }
+        shutdown()
+    }
+
+    private static func noPrimary(_ slot: HashSlot?) -> RedisError {
+        RedisError(.unavailable, "no Redis Cluster primary serves slot \(slot.map { "\($0)" } ?? "(any)") now")
+    }
+
+    /// The primary of `slot` (any primary for nil), looking the map up when it is not known.
+    private func node(for slot: HashSlot?) async throws(RedisError) -> RedisNodeClient {
+        if let node = state.withLock({ $0.node(for: slot) }) { return node }
+        try await lookUpSlots().value.get()
+        guard let node = state.withLock({ $0.node(for: slot) }) else { throw Self.noPrimary(slot) }
+        return node
+    }
+
+    /// A node client for `address`, reporting trouble and redirects to this client.
+    private func makeNode(_ address: RedisAddress) -> RedisNodeClient {
+        RedisNodeClient(
+            address: address,
+            settings: configuration.nodeSettings(requirePrimary: false),
+            connectionCount: configuration.connectionCount,
+            eventLoopGroup: eventLoopGroup,
+            counters: counters,
+            logger: logger,
+            onTrouble: { [weak self] _ in self?.trouble() },
+            onRedirect: { [weak self] error, script in self?.redirected(error, script) }
+        )
+    }
+
+    /// A connection to a node failed or closed: the map may be stale.
+    private func trouble() {
+        let shutDown = state.withLock { state in
+            state.inDoubt = true
+            return state.isShutDown
+        }
+        if !shutDown { lookUpSlots() }
+    }
+
+    /// A script came back with `MOVED`, `ASK`, `TRYAGAIN` or `CLUSTERDOWN` from `node`: it did not
+    /// run there. Sent on to the node a redirect names (after `ASKING` for `ASK`; a `MOVED` patches
+    /// the map), at most `maximumRedirects` times; the rest fail (503) and the map is looked up.
+    private func redirected(_ error: RedisError, _ script: RedirectedScript) {
+        guard error.code == .moved || error.code == .ask, script.redirects < Self.maximumRedirects,
+            let redirect = ClusterRedirect(error, host: hostOfRedirect(error))
+        else {
+            trouble()
+            return script.completion(.failure(error))
+        }
+        let node = state.withLock { state in
+            redirect.isAsk
+                ? state.client(for: redirect.address, make: makeNode) : state.move(redirect.slot, to: redirect.address, make: makeNode)
+        }
+        if !redirect.isAsk { lookUpSlots() }
+        node.run(
+            script.script,
+            keys: script.keys,
+            arguments: script.arguments,
+            wait: script.wait,
+            asking: redirect.isAsk,
+            redirects: script.redirects + 1,
+            on: script.eventLoop,
+            script.completion
+        )
+    }
+
+    /// The host a redirect without one means: the seeds' (every node of a cluster on one address).
+    private func hostOfRedirect(_ error: RedisError) -> String { seeds.first?.host ?? "127.0.0.1" }
+
+    /// Starts a lookup of the slot map unless one is under way (then returns that one). Lookups
+    /// start at least 100 ms apart: one asked for sooner waits out the rest.
+    @discardableResult
+    private func lookUpSlots() -> Task<Result<Void, RedisError>, Never> {
+        state.withLock { state in
+            if let lookup = state.lookup { return lookup }
+            let now = ContinuousClock.now
+            let start = state.lastLookup.map { max(now, $0 + .milliseconds(100)) } ?? now
+            state.lastLookup = start
+            let lookup = Task {
+                if start > now { try? await Task.sleep(until: start, clock: .continuous) }
+                return await self.readSlots()
+            }
+            state.lookup = lookup
+            return lookup
+        }
+    }
+
+    /// Reads `CLUSTER SHARDS` (or `CLUSTER SLOTS`) from the known primaries, then the seeds, until
+    /// one answers; swaps the map in and closes the clients of nodes that are no longer primaries.
+    private func readSlots() async -> Result<Void, RedisError> {
+        defer { state.withLock { $0.lookup = nil } }
+        counters.topologyRefreshes.add(1, ordering: .relaxed)
+        let known = state.withLock { $0.map.primaries }
+        var problems: [String] = []
+        for address in known + seeds.filter({ !known.contains($0) }) {
+            do throws(RedisError) {
+                let map = try await readSlots(from: address)
+                let (retired, moved) = state.withLock { state -> ([RedisNodeClient], Bool) in
+                    let moved = !state.map.primaries.isEmpty && Set(state.map.primaries) != Set(map.primaries)
+                    state.use(map, make: makeNode)
+                    state.inDoubt = map.coveredSlots < HashSlot.count
+                    let keep = Set(map.primaries)
+                    let retired = state.nodes.filter { !keep.contains($0.key) }
+                    for address in retired.keys { state.nodes[address] = nil }
+                    return (Array(retired.values), moved)
+                }
+                if moved {
+                    counters.failovers.add(1, ordering: .relaxed)
+                    logger.warning("Redis Cluster primaries changed", metadata: ["primaries": "\(map.primaries)"])
+                }
+                for node in retired { node.shutdown() }
+                if map.coveredSlots < HashSlot.count {
+                    logger.warning("Redis Cluster slots without a primary", metadata: ["uncovered": "\(HashSlot.count - map.coveredSlots)"])
+                }
+                return .success(())
+            } catch {
+                problems.append("\(address): \(error.message)")
+            }
+        }
+        state.withLock { $0.inDoubt = true }
+        let error = RedisError(.unavailable, "no Redis Cluster node gave its slots: " + problems.joined(separator: "; "))
+        logger.warning("cannot read the Redis Cluster slot map", metadata: ["error": "\(error.message)"])
+        return .failure(error)
+    }
+
+    private func readSlots(from address: RedisAddress) async throws(RedisError) -> ClusterSlotMap {
+        let connection = try await RedisConnection.connect(
+            to: address,
+            settings: configuration.nodeSettings(requirePrimary: false),
+            on: eventLoopGroup.any()
+        )
+        defer { connection.close() }
+        do throws(RedisError) {
+            let reply = try await connection.command(["CLUSTER", "SHARDS"])
+            guard let map = ClusterSlotMap(shards: reply, tls: configuration.tls != nil) else {
+                throw RedisError(.protocolError, "unexpected CLUSTER SHARDS reply")
+            }
+            return map
+        } catch let error where error.kind == .server {
+            // Before Redis 7: CLUSTER SLOTS.
+            let reply = try await connection.command(["CLUSTER", "SLOTS"])
+            guard let map = ClusterSlotMap(slots: reply) else { throw RedisError(.protocolError, "unexpected CLUSTER SLOTS reply") }
+            return map
+        }
+    }
+}
+
+extension ClusterRedisClient.State {
+    /// The client of `slot`'s primary (the first primary's for nil); nil when none is known.
+    func node(for slot: HashSlot?) -> RedisNodeClient? {
+        if let slot { return slotNodes[Int(slot.rawValue)] }
+        return map.primaries.first.flatMap { nodes[$0] }
+    }
+
+    /// Takes a new slot map: a client for every primary, each slot pointing at its primary's.
+    mutating func use(_ map: ClusterSlotMap, make: (RedisAddress) -> RedisNodeClient) {
+        self.map = map
+        let clients = map.primaries.map { client(for: $0, make: make) }
+        for slot in 0..<HashSlot.count {
+            slotNodes[slot] = HashSlot(slot).flatMap { map.primaryIndex(for: $0) }.map { clients[$0] }
+        }
+    }
+
+    /// `MOVED`: `slot` is `address`'s now; returns that node's client.
+    mutating func move(_ slot: HashSlot, to address: RedisAddress, make: (RedisAddress) -> RedisNodeClient) -> RedisNodeClient {
+        map.move(slot, to: address)
+        let node = client(for: address, make: make)
+        slotNodes[Int(slot.rawValue)] = node
+        return node
+    }
+
+    /// The client of `address`, made (with `make`) when there is none yet.
+    mutating func client(for address: RedisAddress, make: (RedisAddress) -> RedisNodeClient) -> RedisNodeClient {
+        if let node = nodes[address] { return node }
+        let node = make(address)
+        nodes[address] = node
+        return node
+    }
+}

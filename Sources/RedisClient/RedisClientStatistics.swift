@@ -14,6 +14,11 @@ public struct RedisClientStatistics: Sendable, Equatable {
     public var topologyRefreshes = 0
     /// Times the primary changed address (a failover seen).
     public var failovers = 0
+    /// Commands sent on after a Cluster redirect (`MOVED`, `ASK`).
+    public var redirects = 0
+    /// Per node (`host:port`): failed connects, lost connections (timeouts, resets) and replies
+    /// saying it is no longer a primary.
+    public var nodeErrors: [String: Int] = [:]
 
     /// All zero.
     public init() {}
@@ -27,6 +32,13 @@ final class RedisCounters: Sendable {
     let replicationTimeouts = Atomic<Int>(0)
     let topologyRefreshes = Atomic<Int>(0)
     let failovers = Atomic<Int>(0)
+    let redirects = Atomic<Int>(0)
+    /// Rare (errors only), so a lock is fine.
+    private let nodeErrors = Mutex<[String: Int]>([:])
+
+    func countError(at address: RedisAddress) {
+        nodeErrors.withLock { $0[address.description, default: 0] += 1 }
+    }
 
     var statistics: RedisClientStatistics {
         var statistics = RedisClientStatistics()
@@ -36,6 +48,8 @@ final class RedisCounters: Sendable {
         statistics.replicationTimeouts = replicationTimeouts.load(ordering: .relaxed)
         statistics.topologyRefreshes = topologyRefreshes.load(ordering: .relaxed)
         statistics.failovers = failovers.load(ordering: .relaxed)
+        statistics.redirects = redirects.load(ordering: .relaxed)
+        statistics.nodeErrors = nodeErrors.withLock { $0 }
         return statistics
     }
 }

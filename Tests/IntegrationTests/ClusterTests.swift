@@ -124,6 +124,7 @@ struct ClusterTests {
         #expect(try await toNode.send(["GET", key]).string == "asked", "the asked script ran on the importing node")
         #expect(try await redis.run(script, keys: [key], arguments: ["moved"]) == .bulk(Array("moved".utf8)))
         #expect(try await toNode.send(["GET", key]).string == "moved")
+        #expect(redis.statistics.redirects >= 2, "the ASK and the MOVED were followed")
         // Back where it was (empty again), so the cluster is as the other tests expect it.
         _ = try await toNode.send(["DEL", key])
         #expect(try await fromNode.send(["CLUSTER", "SETSLOT", number, "IMPORTING", toID]) == .status("OK"))

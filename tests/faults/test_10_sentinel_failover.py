@@ -145,5 +145,7 @@ def test_sentinel_failover(lab, work):
     for tg, conn in ((a, conn_a), (b, conn_b)):
         failovers = metric_value(conn, r"^tokengate_redis_failovers_total ")
         check(f"/metrics on {tg.name} counts the failover (tokengate_redis_failovers_total)", (failovers or 0) >= 1, str(failovers))
+        errors = metric_value(conn, rf'^tokengate_redis_node_errors_total{{node="127.0.0.1:{old_primary}"}} ')
+        check(f"/metrics on {tg.name} counts the killed primary's errors (tokengate_redis_node_errors_total)", (errors or 0) >= 1, str(errors))
     conn_a.close()
     conn_b.close()

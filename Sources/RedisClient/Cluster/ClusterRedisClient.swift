@@ -82,6 +82,7 @@ public final class ClusterRedisClient: RedisClient {
             } catch let error where error.code == .moved && redirects < Self.maximumRedirects {
                 guard let redirect = ClusterRedirect(error, host: node.address.host) else { throw error }
                 redirects += 1
+                counters.redirects.add(1, ordering: .relaxed)
                 node = state.withLock { state in state.move(redirect.slot, to: redirect.address, make: makeNode) }
                 lookUpSlots()
             }
@@ -163,6 +164,7 @@ public final class ClusterRedisClient: RedisClient {
             trouble()
             return script.completion(.failure(error))
         }
+        counters.redirects.add(1, ordering: .relaxed)
         let node = state.withLock { state in
             redirect.isAsk
                 ? state.client(for: redirect.address, make: makeNode) : state.move(redirect.slot, to: redirect.address, make: makeNode)

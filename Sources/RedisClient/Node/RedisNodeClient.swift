@@ -126,7 +126,10 @@ public final class RedisNodeClient: Sendable {
     private func reply(_ result: Result<RESPValue, RedisError>) -> Result<RESPValue, RedisError> {
         guard case .success(.error(let message)) = result else { return result }
         let error = RedisError(.server, message)
-        if error.isRoleChange { onTrouble(error) }
+        if error.isRoleChange {
+            counters.countError(at: address)
+            onTrouble(error)
+        }
         return .failure(error)
     }
 
@@ -273,6 +276,7 @@ public final class RedisNodeClient: Sendable {
                 }
                 connection.channel.closeFuture.whenComplete { _ in
                     if lane.state.withLock({ $0.closed(connection, at: .now()) }) {
+                        self.counters.countError(at: self.address)
                         self.onTrouble(RedisError(.connectionClosed, "connection to \(self.address) closed"))
                     }
                 }
@@ -283,6 +287,7 @@ public final class RedisNodeClient: Sendable {
                 if delay == ConnectionStateMachine<RedisConnection, EventLoopFuture<RedisConnection>>.firstDelay {
                     logger.warning("Redis connection failed", metadata: ["address": "\(address)", "error": "\(error.message)"])
                 }
+                counters.countError(at: address)
                 onTrouble(error)
                 promise.fail(error)
                 throw error

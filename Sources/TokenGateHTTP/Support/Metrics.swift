@@ -59,6 +59,7 @@ public final class Metrics: Sendable {
             },
             redisCounter("redis_topology_refreshes", "Times the Redis primary was looked up (Sentinel)") { $0.topologyRefreshes },
             redisCounter("redis_failovers", "Times the Redis primary changed address (a failover seen)") { $0.failovers },
+            redisCounter("redis_redirects", "Redis Cluster commands sent on after MOVED or ASK") { $0.redirects },
         ]
         self.generation = registry.makeGauge(
             descriptor: MetricNameDescriptor(
@@ -122,8 +123,25 @@ public final class Metrics: Sendable {
     private let redisCounters: [RedisCounter]
     private let redisReported = Mutex([Int]())
 
+    private static var nodeErrors: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "tokengate",
+            metricName: "redis_node_errors",
+            unitName: "total",
+            helpText: "Per Redis node: failed connects, lost connections (timeouts, resets) and replies saying it is no longer a primary"
+        )
+    }
+    private let nodeErrorsReported = Mutex<[String: (counter: Counter, reported: Int)]>([:])
+
     /// Brings the `tokengate_redis_*_total` counters up to the client's own totals (called on scrape).
     func reportRedis(_ statistics: RedisClientStatistics) {
+        nodeErrorsReported.withLock { reported in
+            for (node, total) in statistics.nodeErrors {
+                let entry = reported[node] ?? (registry.makeCounter(descriptor: Self.nodeErrors, labels: [("node", node)]), 0)
+                if total > entry.reported { entry.counter.increment(by: Int64(total - entry.reported)) }
+                reported[node] = (entry.counter, max(entry.reported, total))
+            }
+        }
         let totals = redisCounters.map { $0.value(statistics) }
         let deltas = redisReported.withLock { reported -> [Int] in
             if reported.isEmpty { reported = Array(repeating: 0, count: totals.count) }

@@ -180,7 +180,7 @@ start_cluster() {
     for i in 1 2 3 4 5 6; do
         port="$(free_low_port)"
         bus="$(free_low_port)"
-        redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --dir "$dir" \
+        redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 --dir "$dir" --dbfilename "dump-$port.rdb" \
             --cluster-enabled yes --cluster-config-file "nodes-$port.conf" --cluster-node-timeout 2000 \
             --save "" --appendonly no --maxmemory-policy noeviction --logfile "$dir/redis-$port.log" --daemonize no &
         CLUSTER_PIDS+=($!)

@@ -11,43 +11,14 @@ logins, refreshes and logouts work on the new primary (its script cache empty: N
 the old primary, started again, comes back as a replica and is not written to; /metrics counts the
 failover.
 """
-import threading
 import time
 
 from harness.checks import check, ms, note, precondition, require, say, wait_until
 from harness.http import Conn, error_code, http_call, metric_value, parse_json
+from harness.probe import Probe
 from harness.sentinel import SentinelSet
 
 from . import MARGIN, REDIS_TIMEOUT, login
-
-
-class Probe:
-    """A thread looping one request (GET path with token, or /readyz) on a keep-alive connection;
-    every answer is kept as (start, end, status, error code)."""
-
-    def __init__(self, port, path, token=None):
-        self.port, self.path, self.token = port, path, token
-        self.answers = []
-        self.stop_flag = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        conn = Conn(self.port, timeout=10)
-        while not self.stop_flag.is_set():
-            started = time.monotonic()
-            status, _, data = conn.request("GET", self.path, token=self.token)
-            self.answers.append((started, time.monotonic(), status, error_code(data)))
-            time.sleep(0.02)
-        conn.close()
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.stop_flag.set()
-        self.thread.join(timeout=15)
-        return not self.thread.is_alive()
 
 
 def test_sentinel_failover(lab, work):
@@ -74,8 +45,8 @@ def test_sentinel_failover(lab, work):
     for kind, entries in (("live", live), ("revoked", revoked)):
         for _, token, _ in entries:
             for tg in (a, b):
-                probes.setdefault(kind, []).append(Probe(tg.port, "/api/me", token).start())
-    readiness = [Probe(tg.port, "/readyz").start() for tg in (a, b)]
+                probes.setdefault(kind, []).append(Probe(tg, "/api/me", token).start())
+    readiness = [Probe(tg, "/readyz").start() for tg in (a, b)]
     require("every live token is 200 before the crash", wait_until(lambda: all(
         p.answers and p.answers[-1][2] == 200 for p in probes["live"]), 10))
 

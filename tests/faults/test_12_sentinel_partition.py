@@ -24,14 +24,14 @@ and for how long (TokenGate's verify script writes only its once-a-second activi
 refuses only those runs); asserted: what holds on the minority side, and that the majority side is
 not hurt by the setting (it serves again after the promotion).
 """
-import threading
 import time
 
 import pytest
 
 from harness import netns
 from harness.checks import check, ms, note, precondition, require, say, wait_until
-from harness.http import Conn, error_code
+from harness.http import Conn
+from harness.probe import Probe
 from harness.processes import stop_process
 from harness.redis import RedisError, Resp
 from harness.sentinel import SentinelSet
@@ -46,38 +46,6 @@ LAG = 2            # min-replicas-max-lag of round 2, seconds
 BOUND = LAG + 3
 OBSERVE = 4.0      # seconds the partition is kept after the majority's logouts, while m is watched
 ENV = {"TOKENGATE_REDIS_WAIT": "1"}
-
-
-class Probe:
-    """A thread looping one GET (path with token) on a keep-alive connection to a tokengate; every
-    answer is kept as (start, end, status, error code)."""
-
-    def __init__(self, tg, path, token=None):
-        self.host, self.port, self.path, self.token = tg.host, tg.port, path, token
-        self.answers = []
-        self.stop_flag = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        conn = Conn(self.port, timeout=10, host=self.host)
-        while not self.stop_flag.is_set():
-            started = time.monotonic()
-            status, _, data = conn.request("GET", self.path, token=self.token)
-            self.answers.append((started, time.monotonic(), status, error_code(data)))
-            time.sleep(0.02)
-        conn.close()
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self):
-        self.stop_flag.set()
-        self.thread.join(timeout=15)
-        return not self.thread.is_alive()
-
-    def last_is(self, status, after):
-        return bool(self.answers) and self.answers[-1][0] > after and self.answers[-1][2] == status
 
 
 @pytest.fixture

@@ -12,33 +12,14 @@ logouts wait for a replica (WAIT=1) and the shard has none until its old primary
 answer 503, and work once the old node has rejoined as a replica; /metrics counts the failover.
 """
 import json
-import threading
 import time
 
 from harness.checks import check, note, require, say, wait_until
 from harness.cluster import ClusterSet
 from harness.http import Conn, error_code, http_call, metric_value
+from harness.probe import Probe
 
 from . import MARGIN, REDIS_TIMEOUT, USERS, login
-
-
-class Probe(threading.Thread):
-    """Loops GET /api/me with one token on a keep-alive connection; keeps (start, end, status, code)."""
-
-    def __init__(self, port, token):
-        super().__init__(daemon=True)
-        self.port, self.token = port, token
-        self.answers = []
-        self.halt = threading.Event()
-
-    def run(self):
-        conn = Conn(self.port, timeout=10)
-        while not self.halt.is_set():
-            started = time.monotonic()
-            status, _, data = conn.request("GET", "/api/me", token=self.token)
-            self.answers.append((started, time.monotonic(), status, error_code(data)))
-            time.sleep(0.02)
-        conn.close()
 
 
 def test_cluster_failover(lab, work):
@@ -63,7 +44,7 @@ def test_cluster_failover(lab, work):
     revoked.append(token)
     others = [login(conn, user)[0] for user in elsewhere[:2]]
     conn.close()
-    probes = {kind: [Probe(tg.port, token) for token in tokens for tg in (a, b)]
+    probes = {kind: [Probe(tg, "/api/me", token) for token in tokens for tg in (a, b)]
               for kind, tokens in (("live", live), ("revoked", revoked), ("others", others))}
     for probe in (p for group in probes.values() for p in group):
         probe.start()
@@ -77,9 +58,8 @@ def test_cluster_failover(lab, work):
                                        for p in probes["live"]), 40, 0.05)
     recovered_at = time.monotonic()
     time.sleep(0.5)
-    for probe in (p for group in probes.values() for p in group):
-        probe.halt.set()
-        probe.join(timeout=15)
+    stopped = all(probe.stop() for group in probes.values() for probe in group)
+    check("every probe thread ended (no request hung)", stopped)
     check("both instances serve the victim shard's users again by themselves", recovered)
     promoted = cluster.owner(f"tg:{{{on_victim[0]}}}:sessions")
     check("the cluster promoted the victim's replica", promoted not in (None, victim), str(promoted))

@@ -137,7 +137,7 @@ class RedisServer:
         exposed = ["--protected-mode", "no"] if any(not a.startswith("127.") for a in self.bind) else []
         self.proc = popen(
             self.prefix + ["redis-server", "--port", str(self.port), "--bind", " ".join(self.bind)] + exposed
-            + ["--save", "", "--appendonly", "no", "--dir", self.work, "--logfile", self.log_path,
+            + ["--save", "", "--appendonly", "no", "--dir", self.work, "--dbfilename", f"dump-{self.name}.rdb", "--logfile", self.log_path,
                "--maxmemory-policy", "noeviction", "--daemonize", "no"] + self.extra,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if "--tls-port" in self.extra:   # PING would need a TLS client

@@ -152,6 +152,9 @@ public final class SentinelRedisClient: RedisClient {
         switch await askSentinels() {
         case .success(let found): address = found
         case .failure(let error):
+            // Keep the primary known (a sentinel outage is not a primary's), but look again every
+            // second: this instance may be cut off from a majority that has promoted another.
+            state.withLock { $0.inDoubt = true }
             logger.warning("no sentinel named the Redis primary", metadata: ["primary": "\(primaryName)", "error": "\(error.message)"])
             return .failure(error)
         }

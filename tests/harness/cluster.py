@@ -22,13 +22,18 @@ class ClusterSet:
         self.lab = lab
         self.work = work
         self.servers = []
+        ports = set()
+        while len(ports) < primaries * 4:   # a client port and a bus port for each node, all distinct
+            ports.add(free_port())
+        ports = sorted(ports)
         for i in range(primaries * 2):
-            bus = free_port()
-            self.servers.append(lab.redis(f"{name}-{i + 1}", extra=[
+            port, bus = ports[2 * i], ports[2 * i + 1]
+            self.servers.append(lab.redis(f"{name}-{i + 1}", port=port, extra=[
                 "--cluster-enabled", "yes", "--cluster-port", str(bus), "--cluster-node-timeout", "2000",
                 "--cluster-require-full-coverage", "no",
                 "--cluster-config-file", f"{name}-nodes-{i + 1}.conf"]))
         self.primaries = primaries
+        self.created = ""   # what redis-cli --cluster create said (for a failed start's detail)
 
     @property
     def url(self):
@@ -44,6 +49,7 @@ class ClusterSet:
         created = subprocess.run(
             ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{s.port}" for s in self.servers], "--cluster-replicas", "1",
              "--cluster-yes"], capture_output=True, text=True, timeout=60)
+        self.created = created.stdout[-600:] + created.stderr[-600:]
         return created.returncode == 0 and bool(wait_until(self.whole, timeout, 0.1))
 
     def ask(self, port, *command):

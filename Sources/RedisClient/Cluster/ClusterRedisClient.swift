@@ -159,7 +159,7 @@ public final class ClusterRedisClient: RedisClient {
     /// the map), at most `maximumRedirects` times; the rest fail (503) and the map is looked up.
     private func redirected(_ error: RedisError, _ script: RedirectedScript) {
         guard error.code == .moved || error.code == .ask, script.redirects < Self.maximumRedirects,
-            let redirect = ClusterRedirect(error, host: hostOfRedirect(error))
+            let redirect = ClusterRedirect(error, host: script.from.host)
         else {
             trouble()
             return script.completion(.failure(error))
@@ -181,9 +181,6 @@ public final class ClusterRedisClient: RedisClient {
             script.completion
         )
     }
-
-    /// The host a redirect without one means: the seeds' (every node of a cluster on one address).
-    private func hostOfRedirect(_ error: RedisError) -> String { seeds.first?.host ?? "127.0.0.1" }
 
     /// Starts a lookup of the slot map unless one is under way (then returns that one). Lookups
     /// start at least 100 ms apart: one asked for sooner waits out the rest.

@@ -91,6 +91,7 @@ public final class RedisNodeClient: Sendable {
             guard case .failure(let error) = result else { return completion(result) }
             if let onRedirect = self.onRedirect, error.isRedirect {
                 let redirected = RedirectedScript(
+                    from: self.address,
                     script: script,
                     keys: keys,
                     arguments: arguments,
@@ -321,6 +322,8 @@ public struct ReplicaWait: Sendable, Equatable {
 /// A script that came back with a redirect (`MOVED`, `ASK`) or a cluster-state error (`TRYAGAIN`,
 /// `CLUSTERDOWN`) and did not run: what the Cluster client needs to send it on, or fail it.
 struct RedirectedScript: Sendable {
+    /// The node that refused it (a redirect naming no host means this one's).
+    var from: RedisAddress
     var script: RedisScript
     var keys: [String]
     var arguments: [String]

@@ -55,11 +55,16 @@ public enum TokenGateApplication {
     public static func router(_ parts: Parts) -> Router<TokenGateRequestContext> {
         // HEAD works wherever GET does (balancers health-check with HEAD).
         let router = Router(context: TokenGateRequestContext.self, options: .autoGenerateHeadEndpoints)
-        // Middleware first: Hummingbird applies it to routes added after it and to unmatched paths.
+        // Hummingbird applies a middleware to the routes added after it and to every unmatched path,
+        // so the order of registration says which routes need a token.
         router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
-        router.add(middleware: AuthMiddleware(auth: parts.auth, metrics: parts.metrics))
-        AuthRoutes(auth: parts.auth).register(on: router)
+        let auth = AuthRoutes(auth: parts.auth)
         ServiceRoutes(auth: parts.auth, inspector: parts.inspector, metrics: parts.metrics, redis: parts.redis).register(on: router)
+        auth.registerOpen(on: router)
+        // Deny by default from here on, unknown paths included.
+        router.add(middleware: AuthMiddleware(auth: parts.auth, metrics: parts.metrics))
+        HotRoute.register(on: router, auth: parts.auth)
+        auth.registerProtected(on: router)
         return router
     }
 
@@ -113,7 +118,7 @@ public enum TokenGateApplication {
                             FastPathHandler(
                                 auth: parts.auth,
                                 metrics: parts.metrics,
-                                idleTimeout: .seconds(Int64(configuration.clientTimeout))
+                                idleTimeout: .seconds(configuration.clientTimeout)
                             )
                         }
                     ],

@@ -211,40 +211,40 @@ public struct AuthService: Sendable {
 
     /// The full check for a protected request: claims, then one Redis script. `activity` restarts
     /// the idle clock. With per-request rotation the admission carries the token's successor.
-    public func authenticate(_ token: Substring.UTF8View, activity: Bool) async throws(TokenGateError) -> Admission {
-        let claims = try verifier.verify(token, now: now())
-        if configuration.rotation == .perRequest {
-            let successor = try await rotate(claims, activity: activity)
-            return Admission(identity: claims, successor: successor.token)
-        }
-        let check = try await store.check(claims, activity: activity, limits: limits)
-        if let error = check.error { throw refusal(error, check, claims) }
-        return Admission(identity: claims, successor: nil)
-    }
-
-    /// `authenticate` for the HTTP fast path, a channel handler: `completion` runs on `eventLoop`
-    /// (at once when the token itself is refused). Rotation off only: a rotating request needs a
-    /// signed successor, which the async path makes.
+    /// `completion` runs on `eventLoop` (any loop when nil; at once when the token itself is
+    /// refused), with no task: the HTTP fast path calls this from its channel handler.
     public func authenticate(
         _ token: Substring.UTF8View,
         activity: Bool,
-        on eventLoop: any EventLoop,
-        _ completion: @escaping @Sendable (Result<VerifiedToken, TokenGateError>) -> Void
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<Admission, TokenGateError>) -> Void
     ) {
-        precondition(configuration.rotation == .off, "the fast path does not rotate")
         let claims: VerifiedToken
         do { claims = try verifier.verify(token, now: now()) } catch {
             completion(.failure(error))
+            return
+        }
+        if configuration.rotation == .perRequest {
+            rotate(claims, activity: activity, on: eventLoop) { result in
+                completion(result.map { Admission(identity: claims, successor: $0.token) })
+            }
             return
         }
         store.check(claims, activity: activity, limits: limits, on: eventLoop) { result in
             completion(
                 result.flatMap { check in
                     if let error = check.error { return .failure(refusal(error, check, claims)) }
-                    return .success(claims)
+                    return .success(Admission(identity: claims, successor: nil))
                 }
             )
         }
+    }
+
+    /// `authenticate`, awaited.
+    public func authenticate(_ token: Substring.UTF8View, activity: Bool) async throws(TokenGateError) -> Admission {
+        try await withCheckedContinuation { continuation in
+            authenticate(token, activity: activity, on: nil) { continuation.resume(returning: $0) }
+        }.get()
     }
 
     /// Issues a successor token in the same session. Does not count as user activity. With
@@ -284,25 +284,46 @@ public struct AuthService: Sendable {
     /// Signs a candidate successor and lets Redis pick the one successor of `claims`.
     private func rotate(
         _ claims: VerifiedToken,
-        activity: Bool
-    ) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
-        let candidate = try sign(user: claims.user, sid: claims.sid)
-        let result = try await store.rotate(
+        activity: Bool,
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<(token: String, claims: VerifiedToken), TokenGateError>) -> Void
+    ) {
+        let candidate: IssuedToken
+        do { candidate = try sign(user: claims.user, sid: claims.sid) } catch {
+            completion(.failure(error))
+            return
+        }
+        store.rotate(
             claims,
             candidate: candidate.token,
             candidateJti: candidate.jti,
             activity: activity,
             limits: limits,
-            credential: users.credential(of: claims.user)  // as for `refresh`
-        )
-        if let error = result.check.error { throw refusal(error, result.check, claims) }
-        guard let token = result.successor else { throw .storeUnavailable }
-        // The successor may have been signed by another instance: it is checked like any token.
-        guard let successor = try? verifier.verify(token, now: now()), successor.sid == claims.sid, successor.user == claims.user else {
-            logger.error("stored successor token does not verify", metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"])
-            throw .storeUnavailable
+            credential: users.credential(of: claims.user),  // as for `refresh`
+            on: eventLoop
+        ) { result in
+            completion(
+                result.flatMap { result in
+                    if let error = result.check.error { return .failure(refusal(error, result.check, claims)) }
+                    guard let token = result.successor else { return .failure(.storeUnavailable) }
+                    // The successor may have been signed by another instance: it is checked like any token.
+                    guard let successor = try? verifier.verify(token, now: now()), successor.sid == claims.sid,
+                        successor.user == claims.user
+                    else {
+                        logger.error("stored successor token does not verify", metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"])
+                        return .failure(.storeUnavailable)
+                    }
+                    return .success((token, successor))
+                }
+            )
         }
-        return (token, successor)
+    }
+
+    /// `rotate`, awaited.
+    private func rotate(_ claims: VerifiedToken, activity: Bool) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
+        try await withCheckedContinuation { continuation in
+            rotate(claims, activity: activity, on: nil) { continuation.resume(returning: $0) }
+        }.get()
     }
 
     /// Logs and counts a replayed rotated-out token before refusing it.

@@ -116,12 +116,25 @@ public struct SessionStore: Sendable {
     }
 
     /// The hot path: is this verified token still live? `activity` restarts the idle clock.
-    public func check(_ token: VerifiedToken, activity: Bool, limits: Limits) async throws(TokenGateError) -> Check {
+    /// `completion` runs on `eventLoop` (any loop when nil) after one Redis round trip, with no task
+    /// and no chain of futures.
+    public func check(
+        _ token: VerifiedToken,
+        activity: Bool,
+        limits: Limits,
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<Check, TokenGateError>) -> Void
+    ) {
         let call = verifyCall(token, activity: activity, limits: limits)
-        return Check(try await run(Scripts.verify, keys: call.keys, arguments: call.arguments).int)
+        run(Scripts.verify, keys: call.keys, arguments: call.arguments, on: eventLoop) { completion($0.map { Check($0.int) }) }
     }
 
-    /// The `verify` script's keys and arguments (for both forms of `check`).
+    /// `check`, awaited.
+    public func check(_ token: VerifiedToken, activity: Bool, limits: Limits) async throws(TokenGateError) -> Check {
+        try await awaiting { check(token, activity: activity, limits: limits, on: nil, $0) }
+    }
+
+    /// The `verify` script's keys and arguments.
     private func verifyCall(_ token: VerifiedToken, activity: Bool, limits: Limits) -> (keys: [String], arguments: [String]) {
         (
             [
@@ -151,24 +164,6 @@ public struct SessionStore: Sendable {
         )
     }
 
-    /// `check` for callers on an event loop (the HTTP fast path): `completion` runs on `eventLoop`,
-    /// after one Redis round trip, with no task and no chain of futures.
-    public func check(
-        _ token: VerifiedToken,
-        activity: Bool,
-        limits: Limits,
-        on eventLoop: any EventLoop,
-        _ completion: @escaping @Sendable (Result<Check, TokenGateError>) -> Void
-    ) {
-        let call = verifyCall(token, activity: activity, limits: limits)
-        redis.run(Scripts.verify, keys: call.keys, arguments: call.arguments, on: eventLoop) { result in
-            switch result {
-            case .success(let reply): completion(.success(Check(reply.int)))
-            case .failure(let error): completion(.failure(failure(error, script: Scripts.verify)))
-            }
-        }
-    }
-
     /// Adds a successor token `newJti` to the token's session, if the token is still live.
     /// `credential` is the user's in the users file now (`UserStore.credential(of:)`; nil when the
     /// user is not in it): a password session opened with another credential, or whose user is gone,
@@ -180,7 +175,34 @@ public struct SessionStore: Sendable {
 
     /// Per-request rotation: checks the token and returns its one successor. The first use stores
     /// `candidate` (a signed token with id `candidateJti`) as the successor; later uses inside the
-    /// grace window get that same token back, whichever instance signed it. `credential` as for `refresh`.
+    /// grace window get that same token back, whichever instance signed it. `credential` as for
+    /// `refresh`. `completion` runs on `eventLoop` (any loop when nil).
+    public func rotate(
+        _ token: VerifiedToken,
+        candidate: String,
+        candidateJti: String,
+        activity: Bool,
+        limits: Limits,
+        credential: String?,
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<(check: Check, successor: String?), TokenGateError>) -> Void
+    ) {
+        let call = successorCall(token, newJti: candidateJti, limits: limits)
+        let arguments = call.arguments + [activity ? "1" : "0", candidate, credential ?? ""]
+        run(durable: true, Scripts.rotate, keys: call.keys, arguments: arguments, on: eventLoop) { result in
+            completion(
+                result.flatMap { reply in
+                    guard let items = reply.array, let code = items.first?.int else { return .failure(unexpected("rotate")) }
+                    let check = Check(code)
+                    guard check == .accepted else { return .success((check, nil)) }
+                    guard items.count == 2, let successor = items[1].string else { return .failure(unexpected("rotate")) }
+                    return .success((check, successor))
+                }
+            )
+        }
+    }
+
+    /// `rotate`, awaited.
     public func rotate(
         _ token: VerifiedToken,
         candidate: String,
@@ -189,18 +211,9 @@ public struct SessionStore: Sendable {
         limits: Limits,
         credential: String?
     ) async throws(TokenGateError) -> (check: Check, successor: String?) {
-        let call = successorCall(token, newJti: candidateJti, limits: limits)
-        let reply = try await run(
-            durable: true,
-            Scripts.rotate,
-            keys: call.keys,
-            arguments: call.arguments + [activity ? "1" : "0", candidate, credential ?? ""]
-        )
-        guard let items = reply.array, let code = items.first?.int else { throw unexpected("rotate") }
-        let check = Check(code)
-        guard check == .accepted else { return (check, nil) }
-        guard items.count == 2, let successor = items[1].string else { throw unexpected("rotate") }
-        return (check, successor)
+        try await awaiting {
+            rotate(token, candidate: candidate, candidateJti: candidateJti, activity: activity, limits: limits, credential: credential, on: nil, $0)
+        }
     }
 
     /// Deletes the token's session and every key of it: `.accepted`; `.revoked` when the token was
@@ -457,13 +470,30 @@ public struct SessionStore: Sendable {
     }
 
     /// Runs a script; a `durable` one (a write that must survive a failover) waits for the
-    /// replicas `replicaWait` names.
-    private func run(durable: Bool = false, _ script: RedisScript, keys: [String], arguments: [String]) async throws(TokenGateError) -> RESPValue {
-        do {
-            return try await redis.run(script, keys: keys, arguments: arguments, wait: durable ? replicaWait : nil)
-        } catch {
-            throw failure(error, script: script)
+    /// replicas `replicaWait` names. `completion` runs on `eventLoop` (any loop when nil).
+    private func run(
+        durable: Bool = false,
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [String],
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<RESPValue, TokenGateError>) -> Void
+    ) {
+        redis.run(script, keys: keys, arguments: arguments, wait: durable ? replicaWait : nil, on: eventLoop) { result in
+            completion(result.mapError { failure($0, script: script) })
         }
+    }
+
+    /// `run`, awaited.
+    private func run(durable: Bool = false, _ script: RedisScript, keys: [String], arguments: [String]) async throws(TokenGateError) -> RESPValue {
+        try await awaiting { run(durable: durable, script, keys: keys, arguments: arguments, on: nil, $0) }
+    }
+
+    /// Awaits a callback-taking operation.
+    private func awaiting<Value: Sendable>(
+        _ operation: (@escaping @Sendable (Result<Value, TokenGateError>) -> Void) -> Void
+    ) async throws(TokenGateError) -> Value {
+        try await withCheckedContinuation { continuation in operation { continuation.resume(returning: $0) } }.get()
     }
 
     /// Logs (throttled) and counts a Redis failure; the request fails closed.

@@ -1,27 +1,19 @@
 import Hummingbird
 import TokenGate
 
-/// Deny by default: every route needs a live token unless it is public or checks its token itself.
+/// Deny by default: every route registered after this middleware, and every unmatched path,
+/// needs a live token (`TokenGateApplication.router` registers the public routes, and those that
+/// check their token in their own Redis script, before it).
 ///
 /// A request without a valid token gets 401 whether or not its path exists, so a stranger learns
 /// nothing about the routes; with one, an unknown path gets 404.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = TokenGateRequestContext
 
-    /// Routes that need no token.
-    static let publicRoutes: Set<String> = [
-        "/", "/tokengate.js", "/demo.js", "/auth/login", "/healthz", "/readyz", "/metrics", "/.well-known/jwks.json",
-    ]
-    /// Routes that check their token inside their own Redis script (one round trip, not two).
-    static let selfCheckingRoutes: Set<String> = ["/auth/refresh", "/auth/logout", "/auth/close", "/auth/logout-all"]
-
     let auth: AuthService
     let metrics: Metrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let route = context.endpointPath, Self.publicRoutes.contains(route) || Self.selfCheckingRoutes.contains(route) {
-            return try await next(request, context)
-        }
         let token = try Credentials.token(request, auth: auth)
         let started = ContinuousClock.now
         let admission: AuthService.Admission

@@ -3,14 +3,16 @@ import Hummingbird
 import NIOCore
 import TokenGate
 
-/// `/auth/*`: login, refresh, logout, close, logout-all, sessions and forward-auth.
+/// `/auth/*`: login, refresh, logout, close, logout-all, and sessions (forward-auth's `/auth/verify` is a `HotRoute`).
 struct AuthRoutes {
     let auth: AuthService
 
     private var maxBody: Int { auth.configuration.maxBodyBytes }
     private var bodyTimeout: Duration { .seconds(auth.configuration.clientTimeout) }
 
-    func register(on router: Router<TokenGateRequestContext>) {
+    /// Login, and the routes that check their token inside their own Redis script (one round
+    /// trip, not two): registered ahead of `AuthMiddleware`.
+    func registerOpen(on router: Router<TokenGateRequestContext>) {
         router.post("/auth/login") { request, context in try await login(request, context) }
         router.post("/auth/refresh") { request, _ in
             let grant = try await auth.refresh(try Credentials.token(request, auth: auth).utf8)
@@ -32,6 +34,10 @@ struct AuthRoutes {
             try await auth.logoutAll(token.utf8)
             return ended(request, token: token, everySession: true)
         }
+    }
+
+    /// The routes that need a live token (`AuthMiddleware` checks it).
+    func registerProtected(on router: Router<TokenGateRequestContext>) {
         router.get("/auth/sessions") { _, context in try await sessions(context) }
         router.delete("/auth/sessions/{sid}") { _, context in
             let identity = try context.requireIdentity()
@@ -40,9 +46,6 @@ struct AuthRoutes {
                 throw TokenGateError.notFound
             }
             return Response(status: .noContent)
-        }
-        router.get("/auth/verify") { _, context in
-            Response(status: .ok, headers: Self.verifiedHeaders(try context.requireIdentity()))
         }
     }
 
@@ -88,11 +91,6 @@ struct AuthRoutes {
             }
         }
         return Response.json(json)
-    }
-
-    /// `/auth/verify`'s answer headers (also written by `FastPathHandler`).
-    static func verifiedHeaders(_ identity: VerifiedToken) -> HTTPFields {
-        [.xAuthUser: identity.user, .xAuthSession: identity.sid, .cacheControl: "no-store"]
     }
 
     /// A logout's answer: 204, and in cookie mode the cookies cleared.
@@ -153,11 +151,4 @@ extension Response {
             body: .init(byteBuffer: ByteBuffer(bytes: writer.bytes))
         )
     }
-}
-
-extension HTTPField.Name {
-    static let xAuthUser = Self("X-Auth-User")!
-    static let xAuthSession = Self("X-Auth-Session")!
-    static let pragma = Self("Pragma")!
-    static let xForwardedFor = Self("X-Forwarded-For")!
 }

@@ -5,7 +5,7 @@ import NIOCore
 import RedisClient
 import TokenGate
 
-/// `/api/me`, health, readiness, metrics and the static browser files.
+/// The public routes: health, readiness, metrics and the static browser files.
 struct ServiceRoutes {
     let auth: AuthService
     let inspector: StoreInspector
@@ -13,10 +13,6 @@ struct ServiceRoutes {
     let redis: any RedisClient
 
     func register(on router: Router<TokenGateRequestContext>) {
-        router.get("/api/me") { _, context in
-            let identity = try context.requireIdentity()
-            return Response(status: .ok, headers: Self.meHeaders, body: .init(byteBuffer: Self.me(identity, expiresIn: auth.secondsLeft(identity))))
-        }
         router.get("/healthz") { _, _ in
             var json = JSONWriter()
             json.object { $0.field("status", "ok") }
@@ -63,20 +59,6 @@ struct ServiceRoutes {
         router.get("/demo.js") { _, _ in Self.file(StaticFiles.demoJS, type: "text/javascript; charset=utf-8") }
     }
 
-    /// `/api/me`'s body (also written by `FastPathHandler`).
-    static func me(_ identity: VerifiedToken, expiresIn: Int64) -> ByteBuffer {
-        var json = JSONWriter()
-        json.object {
-            $0.field("user", identity.user)
-            $0.field("session_id", identity.sid)
-            $0.field("expires_in", expiresIn)
-        }
-        return ByteBuffer(bytes: json.bytes)
-    }
-
-    /// `/api/me`'s headers.
-    static let meHeaders: HTTPFields = [.contentType: "application/json", .cacheControl: "no-store"]
-
     private static func file(_ text: String, type: String) -> Response {
         Response(
             status: .ok,
@@ -87,8 +69,4 @@ struct ServiceRoutes {
             body: .init(byteBuffer: ByteBuffer(string: text))
         )
     }
-}
-
-extension HTTPField.Name {
-    static let xContentTypeOptions = Self("X-Content-Type-Options")!
 }

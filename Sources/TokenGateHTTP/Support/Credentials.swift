@@ -233,12 +233,3 @@ extension HTTPRequest.Method {
     /// POST, PUT, PATCH, DELETE and anything unknown: what the CSRF check guards.
     var changesState: Bool { !(self == .get || self == .head || self == .options) }
 }
-
-extension HTTPField.Name {
-    static let xCSRFToken = Self("X-CSRF-Token")!
-    static let secFetchSite = Self("Sec-Fetch-Site")!
-    static let clearSiteData = Self("Clear-Site-Data")!
-    static let xNextToken = Self("X-Next-Token")!
-    static let xOriginalMethod = Self("X-Original-Method")!
-    static let xForwardedMethod = Self("X-Forwarded-Method")!
-}

@@ -33,15 +33,20 @@ public enum TokenGateApplication {
         let metrics = Metrics()
         let redis = configuration.redis.makeClient(logger: logger)
         let reaper = Reaper()
-        var store = SessionStore(redis: redis, keys: configuration.keys, logger: logger, reaper: reaper, replicaWait: configuration.replicaWait)
-        store.onRedisError = { error in metrics.countRedisError(error) }
-        var auth: AuthService
-        if let now {
-            auth = AuthService(configuration: configuration, store: store, users: users, logger: logger, now: now)
-        } else {
-            auth = AuthService(configuration: configuration, store: store, users: users, logger: logger)
-        }
-        auth.onReplay = { metrics.countReplay() }
+        let store = SessionStore(
+            redis: redis,
+            keys: configuration.keys,
+            logger: logger,
+            reaper: reaper,
+            replicaWait: configuration.replicaWait,
+            metrics: metrics.factory
+        )
+        let auth =
+            if let now {
+                AuthService(configuration: configuration, store: store, users: users, logger: logger, metrics: metrics.factory, now: now)
+            } else {
+                AuthService(configuration: configuration, store: store, users: users, logger: logger, metrics: metrics.factory)
+            }
         return Parts(
             redis: redis,
             reaper: reaper,

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Crypto
 import Logging
 import NIOCore
@@ -25,8 +26,8 @@ public struct AuthService: Sendable {
     private let logger: Logger
     /// The configuration's session limits, made once (every request passes them to the store).
     private let limits: SessionStore.Limits
-    /// Called when a rotated-out token comes back after its grace window (the HTTP layer counts it).
-    public var onReplay: (@Sendable () -> Void)? = nil
+    /// Counts rotated-out tokens that came back after their grace window (`DomainMetric.tokenReplays`).
+    private let replays: Counter
 
     /// A token handed to a client.
     public struct Grant: Sendable {
@@ -49,14 +50,17 @@ public struct AuthService: Sendable {
         public let successor: String?
     }
 
-    /// Creates the service. `now` gives Unix seconds (injected so tests can move time).
+    /// Creates the service. `now` gives Unix seconds (injected so tests can move time); replays
+    /// are counted through `metrics`.
     public init(
         configuration: Configuration,
         store: SessionStore,
         users: UserStore,
         logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory,
         now: @escaping @Sendable () -> Int64 = { UnixTime.now() }
     ) {
+        self.replays = DomainMetric.tokenReplays.counter(metrics)
         self.configuration = configuration
         self.store = store
         self.logger = logger
@@ -333,7 +337,7 @@ public struct AuthService: Sendable {
                 "rotated-out token used after its grace window: session ended",
                 metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"]
             )
-            onReplay?()
+            replays.increment()
         }
         return error
     }

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 import NIOCore
 import RedisClient
@@ -15,18 +16,29 @@ public struct SessionStore: Sendable {
     private let outageLog = Throttle(every: .seconds(5))
     /// Deletes the keys of a large logout-all after its answer; nil: the caller waits for them.
     private let reaper: Reaper?
+    /// Counts every Redis failure (`DomainMetric.redisErrors`).
+    private let redisErrors: Counter
 
     /// Creates a store over a Redis client and a key layout.
     /// With a running `reaper`, a large logout-all answers before its keys are deleted; without one
     /// (an operator's command, a test) it answers once they are. With `replicaWait`, logins,
     /// refreshes, rotations, logouts and revocations answer only once that many replicas confirmed
     /// them (else `store_unavailable`), so an answered logout survives a failover.
-    public init(redis: any RedisClient, keys: KeyLayout, logger: Logger, reaper: Reaper? = nil, replicaWait: ReplicaWait? = nil) {
+    /// Redis failures are counted through `metrics`.
+    public init(
+        redis: any RedisClient,
+        keys: KeyLayout,
+        logger: Logger,
+        reaper: Reaper? = nil,
+        replicaWait: ReplicaWait? = nil,
+        metrics: any MetricsFactory = MetricsSystem.factory
+    ) {
         self.redis = redis
         self.keys = keys
         self.replicaWait = replicaWait
         self.logger = logger
         self.reaper = reaper
+        self.redisErrors = DomainMetric.redisErrors.counter(metrics)
     }
 
     /// What a check of a live token found.
@@ -504,12 +516,9 @@ public struct SessionStore: Sendable {
             // At most one line per 5 s: an outage must not flood the log, but must show in it.
             logger.warning("Redis unavailable: answering 503", metadata: ["script": "\(script.name)", "error": "\(error.message)"])
         }
-        onRedisError?(error)
+        redisErrors.increment()
         return .storeUnavailable
     }
-
-    /// Called on every Redis failure (the HTTP layer counts them in /metrics).
-    public var onRedisError: (@Sendable (RedisError) -> Void)? = nil
 
     private func unexpected(_ what: String) -> TokenGateError {
         logger.error("unexpected reply from Redis", metadata: ["script": "\(what)"])

@@ -2,13 +2,16 @@ import Prometheus
 import RedisClient
 import Synchronization
 
+import protocol CoreMetrics.MetricsFactory
+
 /// The service's Prometheus metrics (`GET /metrics`).
 public final class Metrics: Sendable {
     /// The registry, for emitting.
     public let registry: PrometheusCollectorRegistry
+    /// The domain's counters (`DomainMetric`) in this registry: `SessionStore` and `AuthService`
+    /// count through it.
+    public let factory: any MetricsFactory
     private let verifyDuration: LatencyHistogram
-    private let redisErrors: Counter
-    private let replays: Counter
     /// Live sessions across all users (set when `/metrics` is scraped).
     private let liveSessions: Gauge
     /// The generation of the signing keys and users in force (set when `/metrics` is scraped).
@@ -27,22 +30,7 @@ public final class Metrics: Sendable {
                 .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250), .seconds(1),
             ]
         )
-        self.redisErrors = registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "tokengate",
-                metricName: "redis_errors",
-                unitName: "total",
-                helpText: "Redis commands that failed or timed out"
-            )
-        )
-        self.replays = registry.makeCounter(
-            descriptor: MetricNameDescriptor(
-                namespace: "tokengate",
-                metricName: "token_replays",
-                unitName: "total",
-                helpText: "Rotated-out tokens used after their grace window (each ended its session)"
-            )
-        )
+        self.factory = RegistryFactory(registry: registry)
         func redisCounter(_ name: String, _ help: String, _ value: @escaping @Sendable (RedisClientStatistics) -> Int) -> RedisCounter {
             let counter = registry.makeCounter(
                 descriptor: MetricNameDescriptor(namespace: "tokengate", metricName: name, unitName: "total", helpText: help)
@@ -172,16 +160,10 @@ public final class Metrics: Sendable {
 
     func recordVerify(_ duration: Duration) { verifyDuration.record(duration) }
 
-    /// Counts one replayed rotated-out token.
-    public func countReplay() { replays.increment() }
-
     /// Counts a refused reload.
     public func countReloadFailure() { reloadFailures.increment() }
 
     func reportGeneration(_ value: Int) { generation.set(Double(value)) }
-
-    /// Counts one failed Redis command.
-    public func countRedisError(_ error: RedisError) { redisErrors.increment() }
 }
 
 /// A histogram of durations whose recording takes no lock: one atomic counter per bucket.

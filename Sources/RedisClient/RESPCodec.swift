@@ -1,4 +1,4 @@
-import CHiredis
+internal import CHiredis
 import NIOCore
 
 // The only file that touches hiredis. hiredis is used purely as the RESP codec:

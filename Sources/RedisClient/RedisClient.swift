@@ -1,8 +1,8 @@
-import Logging
-import NIOCore
-import NIOPosix
+public import Logging
+public import NIOCore
+public import NIOPosix
 import NIOSSL
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// A Redis deployment as TokenGate uses it: scripts and commands go to the primary that holds
 /// their keys (never a replica: a replica happily answers `EXISTS` for a revoked token), and any

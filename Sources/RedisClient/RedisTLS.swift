@@ -1,5 +1,5 @@
 import NIOCore
-import NIOSSL
+public import NIOSSL
 
 /// TLS to Redis over swift-nio-ssl: `NIOSSLClientHandler` sits under `RedisChannelHandler`, so
 /// hiredis still reads and writes plain RESP.

@@ -1,10 +1,10 @@
-import Hummingbird
+public import Hummingbird
 import HummingbirdCore
-import Logging
-import NIOCore
-import RedisClient
-import ServiceLifecycle
-import TokenGate
+public import Logging
+public import NIOCore
+public import RedisClient
+public import ServiceLifecycle
+public import TokenGate
 
 /// Builds the HTTP application: routes, middleware and the Redis client as a managed service.
 public enum TokenGateApplication {

@@ -1,7 +1,7 @@
-import CoreMetrics
+public import CoreMetrics
 import Crypto
-import Logging
-import NIOCore
+public import Logging
+public import NIOCore
 import Synchronization
 
 #if canImport(Glibc)

@@ -1,5 +1,5 @@
 import Crypto
-import RedisClient
+public import RedisClient
 
 /// The service's whole configuration, parsed and validated once at start-up.
 public struct Configuration: Sendable {

@@ -1,4 +1,4 @@
-import ServiceLifecycle
+public import ServiceLifecycle
 
 /// Deletes, after the answer, the keys of the sessions a large logout-all ended
 /// (`SessionStore.logoutAll`): work the service owns and runs as a `Service`, not stray tasks. It

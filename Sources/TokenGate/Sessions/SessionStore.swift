@@ -1,7 +1,7 @@
-import CoreMetrics
-import Logging
-import NIOCore
-import RedisClient
+public import CoreMetrics
+public import Logging
+public import NIOCore
+public import RedisClient
 import Synchronization
 
 /// Sessions and tokens in Redis: every operation is one Lua script from `Scripts`, one round trip.

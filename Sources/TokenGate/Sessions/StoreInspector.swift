@@ -1,4 +1,4 @@
-import RedisClient
+public import RedisClient
 
 /// Operator checks over the whole key space (`tokengate doctor`, `/metrics`, start-up warnings).
 ///

@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 
 /// One signing key: an HS256 secret, an Ed25519 key (`EdDSA`) or a P-256 key (`ES256`).
 ///

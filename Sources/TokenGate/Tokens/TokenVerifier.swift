@@ -1,4 +1,4 @@
-import Crypto
+public import Crypto
 
 /// Checks a token's form, signature and claims: pure computation, no I/O.
 ///

@@ -1,7 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
-import TokenGate
+public import TokenGate
 
 /// Where a request's token comes from: the `Authorization: Bearer` header, the body (for the
 /// `sendBeacon` routes) or, in cookie mode, the session cookie. Never the query string.

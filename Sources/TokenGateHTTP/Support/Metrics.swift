@@ -1,8 +1,8 @@
-import Prometheus
+public import Prometheus
 import RedisClient
 import Synchronization
 
-import protocol CoreMetrics.MetricsFactory
+public import protocol CoreMetrics.MetricsFactory
 
 /// The service's Prometheus metrics (`GET /metrics`).
 public final class Metrics: Sendable {

@@ -1,8 +1,8 @@
-import HTTPTypes
-import Hummingbird
+public import HTTPTypes
+public import Hummingbird
 import NIOCore
 import NIOHTTP1
-import TokenGate
+public import TokenGate
 
 // The one place where the contract's error codes meet HTTP.
 extension TokenGateError: HTTPResponseError {

@@ -1,6 +1,6 @@
-import Hummingbird
-import NIOCore
-import TokenGate
+public import Hummingbird
+public import NIOCore
+public import TokenGate
 
 /// The request context: Hummingbird's core storage, the peer address and, once the auth
 /// middleware has admitted the request, the verified token.

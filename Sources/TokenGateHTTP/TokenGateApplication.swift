@@ -84,7 +84,7 @@ public enum TokenGateApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: adminRouter(parts),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.clientTimeout)))),
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.clientTimeout))),
             configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: nil),
             onServerRunning: onServerRunning,
             logger: logger
@@ -113,7 +113,7 @@ public enum TokenGateApplication {
                             FastPathHandler(
                                 auth: parts.auth,
                                 metrics: parts.metrics,
-                                idleTimeout: .seconds(Int64(configuration.clientTimeout))
+                                idleTimeout: TimeAmount(configuration.clientTimeout)
                             )
                         }
                     ],

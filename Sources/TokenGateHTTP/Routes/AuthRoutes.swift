@@ -8,7 +8,7 @@ struct AuthRoutes {
     let auth: AuthService
 
     private var maxBody: Int { auth.configuration.maxBodyBytes }
-    private var bodyTimeout: Duration { .seconds(auth.configuration.clientTimeout) }
+    private var bodyTimeout: Duration { auth.configuration.clientTimeout }
 
     func register(on router: Router<TokenGateRequestContext>) {
         router.post("/auth/login") { request, context in try await login(request, context) }

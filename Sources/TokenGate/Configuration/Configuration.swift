@@ -1,7 +1,10 @@
-import Crypto
 import RedisClient
 
 /// The service's whole configuration, parsed and validated once at start-up.
+///
+/// Timeouts are `Duration`s. The lifetimes (token TTL, session idle and maximum age, leeway,
+/// grace periods) stay whole seconds: Redis TTLs, token claims and `expires_in` count in them,
+/// and so does every code that uses them.
 public struct Configuration: Sendable {
     /// Host to bind.
     public var host: String

@@ -19,37 +19,38 @@ struct Serve: AsyncParsableCommand {
             """
     )
 
-    @Option(help: help(.listen)) var listen: String?
-    @Option(help: help(.redisURL)) var redisURL: String?
-    // Named from the setting: argument-parser would run "TLSCA" together.
-    @Option(name: name(.redisTLSCAFile), help: help(.redisTLSCAFile)) var redisTLSCAFile: String?
-    @Option(name: name(.redisTLSCertFile), help: help(.redisTLSCertFile)) var redisTLSCertFile: String?
-    @Option(name: name(.redisTLSKeyFile), help: help(.redisTLSKeyFile)) var redisTLSKeyFile: String?
-    @Option(name: name(.redisTLSServerName), help: help(.redisTLSServerName)) var redisTLSServerName: String?
-    @Option(help: help(.redisSentinelUsername)) var redisSentinelUsername: String?
-    @Option(help: help(.redisSentinelPassword)) var redisSentinelPassword: String?
-    @Option(help: help(.redisWait)) var redisWait: String?
-    @Option(help: help(.signingKeyFile)) var signingKeyFile: String?
-    @Option(help: help(.signingKey)) var signingKey: String?
-    @Option(help: help(.tokenTTL)) var tokenTTL: String?
-    @Option(help: help(.sessionIdle)) var sessionIdle: String?
-    @Option(help: help(.sessionMaxAge)) var sessionMaxAge: String?
-    @Option(help: help(.clockLeeway)) var clockLeeway: String?
-    @Option(help: help(.rotation)) var rotation: String?
-    @Option(help: help(.usersFile)) var usersFile: String?
-    @Option(help: help(.keyPrefix)) var keyPrefix: String?
-    @Option(help: help(.issuer)) var issuer: String?
-    @Option(help: help(.audience)) var audience: String?
-    @Option(help: help(.reuseGrace)) var reuseGrace: String?
-    @Option(help: help(.closeGrace)) var closeGrace: String?
-    @Option(help: help(.cookie)) var cookie: String?
-    @Option(help: help(.redisTimeout)) var redisTimeout: String?
-    @Option(help: help(.trustedProxies)) var trustedProxies: String?
-    @Option(help: help(.maxSessions)) var maxSessions: String?
-    @Option(help: help(.clientTimeout)) var clientTimeout: String?
-    @Option(help: help(.ipv6LimitPrefix)) var ipv6LimitPrefix: String?
-    @Option(help: help(.adminListen)) var adminListen: String?
-    @Option(help: help(.adminKeysFile)) var adminKeysFile: String?
+    // One option per setting, explained by the table (`Setting`); `Environment.givenSettings`
+    // finds each by its name.
+    @Option(help: .setting(.listen)) var listen: String?
+    @Option(help: .setting(.redisURL)) var redisURL: String?
+    @Option(name: .setting(.redisTLSCAFile), help: .setting(.redisTLSCAFile)) var redisTLSCAFile: String?
+    @Option(name: .setting(.redisTLSCertFile), help: .setting(.redisTLSCertFile)) var redisTLSCertFile: String?
+    @Option(name: .setting(.redisTLSKeyFile), help: .setting(.redisTLSKeyFile)) var redisTLSKeyFile: String?
+    @Option(name: .setting(.redisTLSServerName), help: .setting(.redisTLSServerName)) var redisTLSServerName: String?
+    @Option(help: .setting(.redisSentinelUsername)) var redisSentinelUsername: String?
+    @Option(help: .setting(.redisSentinelPassword)) var redisSentinelPassword: String?
+    @Option(help: .setting(.redisWait)) var redisWait: String?
+    @Option(help: .setting(.signingKeyFile)) var signingKeyFile: String?
+    @Option(help: .setting(.signingKey)) var signingKey: String?
+    @Option(help: .setting(.tokenTTL)) var tokenTTL: String?
+    @Option(help: .setting(.sessionIdle)) var sessionIdle: String?
+    @Option(help: .setting(.sessionMaxAge)) var sessionMaxAge: String?
+    @Option(help: .setting(.clockLeeway)) var clockLeeway: String?
+    @Option(help: .setting(.rotation)) var rotation: String?
+    @Option(help: .setting(.usersFile)) var usersFile: String?
+    @Option(help: .setting(.keyPrefix)) var keyPrefix: String?
+    @Option(help: .setting(.issuer)) var issuer: String?
+    @Option(help: .setting(.audience)) var audience: String?
+    @Option(help: .setting(.reuseGrace)) var reuseGrace: String?
+    @Option(help: .setting(.closeGrace)) var closeGrace: String?
+    @Option(help: .setting(.cookie)) var cookie: String?
+    @Option(help: .setting(.redisTimeout)) var redisTimeout: String?
+    @Option(help: .setting(.trustedProxies)) var trustedProxies: String?
+    @Option(help: .setting(.maxSessions)) var maxSessions: String?
+    @Option(help: .setting(.clientTimeout)) var clientTimeout: String?
+    @Option(help: .setting(.ipv6LimitPrefix)) var ipv6LimitPrefix: String?
+    @Option(help: .setting(.adminListen)) var adminListen: String?
+    @Option(help: .setting(.adminKeysFile)) var adminKeysFile: String?
 
     @Flag(help: "Development mode: make a throw-away signing key, and a demo user (demo / demo-password) when no users file is given.")
     var dev = false
@@ -57,32 +58,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
-    private static func name(_ setting: Setting) -> NameSpecification {
-        .customLong(String(setting.flag.dropFirst(2)))
-    }
-
-    private static func help(_ setting: Setting) -> ArgumentHelp {
-        let fallback = setting.defaultValue.map { ", default \($0)" } ?? ""
-        return ArgumentHelp("\(setting.help) [env: \(setting.environmentName)\(fallback)]")
-    }
-
-    private var flags: [Setting: String?] {
-        [
-            .listen: listen, .redisURL: redisURL, .signingKeyFile: signingKeyFile, .signingKey: signingKey, .tokenTTL: tokenTTL,
-            .sessionIdle: sessionIdle, .sessionMaxAge: sessionMaxAge, .clockLeeway: clockLeeway, .rotation: rotation,
-            .usersFile: usersFile, .keyPrefix: keyPrefix, .issuer: issuer, .audience: audience, .reuseGrace: reuseGrace,
-            .closeGrace: closeGrace, .cookie: cookie, .redisTimeout: redisTimeout, .trustedProxies: trustedProxies,
-            .maxSessions: maxSessions, .clientTimeout: clientTimeout, .ipv6LimitPrefix: ipv6LimitPrefix, .adminListen: adminListen,
-            .adminKeysFile: adminKeysFile, .redisTLSCAFile: redisTLSCAFile, .redisTLSCertFile: redisTLSCertFile,
-            .redisTLSKeyFile: redisTLSKeyFile, .redisTLSServerName: redisTLSServerName,
-            .redisSentinelUsername: redisSentinelUsername, .redisSentinelPassword: redisSentinelPassword, .redisWait: redisWait,
-        ]
-    }
-
     func run() async throws {
         guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
-        var values = Environment.settings()
-        for (setting, value) in flags { if let value { values[setting] = value } }
+        let values = Environment.settings().merging(Environment.givenSettings(self)) { $1 }
         let configuration: Configuration
         do {
             configuration = try Configuration.parse(values, dev: dev, readFile: Environment.readFile)

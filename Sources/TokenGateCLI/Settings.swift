@@ -55,14 +55,9 @@ enum Environment {
 
 /// The Redis options of the operator commands (`sessions`, `revoke`, `doctor`).
 struct RedisOptions: ParsableArguments {
-    @Option(name: .customLong("redis-url"), help: ArgumentHelp("\(Setting.redisURL.help) [env: \(Setting.redisURL.environmentName)]"))
-    var redisURL: String?
-
-    @Option(name: .customLong("key-prefix"), help: ArgumentHelp("\(Setting.keyPrefix.help) [env: \(Setting.keyPrefix.environmentName)]"))
-    var keyPrefix: String?
-
-    @Option(name: .customLong("redis-timeout"), help: ArgumentHelp("\(Setting.redisTimeout.help) [env: \(Setting.redisTimeout.environmentName)]"))
-    var redisTimeout: String?
+    @Option(help: .setting(.redisURL)) var redisURL: String?
+    @Option(help: .setting(.keyPrefix)) var keyPrefix: String?
+    @Option(help: .setting(.redisTimeout)) var redisTimeout: String?
 
     /// The session store of the operator commands, with its client (to shut down) and key layout.
     func sessionStore() -> (any RedisClient, KeyLayout, SessionStore) {
@@ -70,25 +65,52 @@ struct RedisOptions: ParsableArguments {
         return (client, keys, SessionStore(redis: client, keys: keys, logger: Logger(label: "tokengate")))
     }
 
-    /// A Redis client and key layout from flags, then environment, then defaults.
+    /// A Redis client and key layout from flags, then environment, then defaults, checked as
+    /// `serve` checks them (a bad value exits with status 78, one line per problem).
     func connect() -> (any RedisClient, KeyLayout) {
-        let environment = Environment.settings()
-        let url = redisURL ?? environment[.redisURL] ?? Setting.redisURL.defaultValue ?? ""
-        let prefix = keyPrefix ?? environment[.keyPrefix] ?? Setting.keyPrefix.defaultValue ?? "tg:"
-        let timeoutText = redisTimeout ?? environment[.redisTimeout] ?? Setting.redisTimeout.defaultValue ?? "1"
-        guard let seconds = Double(timeoutText), seconds > 0, seconds <= 60 else {
-            Environment.fail(["\(Setting.redisTimeout.environmentName): must be seconds greater than 0 and at most 60"])
-        }
+        let values = Environment.settings().merging(Environment.givenSettings(self)) { $1 }
         do {
-            var configuration = try RedisConfiguration(url: url, timeout: .milliseconds(Int(seconds * 1000)), connectionCount: 1)
-            configuration.sentinelUsername = environment[.redisSentinelUsername]
-            configuration.sentinelPassword = environment[.redisSentinelPassword]
+            let (configuration, keys) = try Configuration.parseRedis(values, connectionCount: 1)
             var logger = Logger(label: "tokengate")
             logger.logLevel = .error
-            return (configuration.makeClient(logger: logger), KeyLayout(prefix: prefix))
+            return (configuration.makeClient(logger: logger), keys)
         } catch {
-            Environment.fail(["\(Setting.redisURL.environmentName): \(error)"])
+            Environment.fail(error.problems)
         }
+    }
+}
+
+extension Environment {
+    /// The settings given as flags of `command`: each `String?` option whose property is named as
+    /// a setting (`redisURL` for `--redis-url`). The `@Option` lines are the only per-setting code
+    /// of a command; matching them by name here spares a second list that could miss one.
+    static func givenSettings(_ command: some ParsableArguments) -> [Setting: String] {
+        func squashed(_ name: some StringProtocol) -> String { name.lowercased().filter { $0 != "-" && $0 != "_" } }
+        var given: [Setting: String] = [:]
+        for child in Mirror(reflecting: command).children {
+            guard let option = child.value as? Option<String?>, let label = child.label else { continue }
+            guard let setting = Setting.allCases.first(where: { squashed($0.flag) == squashed(label) }) else {
+                preconditionFailure("the option \(label) of \(type(of: command)) is named after no setting")
+            }
+            if let value = option.wrappedValue { given[setting] = value }
+        }
+        return given
+    }
+}
+
+extension ArgumentHelp {
+    /// A setting's help line with its variable and default, as in the README's table.
+    static func setting(_ setting: Setting) -> ArgumentHelp {
+        let fallback = setting.defaultValue.map { ", default \($0)" } ?? ""
+        return ArgumentHelp("\(setting.help) [env: \(setting.environmentName)\(fallback)]")
+    }
+}
+
+extension NameSpecification {
+    /// A setting's flag, where argument-parser would spell the property's name differently
+    /// (it runs "TLSCA" together).
+    static func setting(_ setting: Setting) -> NameSpecification {
+        .customLong(String(setting.flag.dropFirst(2)))
     }
 }
 

@@ -94,7 +94,7 @@ public enum TokenGateApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: adminRouter(parts),
-            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(configuration.clientTimeout)))),
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.clientTimeout))),
             configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: nil),
             onServerRunning: onServerRunning,
             logger: logger
@@ -123,7 +123,7 @@ public enum TokenGateApplication {
                             FastPathHandler(
                                 auth: parts.auth,
                                 metrics: parts.metrics,
-                                idleTimeout: .seconds(configuration.clientTimeout)
+                                idleTimeout: configuration.clientTimeout
                             )
                         }
                     ],

@@ -29,6 +29,25 @@ struct CLITests {
         #expect(!result.stderr.contains("too-short"))
     }
 
+    @Test("the operator commands check the Redis settings as serve does: same lines, same exit status")
+    func operatorSettings() throws {
+        for command in [["doctor"], ["sessions", "alice"], ["revoke", "alice"]] {
+            let result = try Subprocess.run(command + ["--redis-timeout", "99"], environment: ["TOKENGATE_KEY_PREFIX": "tg*"])
+            #expect(result.status == 78, "\(command)")
+            #expect(
+                result.stderr.split(separator: "\n") == [
+                    "tokengate: TOKENGATE_REDIS_TIMEOUT: must be seconds greater than 0 and at most 60, e.g. 1 or 0.5",
+                    "tokengate: TOKENGATE_KEY_PREFIX: 1-64 characters of A-Z a-z 0-9 : _ - .",
+                ],
+                "\(result.stderr)"
+            )
+        }
+        let served = try Subprocess.run(["serve", "--redis-timeout=99", "--dev"], environment: ["TOKENGATE_KEY_PREFIX": "tg*"])
+        #expect(
+            served.status == 78 && served.stderr.contains("TOKENGATE_REDIS_TIMEOUT: must be seconds greater than 0 and at most 60, e.g. 1 or 0.5")
+        )
+    }
+
     @Test("serve --help lists every setting with its environment variable")
     func help() throws {
         let result = try Subprocess.run(["serve", "--help"])

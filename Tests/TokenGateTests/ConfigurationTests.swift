@@ -27,6 +27,70 @@ struct ConfigurationTests {
         #expect(configuration.keys.prefix == "tg:" && configuration.issuer == "tokengate" && configuration.audience == nil)
         #expect(!configuration.ephemeralKey)
         #expect(configuration.rotation == .off && !configuration.cookieMode && configuration.maxSessions == 100)
+        #expect(configuration.clientTimeout == .seconds(10) && configuration.ipv6LimitPrefix == 64 && configuration.replicaWait == nil)
+    }
+
+    @Test("the table: each setting once, with a variable, a flag derived from it and a default that is accepted")
+    func table() {
+        #expect(Set(Setting.allCases.map(\.environmentName)).count == Setting.allCases.count)
+        for setting in Setting.allCases {
+            #expect(setting.environmentName.hasPrefix("TOKENGATE_") && !setting.help.isEmpty)
+            #expect(setting.flag.hasPrefix("--") && !setting.flag.contains("_") && setting.flag == setting.flag.lowercased())
+        }
+        #expect(Setting.redisTLSCAFile.flag == "--redis-tls-ca-file" && Setting.tokenTTL.flag == "--token-ttl")
+        // Given as written in --help, each default reads as the value the setting has when unset.
+        let defaults = Dictionary(uniqueKeysWithValues: Setting.allCases.compactMap { setting in setting.defaultValue.map { (setting, $0) } })
+        let unset = try? parse([.signingKey: Self.key])
+        let written = try? parse(defaults.merging([.signingKey: Self.key]) { $1 })
+        #expect(unset?.tokenTTL == written?.tokenTTL && unset?.keys == written?.keys && unset?.redis == written?.redis)
+        #expect(unset?.clientTimeout == written?.clientTimeout && unset?.maxSessions == written?.maxSessions)
+    }
+
+    @Test("one bad value makes one line: checks across settings skip a refused one")
+    func oneLineEach() {
+        let cases: [([Setting: String], String)] = [
+            ([.sessionIdle: "0"], "TOKENGATE_SESSION_IDLE"),
+            ([.adminListen: "nope", .adminKeysFile: "/keys/good"], "TOKENGATE_ADMIN_LISTEN"),
+            ([.redisURL: "http://x", .redisTLSCAFile: "/ca.pem"], "TOKENGATE_REDIS_URL"),
+            ([.redisURL: "http://x", .redisSentinelPassword: "pw"], "TOKENGATE_REDIS_URL"),
+            ([.rotation: "sometimes", .cookie: "on"], "TOKENGATE_ROTATION"),
+        ]
+        for (values, name) in cases {
+            do {
+                _ = try parse(values.merging([.signingKey: Self.key]) { $1 })
+                Issue.record("expected a configuration error for \(values)")
+            } catch {
+                #expect(error.problems.count == 1 && error.problems[0].hasPrefix(name + ": "), "\(error.problems)")
+            }
+        }
+        #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .tokenTTL: "3600", .sessionIdle: "60"]) }
+    }
+
+    @Test("durations: the client timeout, and WAIT bounded by half the Redis timeout")
+    func durations() throws {
+        let configuration = try parse([.signingKey: Self.key, .clientTimeout: "300", .redisTimeout: "0.5", .redisWait: "2"])
+        #expect(configuration.clientTimeout == .seconds(300) && configuration.redis.timeout == .milliseconds(500))
+        #expect(configuration.replicaWait == ReplicaWait(replicas: 2, milliseconds: 250))
+        #expect(throws: ConfigurationError.self) { try parse([.signingKey: Self.key, .clientTimeout: "0.5"]) }
+    }
+
+    @Test("the operator commands read Redis and the key prefix with serve's code and messages, and nothing else")
+    func operatorRedis() throws {
+        let (redis, keys) = try Configuration.parseRedis(
+            [.redisURL: "redis+sentinel://s1:26379/main", .redisSentinelPassword: "pw", .keyPrefix: "app:", .redisTimeout: "0.25", .tokenTTL: "0"],
+            connectionCount: 1
+        )
+        #expect(redis.sentinelPassword == "pw" && redis.timeout == .milliseconds(250) && redis.connectionCount == 1 && keys.prefix == "app:")
+        for values: [Setting: String] in [[.redisTimeout: "99"], [.keyPrefix: "tg*"], [.redisURL: "http://x"], [.redisTLSCAFile: "/ca.pem"]] {
+            var served: [String] = []
+            do { _ = try parse(values.merging([.signingKey: Self.key]) { $1 }) } catch { served = error.problems }
+            do {
+                _ = try Configuration.parseRedis(values, connectionCount: 1)
+                Issue.record("expected a configuration error for \(values)")
+            } catch {
+                #expect(error.problems == served && served.count == 1, "\(error.problems) vs \(served)")
+            }
+        }
     }
 
     @Test("the service API: off by default, needs both its listener and its keys file, refuses a bad file")

@@ -1,7 +1,10 @@
-import Crypto
 public import RedisClient
 
 /// The service's whole configuration, parsed and validated once at start-up.
+///
+/// Timeouts are `Duration`s. The lifetimes (token TTL, session idle and maximum age, leeway,
+/// grace periods) stay whole seconds: Redis TTLs, token claims and `expires_in` count in them,
+/// and so does every code that uses them.
 public struct Configuration: Sendable {
     /// Host to bind.
     public var host: String
@@ -47,8 +50,8 @@ public struct Configuration: Sendable {
     public var cookieMode: Bool
     /// Live sessions per user; nil for no limit.
     public var maxSessions: Int?
-    /// Seconds a client connection may stay idle, or take to send a request's headers or body.
-    public var clientTimeout: Int
+    /// How long a client connection may stay idle, or take to send a request's headers or body.
+    public var clientTimeout: Duration
     /// Proxies whose `X-Forwarded-For` is believed.
     public var trustedProxies: TrustedProxies
     /// Prefix length by which IPv6 clients are counted for the per-address limits.
@@ -72,228 +75,127 @@ public struct Configuration: Sendable {
     /// `--dev`: throw-away key and demo user allowed.
     public var dev: Bool
 
-    /// Parses settings given by name (flags already merged over the environment).
+    /// Parses settings given by name (flags already merged over the environment): every value is
+    /// read as its declaration in `Setting+Table.swift` says, then the checks across settings.
     ///
     /// - Parameters:
     ///   - values: raw values by setting; missing ones take their defaults.
     ///   - dev: `--dev` mode, which makes an ephemeral key when none is configured.
     ///   - readFile: reads a file's text (injected for tests).
+    /// - Throws: one line per problem, each naming its setting.
     public static func parse(
         _ values: [Setting: String],
         dev: Bool = false,
         readFile: (String) throws -> String
     ) throws(ConfigurationError) -> Configuration {
-        var problems: [String] = []
-        func value(_ setting: Setting) -> String? {
-            if let raw = values[setting] { return raw }
-            return setting.defaultValue
-        }
-        func seconds(_ setting: Setting, _ range: ClosedRange<Int>, unit: String = "seconds") -> Int {
-            guard let text = value(setting), let number = Int(text), range.contains(number) else {
-                problems.append("\(setting.environmentName): must be a whole number of \(unit) from \(range.lowerBound) to \(range.upperBound)")
-                return range.lowerBound
-            }
-            return number
-        }
-
-        func listenAddress(_ setting: Setting) -> (host: String, port: Int)? {
-            guard let text = value(setting) else { return nil }
-            guard let address = Self.hostAndPort(text) else {
-                problems.append("\(setting.environmentName): must be host:port, e.g. 127.0.0.1:8080")
-                return nil
-            }
-            return address
-        }
-        let (host, port) = listenAddress(.listen) ?? ("127.0.0.1", 8080)
-
-        // The service API: its own listener and its keys, both or neither.
-        var admin: AdminAPI? = nil
-        switch (listenAddress(.adminListen), values[.adminKeysFile]) {
-        case (let address?, let path?):
-            do {
-                let keys = try ServiceKeys(parsing: try readFile(path))
-                admin = AdminAPI(host: address.host, port: address.port, keys: keys, keysFile: path)
-            } catch let error as ConfigurationError {
-                problems.append(contentsOf: error.problems.map { "\(Setting.adminKeysFile.environmentName): \($0)" })
-            } catch {
-                problems.append("\(Setting.adminKeysFile.environmentName): cannot read \(path)")
-            }
-        case (nil, nil):
-            break
-        default:
-            if values[.adminListen] != nil || values[.adminKeysFile] != nil {
-                problems.append(
-                    "\(Setting.adminListen.environmentName) and \(Setting.adminKeysFile.environmentName): the service API needs both (or neither)"
-                )
-            }
-        }
-
-        let tokenTTL = seconds(.tokenTTL, 1...86_400)
-        let sessionIdle = seconds(.sessionIdle, 1...31_536_000)
-        let sessionMaxAge = seconds(.sessionMaxAge, 1...31_536_000)
-        let leeway = seconds(.clockLeeway, 0...5)
-        let closeGrace = seconds(.closeGrace, 1...3600)
-        let reuseGrace = seconds(.reuseGrace, 0...60)
-        let timeoutSeconds: Double
-        if let text = value(.redisTimeout), let number = Double(text), number > 0, number <= 60 {
-            timeoutSeconds = number
-        } else {
-            problems.append("\(Setting.redisTimeout.environmentName): must be seconds greater than 0 and at most 60, e.g. 1 or 0.5")
-            timeoutSeconds = 1
-        }
-
-        var redis = RedisConfiguration(endpoint: .standalone(RedisAddress(host: "127.0.0.1", port: 6379)))
-        do {
-            redis = try RedisConfiguration(url: value(.redisURL) ?? "", timeout: .milliseconds(Int(timeoutSeconds * 1000)))
-        } catch {
-            problems.append("\(Setting.redisURL.environmentName): \(error)")
-        }
-        let sentinelSettings: [Setting] = [.redisSentinelUsername, .redisSentinelPassword]
-        if case .sentinel = redis.endpoint {
-            redis.sentinelUsername = value(.redisSentinelUsername)
-            redis.sentinelPassword = value(.redisSentinelPassword)
-        } else if let set = sentinelSettings.first(where: { value($0) != nil }) {
-            problems.append("\(set.environmentName): sentinel credentials need a redis+sentinel:// URL in \(Setting.redisURL.environmentName)")
-        }
+        var read = SettingReader(values)
+        let listen = read(.listen)
+        let redis = readRedis(&read)
         // WAIT: bounded by half the Redis timeout, so its answer comes before the command's deadline.
-        var replicaWait: ReplicaWait? = nil
-        if let text = value(.redisWait) {
-            if let replicas = Int(text), (0...16).contains(replicas) {
-                if replicas > 0 { replicaWait = ReplicaWait(replicas: replicas, milliseconds: Int(timeoutSeconds * 500)) }
-            } else {
-                problems.append("\(Setting.redisWait.environmentName): must be a number of replicas from 0 to 16")
-            }
-        }
-        // TLS: the files are read here, so a bad one stops start-up instead of failing every connect.
-        let tlsSettings: [Setting] = [.redisTLSCAFile, .redisTLSCertFile, .redisTLSKeyFile, .redisTLSServerName]
-        if var tls = redis.tls {
-            tls.caFile = value(.redisTLSCAFile)
-            tls.certificateFile = value(.redisTLSCertFile)
-            tls.keyFile = value(.redisTLSKeyFile)
-            tls.serverName = value(.redisTLSServerName)
-            redis.tls = tls
-            do { _ = try tls.makeContext() } catch {
-                let setting: Setting =
-                    switch error.setting {
-                    case .caFile: .redisTLSCAFile
-                    case .certificateFile: .redisTLSCertFile
-                    case .keyFile: .redisTLSKeyFile
-                    }
-                problems.append("\(setting.environmentName): \(error.reason)")
-            }
-        } else if let set = tlsSettings.first(where: { value($0) != nil }) {
-            problems.append("\(set.environmentName): TLS settings need a rediss:// URL in \(Setting.redisURL.environmentName)")
-        }
-
-        // Signing keys: a file or a value, never both, never a built-in default.
-        var keyText: String? = nil
-        var signingKeys: [SigningKey] = []
-        var ephemeral = false
-        switch (values[.signingKeyFile], values[.signingKey]) {
-        case (.some, .some):
-            problems.append("\(Setting.signingKeyFile.environmentName) and \(Setting.signingKey.environmentName): set only one")
-        case (let path?, nil):
-            do {
-                keyText = try readFile(path)
-            } catch {
-                problems.append("\(Setting.signingKeyFile.environmentName): cannot read \(path)")
-            }
-        case (nil, let text?):
-            keyText = text
-        case (nil, nil):
-            if dev {
-                signingKeys = [SigningKey(hs256: Array(Identifier.random().utf8) + Array(Identifier.random().utf8))]
-                ephemeral = true
-            } else {
-                problems.append(
-                    "\(Setting.signingKeyFile.environmentName) or \(Setting.signingKey.environmentName): a signing key is required (make one with `tokengate key generate`, or use --dev)"
-                )
-            }
-        }
-        if let keyText {
-            do { signingKeys = try SigningKey.parseList(keyText) } catch { problems.append("signing key: \(error.message)") }
-        }
-
-        let prefix = value(.keyPrefix) ?? "tg:"
-        let prefixAllowed = prefix.utf8.allSatisfy { byte in
-            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
-                || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
-        }
-        if prefix.isEmpty || prefix.utf8.count > 64 || !prefixAllowed {
-            problems.append("\(Setting.keyPrefix.environmentName): 1-64 characters of A-Z a-z 0-9 : _ - .")
-        }
-        let issuer = value(.issuer) ?? ""
-        if issuer.isEmpty || issuer.utf8.count > 256 { problems.append("\(Setting.issuer.environmentName): 1-256 characters") }
-        let audience = values[.audience].flatMap { $0.isEmpty ? nil : $0 }
-        if let audience, audience.utf8.count > 256 { problems.append("\(Setting.audience.environmentName): at most 256 characters") }
-
-        let rotation = value(.rotation).flatMap(Rotation.init(rawValue:)) ?? .off
-        if Rotation(rawValue: value(.rotation) ?? "") == nil {
-            problems.append("\(Setting.rotation.environmentName): must be off or per-request")
-        }
-        let cookieMode = value(.cookie) == "on"
-        if value(.cookie) != "on", value(.cookie) != "off" { problems.append("\(Setting.cookie.environmentName): must be on or off") }
+        let replicas = read(.redisWait)
+        let replicaWait = replicas > 0 ? ReplicaWait(replicas: replicas, milliseconds: redis.timeout.milliseconds / 2) : nil
+        let (signingKeys, ephemeral) = readSigningKeys(&read, dev: dev, readFile: readFile)
+        let tokenTTL = read(.tokenTTL)
+        let sessionIdle = read(.sessionIdle)
+        if read.accepted(.tokenTTL, .sessionIdle), sessionIdle < tokenTTL { read.refuse(.sessionIdle, "must not be shorter than the token TTL") }
+        let rotation = read(.rotation)
+        let cookieMode = read(.cookie)
         if rotation == .perRequest, cookieMode {
             // The cookie jar and the page's script would each hold a token of one rotation chain, and
             // whichever falls behind (a navigation rotates the cookie, a script call the page's copy)
             // would look like a replayed token and end the session.
-            problems.append(
-                "\(Setting.rotation.environmentName)=per-request and \(Setting.cookie.environmentName)=on: not together; pick one"
-            )
+            read.report("\(Setting.rotation.environmentName)=per-request and \(Setting.cookie.environmentName)=on: not together; pick one")
         }
-        let maxSessions = seconds(.maxSessions, 0...1_000_000, unit: "sessions")
-        let clientTimeout = seconds(.clientTimeout, 1...300)
-        let ipv6LimitPrefix = seconds(.ipv6LimitPrefix, 32...128, unit: "bits")
-        var trustedProxies = TrustedProxies.none
-        if let text = values[.trustedProxies], !text.isEmpty {
-            if let parsed = TrustedProxies(parsing: text) {
-                trustedProxies = parsed
-            } else {
-                problems.append(
-                    "\(Setting.trustedProxies.environmentName): a comma-separated list of IP addresses or CIDR ranges, e.g. 127.0.0.1,10.0.0.0/8"
-                )
-            }
-        }
-        if sessionIdle < tokenTTL { problems.append("\(Setting.sessionIdle.environmentName): must not be shorter than the token TTL") }
-
-        if !problems.isEmpty { throw ConfigurationError(problems) }
-        return Configuration(
-            host: host,
-            port: port,
+        let configuration = Configuration(
+            host: listen.host,
+            port: listen.port,
             redis: redis,
             replicaWait: replicaWait,
             signingKeys: signingKeys,
             ephemeralKey: ephemeral,
             tokenTTL: tokenTTL,
             sessionIdle: sessionIdle,
-            sessionMaxAge: sessionMaxAge,
-            clockLeeway: leeway,
-            usersFile: values[.usersFile],
-            signingKeyFile: values[.signingKeyFile],
-            keys: KeyLayout(prefix: prefix),
-            issuer: issuer,
-            audience: audience,
-            closeGrace: closeGrace,
-            reuseGrace: reuseGrace,
+            sessionMaxAge: read(.sessionMaxAge),
+            clockLeeway: read(.clockLeeway),
+            usersFile: read(.usersFile),
+            signingKeyFile: read(.signingKeyFile),
+            keys: read(.keyPrefix),
+            issuer: read(.issuer),
+            audience: read(.audience),
+            closeGrace: read(.closeGrace),
+            reuseGrace: read(.reuseGrace),
             rotation: rotation,
             cookieMode: cookieMode,
-            maxSessions: maxSessions == 0 ? nil : maxSessions,
-            clientTimeout: clientTimeout,
-            trustedProxies: trustedProxies,
-            ipv6LimitPrefix: ipv6LimitPrefix,
-            admin: admin,
+            maxSessions: read(.maxSessions),
+            clientTimeout: read(.clientTimeout),
+            trustedProxies: read(.trustedProxies) ?? .none,
+            ipv6LimitPrefix: read(.ipv6LimitPrefix),
+            admin: readAdmin(&read, readFile: readFile),
             dev: dev
         )
+        if !read.problems.isEmpty { throw ConfigurationError(read.problems) }
+        return configuration
     }
 
-    /// `host:port` (IPv6 hosts in brackets; an empty host means every address), or nil.
-    static func hostAndPort(_ text: String) -> (host: String, port: Int)? {
-        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
-            return nil
+    /// Signing keys: a file or a value, never both, never a built-in default (`--dev` makes a
+    /// throw-away one).
+    private static func readSigningKeys(
+        _ read: inout SettingReader,
+        dev: Bool,
+        readFile: (String) throws -> String
+    ) -> (keys: [SigningKey], ephemeral: Bool) {
+        let text: String
+        switch (read(.signingKeyFile), read(.signingKey)) {
+        case (.some, .some):
+            read.report("\(Setting.signingKeyFile.environmentName) and \(Setting.signingKey.environmentName): set only one")
+            return ([], false)
+        case (let path?, nil):
+            do { text = try readFile(path) } catch {
+                read.refuse(.signingKeyFile, "cannot read \(path)")
+                return ([], false)
+            }
+        case (nil, let value?):
+            text = value
+        case (nil, nil):
+            guard dev else {
+                read.report(
+                    "\(Setting.signingKeyFile.environmentName) or \(Setting.signingKey.environmentName): a signing key is required (make one with `tokengate key generate`, or use --dev)"
+                )
+                return ([], false)
+            }
+            return ([SigningKey(hs256: Array(Identifier.random().utf8) + Array(Identifier.random().utf8))], true)
         }
-        var host = text[..<colon]
-        if host.hasPrefix("["), host.hasSuffix("]") { host = host.dropFirst().dropLast() }
-        return (host.isEmpty ? "0.0.0.0" : String(host), port)
+        do {
+            return (try SigningKey.parseList(text), false)
+        } catch {
+            // Never the key itself: the message says what is wrong with it.
+            read.report("signing key: \(error.message)")
+            return ([], false)
+        }
+    }
+
+    /// The service API: its own listener and its keys, both or neither.
+    private static func readAdmin(_ read: inout SettingReader, readFile: (String) throws -> String) -> AdminAPI? {
+        switch (read(.adminListen), read(.adminKeysFile)) {
+        case (let address?, let path?):
+            do {
+                let keys = try ServiceKeys(parsing: try readFile(path))
+                return AdminAPI(host: address.host, port: address.port, keys: keys, keysFile: path)
+            } catch let error as ConfigurationError {
+                for problem in error.problems { read.refuse(.adminKeysFile, problem) }
+            } catch {
+                read.refuse(.adminKeysFile, "cannot read \(path)")
+            }
+        case (nil, nil):
+            break
+        default:
+            if read.accepted(.adminListen) {
+                read.report(
+                    "\(Setting.adminListen.environmentName) and \(Setting.adminKeysFile.environmentName): the service API needs both (or neither)"
+                )
+            }
+        }
+        return nil
     }
 }
 

@@ -10,7 +10,7 @@ struct AdminRoutes {
     let auth: AuthService
 
     private var maxBody: Int { auth.configuration.maxBodyBytes }
-    private var bodyTimeout: Duration { .seconds(auth.configuration.clientTimeout) }
+    private var bodyTimeout: Duration { auth.configuration.clientTimeout }
 
     func register(on router: Router<TokenGateRequestContext>) {
         router.post("/admin/v1/sessions") { request, context in try await startSession(request, context) }

@@ -8,7 +8,7 @@ struct AuthRoutes {
     let auth: AuthService
 
     private var maxBody: Int { auth.configuration.maxBodyBytes }
-    private var bodyTimeout: Duration { .seconds(auth.configuration.clientTimeout) }
+    private var bodyTimeout: Duration { auth.configuration.clientTimeout }
 
     /// Login, and the routes that check their token inside their own Redis script (one round
     /// trip, not two): registered ahead of `AuthMiddleware`.

@@ -25,11 +25,19 @@ enum BodyReader {
         }
     }
 
+    /// The request's media type, lowercased, without parameters ("" when there is none). Not
+    /// Hummingbird's `MediaType(from:)`, which refuses the space RFC 9110 allows before a
+    /// parameter (`application/json ; charset=utf-8`).
+    static func mediaType(_ request: Request) -> String {
+        (request.headers[.contentType] ?? "").lowercased().split(separator: ";").first.map { $0.trimmingSpaces() } ?? ""
+    }
+
     /// A JSON object body (`Content-Type: application/json`, duplicate members refused), read as
     /// `collect` reads it; `invalid_request` otherwise.
     static func jsonObject(_ request: Request, upTo maxBytes: Int, timeout: Duration) async throws -> [String: JSONValue] {
-        let mediaType = (request.headers[.contentType] ?? "").lowercased().split(separator: ";").first.map { $0.trimmingSpaces() }
-        guard mediaType == "application/json" else { throw TokenGateError(.invalidRequest, "send a JSON body (Content-Type: application/json)") }
+        guard mediaType(request) == "application/json" else {
+            throw TokenGateError(.invalidRequest, "send a JSON body (Content-Type: application/json)")
+        }
         let body = try await collect(request, upTo: maxBytes, timeout: timeout)
         do { return try StrictJSON.parseObject(body.readableBytesView) } catch {
             throw TokenGateError(.invalidRequest, "the body is not a valid JSON object: \(error.reason)")

@@ -103,10 +103,10 @@ enum Credentials {
         let body = try await BodyReader.collect(request, upTo: maxBodyBytes, timeout: timeout)
         let bytes = Array(body.readableBytesView)
         if bytes.isEmpty { return .none }
-        let type = (request.headers[.contentType] ?? "").lowercased()
-        let mediaType = type.split(separator: ";").first.map { $0.trimmingSpaces() } ?? ""
-        switch mediaType {
+        switch BodyReader.mediaType(request) {
         case "application/x-www-form-urlencoded":
+            // Read by hand, not with Hummingbird's `URLEncodedFormDecoder`: a token or csrf field
+            // sent twice must be refused, not resolved to one of them.
             var found = BodyCredentials()
             for pair in String(decoding: bytes, as: UTF8.self).split(separator: "&") {
                 let (name, value) = pair.firstIndex(of: "=").map { (pair[..<$0], pair[pair.index(after: $0)...]) } ?? (pair, "")
@@ -152,6 +152,9 @@ enum SessionCookies {
     static func value(of name: String, in request: Request) throws(TokenGateError) -> Substring? {
         try HeaderParsing.cookie(name, in: request.headers[values: .cookie])
     }
+
+    // The `Set-Cookie` values are written here, not with Hummingbird's `Cookie`: it keeps the
+    // attributes in a dictionary, so their order in the header changes from run to run.
 
     /// Sets the token cookie (and, with `csrf`, the CSRF cookie) on a response.
     static func set(token: String, csrf: String?, on response: inout Response) {
@@ -210,7 +213,8 @@ public enum HeaderParsing {
     }
 
     /// The value of cookie `name` across every `Cookie` header value; nil when absent or empty.
-    /// A name sent twice is refused: which one the browser meant cannot be known.
+    /// A name sent twice is refused: which one the browser meant cannot be known. (Hummingbird's
+    /// `request.cookies` keeps one of them silently, so it is not used here: the refusal is the point.)
     public static func cookie(_ name: String, in values: [String]) throws(TokenGateError) -> Substring? {
         // Split on bytes: ';', '=' and ' ' are ASCII, and a ';' followed by a combining mark must
         // still end a pair (as Characters they would merge into one).

@@ -138,7 +138,13 @@ public struct SessionStore: Sendable {
         _ completion: @escaping @Sendable (Result<Check, TokenGateError>) -> Void
     ) {
         let call = verifyCall(token, activity: activity, limits: limits)
-        run(Scripts.verify, keys: call.keys, arguments: call.arguments, on: eventLoop) { completion($0.map { Check($0.int) }) }
+        // The client directly, with one closure: this is every protected request's path.
+        redis.run(Scripts.verify, keys: call.keys, arguments: call.arguments, wait: nil, on: eventLoop) { result in
+            switch result {
+            case .success(let reply): completion(.success(Check(reply.int)))
+            case .failure(let error): completion(.failure(failure(error, script: Scripts.verify)))
+            }
+        }
     }
 
     /// `check`, awaited.

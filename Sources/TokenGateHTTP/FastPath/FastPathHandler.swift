@@ -25,7 +25,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let auth: AuthService
     private let metrics: Metrics
-    private var machine: FastPathStateMachine<ContinuousClock>
+    private var machine: FastPathStateMachine<SuspendingClock>
     /// The idle clock's one scheduled check.
     private var idleCheck: Scheduled<Void>?
     /// The 200 counter of the route this connection asked for last (counting takes no lock).
@@ -36,7 +36,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.metrics = metrics
         self.machine = FastPathStateMachine(
             answersHotRoutes: HotRoute.answeredInPipeline(auth.configuration),
-            clock: ContinuousClock(),
+            clock: SuspendingClock(),  // CLOCK_MONOTONIC, as NIO's timers
             idleTimeout: idleTimeout
         )
     }
@@ -67,6 +67,9 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         idleCheck = context.eventLoop.scheduleTask(in: TimeAmount(delay)) {
             let (handler, context) = bound.value
+            // A check already taken off the loop's queue when the connection closed (cancelling
+            // it came too late) must not schedule another.
+            guard handler.idleCheck != nil, context.channel.isActive else { return }
             switch handler.machine.checkIdle() {
             case .close:
                 handler.idleCheck = nil
@@ -111,7 +114,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.fireUserInboundEventTriggered(event)
     }
 
-    private func perform(_ action: FastPathStateMachine<ContinuousClock>.ReadAction, context: ChannelHandlerContext) {
+    private func perform(_ action: FastPathStateMachine<SuspendingClock>.ReadAction, context: ChannelHandlerContext) {
         switch action {
         case .none:
             break

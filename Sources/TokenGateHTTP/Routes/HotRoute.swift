@@ -65,7 +65,7 @@ enum HotRoute: String, CaseIterable, Sendable {
         for (name, value) in head.headers where name != HTTPField.Name.contentLength.rawName {
             if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
         }
-        return Response(status: .ok, headers: fields, body: .init(byteBuffer: body))
+        return Response(status: .ok, headers: fields, body: body.readableBytes > 0 ? .init(byteBuffer: body) : .init())
     }
 
     /// The routes on the router, for the requests the fast path leaves to it.

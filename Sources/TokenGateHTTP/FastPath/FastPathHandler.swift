@@ -158,7 +158,7 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private func answer(_ route: HotRoute, _ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let started = ContinuousClock.now
         let token: Substring
-        do {
+        do throws(TokenGateError) {
             guard let bearer = try HeaderParsing.bearer(authorization: head.headers["Authorization"]) else {
                 throw TokenGateError.missingToken
             }
@@ -172,11 +172,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         auth.authenticate(token.utf8, activity: true, on: context.eventLoop) { result in
             let handler = loopBound.value
             handler.metrics.recordVerify(ContinuousClock.now - started)
-            handler.respond(route, result.map(\.identity).mapError { $0 }, context: contextBound.value)
+            handler.respond(route, result.map { $0.identity }, context: contextBound.value)
         }
     }
 
-    private func respond(_ route: HotRoute, _ result: Result<VerifiedToken, any Error>, context: ChannelHandlerContext) {
+    private func respond(_ route: HotRoute, _ result: Result<VerifiedToken, TokenGateError>, context: ChannelHandlerContext) {
         switch result {
         case .success(let identity):
             if okCounter?.route != route { okCounter = (route, metrics.requestCounter(route: route.path, status: 200)) }
@@ -184,11 +184,11 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
             let (head, body) = route.answer(to: identity, expiresIn: auth.secondsLeft(identity))
             write(head, body, context: context)
         case .failure(let error):
-            let parts = TokenGateError.responseParts(for: error)
+            let parts = error.responseParts
             metrics.countRequest(route: route.path, status: parts.status.code)
             write(HTTPAnswer.head(parts), parts.body, context: context)
         }
-        switch machine.answerWritten() {
+        switch machine.answerWritten(isWritable: context.channel.isWritable) {
         case .close:
             context.close(promise: nil)
         case .resumeReplay:
@@ -196,12 +196,17 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
         case .replay:
             // Input that waited for this answer, in order; it may start another answer of ours.
             while let action = machine.nextHeld() { perform(action, context: context) }
-            let end = machine.replayFinished(isWritable: context.channel.isWritable)
-            // Hummingbird's inbound stream takes what it was given at the end of a read cycle.
-            if end.readComplete { context.fireChannelReadComplete() }
-            if let error = end.error { context.fireErrorCaught(error) }
-            if end.read { context.read() }
+            finish(machine.replayFinished(isWritable: context.channel.isWritable), context: context)
+        case .done(let end):
+            finish(end, context: context)
         }
+    }
+
+    private func finish(_ end: FastPathStateMachine<SuspendingClock>.ReplayEnd, context: ChannelHandlerContext) {
+        // Hummingbird's inbound stream takes what it was given at the end of a read cycle.
+        if end.readComplete { context.fireChannelReadComplete() }
+        if let error = end.error { context.fireErrorCaught(error) }
+        if end.read { context.read() }
     }
 
     /// Writes an answer as HTTP1ToHTTPServerCodec would write the same HTTPResponse, through NIO's

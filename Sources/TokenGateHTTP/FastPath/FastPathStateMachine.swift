@@ -40,6 +40,8 @@ struct FastPathStateMachine<Clock: _Concurrency.Clock> where Clock.Duration == D
         case resumeReplay
         /// Replay the held input (`nextHeld`), then call `replayFinished`.
         case replay
+        /// Nothing was held (the common case): what is left to do.
+        case done(ReplayEnd)
     }
 
     /// What the end of a replay leaves to do, in this order.
@@ -87,7 +89,7 @@ struct FastPathStateMachine<Clock: _Concurrency.Clock> where Clock.Duration == D
     private var held = CircularBuffer<HTTPServerRequestPart>()
     /// A decoder error that arrived while an answer of ours was pending: passed on after it.
     private var heldError: (any Error)?
-    /// Replaying `held` (and whether there was anything to replay); nil otherwise.
+    /// Replaying `held` (true once anything of it was replayed); nil otherwise.
     private var replaying: Bool?
     private var readRequested = false
     private var quiesceHeld = false
@@ -239,13 +241,14 @@ struct FastPathStateMachine<Clock: _Concurrency.Clock> where Clock.Duration == D
     }
 
     /// Our answer has been written.
-    mutating func answerWritten() -> AfterAnswer {
+    mutating func answerWritten(isWritable: Bool) -> AfterAnswer {
         state = .idle
         if quiesceHeld || closeRequested { return .close }
         // An answer completed while replaying (a refused token is answered at once): the replay
         // loop, further up the stack, goes on with the next input.
         if replaying != nil { return .resumeReplay }
-        replaying = !held.isEmpty
+        if held.isEmpty { return .done(finished(readComplete: false, isWritable: isWritable)) }
+        replaying = true
         return .replay
     }
 
@@ -259,8 +262,13 @@ struct FastPathStateMachine<Clock: _Concurrency.Clock> where Clock.Duration == D
 
     /// The replay is over.
     mutating func replayFinished(isWritable: Bool) -> ReplayEnd {
-        var end = ReplayEnd(readComplete: replaying ?? false)
+        let readComplete = replaying ?? false
         replaying = nil
+        return finished(readComplete: readComplete, isWritable: isWritable)
+    }
+
+    private mutating func finished(readComplete: Bool, isWritable: Bool) -> ReplayEnd {
+        var end = ReplayEnd(readComplete: readComplete)
         if case .answering = state { return end }
         end.error = heldError
         heldError = nil

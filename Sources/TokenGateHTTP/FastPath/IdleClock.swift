@@ -21,8 +21,10 @@ struct IdleClock<Clock: _Concurrency.Clock> where Clock.Duration == Duration {
 
     let clock: Clock
     let timeout: Duration
-    /// When the clock was (re)started; nil while stopped.
-    private(set) var since: Clock.Instant?
+    /// When the clock was last (re)started.
+    private(set) var since: Clock.Instant
+    /// False while stopped.
+    private(set) var isRunning = true
 
     /// A clock that starts running now.
     init(clock: Clock, timeout: Duration) {
@@ -32,15 +34,18 @@ struct IdleClock<Clock: _Concurrency.Clock> where Clock.Duration == Duration {
     }
 
     /// (Re)starts the clock: the connection went idle, or began a request.
-    mutating func start() { since = clock.now }
+    mutating func start() {
+        since = clock.now
+        isRunning = true
+    }
 
     /// Stops the clock while an answer is being made.
-    mutating func stop() { since = nil }
+    mutating func stop() { isRunning = false }
 
     /// The scheduled check. `patient`: a request handed to the application is pending.
     func check(patient: Bool) -> Check {
         let now = clock.now
-        guard let since else { return .checkAgain(after: timeout) }
+        guard isRunning else { return .checkAgain(after: timeout) }
         let expiry = since.advanced(by: patient ? timeout * 2 : timeout)
         if expiry <= now { return .close }
         return .checkAgain(after: now.duration(to: expiry))

@@ -48,10 +48,7 @@ public protocol RedisClient: Service, Sendable {
 extension RedisClient {
     /// Runs a Lua script (see the requirement); async.
     public func run(_ script: RedisScript, keys: [String], arguments: [String], wait: ReplicaWait? = nil) async throws(RedisError) -> RESPValue {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<RESPValue, RedisError>, Never>) in
-            run(script, keys: keys, arguments: arguments, wait: wait, on: nil) { continuation.resume(returning: $0) }
-        }
-        return try result.get()
+        try await awaiting { run(script, keys: keys, arguments: arguments, wait: wait, on: nil, $0) }
     }
 
     /// `run` with a callback on `eventLoop` and no `WAIT`.

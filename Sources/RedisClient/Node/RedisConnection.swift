@@ -20,10 +20,7 @@ final class RedisConnection: Sendable {
 
     /// Sends one command's RESP bytes and returns its reply (an `.error` reply is a value here).
     func send(_ bytes: ByteBuffer) async throws(RedisError) -> RESPValue {
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<RESPValue, RedisError>, Never>) in
-            send(bytes, replies: 1, replyOn: channel.eventLoop) { continuation.resume(returning: $0) }
-        }
-        return try result.get()
+        try await awaiting { send(bytes, replies: 1, replyOn: channel.eventLoop, $0) }
     }
 
     /// Sends RESP bytes holding `replies` commands; `reply` runs on `loop` once per reply, in order

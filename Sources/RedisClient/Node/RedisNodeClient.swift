@@ -115,10 +115,9 @@ public final class RedisNodeClient: Sendable {
     /// Sends one command and returns its reply. An error reply is thrown as `.server`.
     public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
         let lane = pickLane()
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<RESPValue, RedisError>, Never>) in
-            send(arguments, asking: false, wait: nil, on: lane.eventLoop, lane: lane) { continuation.resume(returning: self.reply($0)) }
+        return try await awaiting { completion in
+            send(arguments, asking: false, wait: nil, on: lane.eventLoop, lane: lane) { completion(self.reply($0)) }
         }
-        return try result.get()
     }
 
     /// The reply as callers see it: an error reply is a `RedisError` too; a role-change reply

@@ -2,6 +2,7 @@ public import CoreMetrics
 import Crypto
 public import Logging
 public import NIOCore
+import RedisClient
 import Synchronization
 
 #if canImport(Glibc)
@@ -246,9 +247,7 @@ public struct AuthService: Sendable {
 
     /// `authenticate`, awaited.
     public func authenticate(_ token: Substring.UTF8View, activity: Bool) async throws(TokenGateError) -> Admission {
-        try await withCheckedContinuation { continuation in
-            authenticate(token, activity: activity, on: nil) { continuation.resume(returning: $0) }
-        }.get()
+        try await awaiting { authenticate(token, activity: activity, on: nil, $0) }
     }
 
     /// Issues a successor token in the same session. Does not count as user activity. With
@@ -325,9 +324,7 @@ public struct AuthService: Sendable {
 
     /// `rotate`, awaited.
     private func rotate(_ claims: VerifiedToken, activity: Bool) async throws(TokenGateError) -> (token: String, claims: VerifiedToken) {
-        try await withCheckedContinuation { continuation in
-            rotate(claims, activity: activity, on: nil) { continuation.resume(returning: $0) }
-        }.get()
+        try await awaiting { rotate(claims, activity: activity, on: nil, $0) }
     }
 
     /// Logs and counts a replayed rotated-out token before refusing it.

@@ -507,13 +507,6 @@ public struct SessionStore: Sendable {
         try await awaiting { run(durable: durable, script, keys: keys, arguments: arguments, on: nil, $0) }
     }
 
-    /// Awaits a callback-taking operation.
-    private func awaiting<Value: Sendable>(
-        _ operation: (@escaping @Sendable (Result<Value, TokenGateError>) -> Void) -> Void
-    ) async throws(TokenGateError) -> Value {
-        try await withCheckedContinuation { continuation in operation { continuation.resume(returning: $0) } }.get()
-    }
-
     /// Logs (throttled) and counts a Redis failure; the request fails closed.
     private func failure(_ error: RedisError, script: RedisScript) -> TokenGateError {
         if error.kind == .server && !error.isRoleChange {

@@ -45,11 +45,6 @@ extension TokenGateError: HTTPResponseError {
         return (status, headers, ByteBuffer(bytes: body.bytes))
     }
 
-    /// The answer for any error (unknown ones fail closed as `store_unavailable`).
-    static func responseParts(for error: any Error) -> ResponseParts {
-        (from(error) ?? TokenGateError(.storeUnavailable, "the service cannot answer right now")).responseParts
-    }
-
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let parts = responseParts
         return Response(status: parts.status, headers: parts.headers, body: .init(byteBuffer: parts.body))

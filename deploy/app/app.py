@@ -39,6 +39,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,6 +52,7 @@ from tokengate.flask import TokenGate, public
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAILED_LOGIN_LIMIT = 10  # per username, in FAILED_LOGIN_WINDOW seconds
 FAILED_LOGIN_WINDOW = 300
+FAILED_LOGIN_NAMES = 10_000  # usernames whose failures are kept at once
 ECHO_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -156,8 +158,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def safe_next(value: str | None) -> str:
-    """Only a path of this site: never an open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path of this site: never an open redirect. Browsers drop tabs and newlines from a URL
+    and read a backslash as a slash (``/<TAB>/evil.example`` becomes ``//evil.example``), so only
+    printable ASCII without a backslash is taken, and then only a path starting with one slash."""
+    if (not value or len(value) > 2048 or not value.startswith("/") or value.startswith("//")
+            or any(not "!" <= c <= "~" or c == "\\" for c in value)):
         return "/app/"
     return value
 
@@ -196,29 +201,40 @@ class UserTable:
 
 
 class FailedLogins:
-    """A simple per-username failure counter for the app's own passwords (one process)."""
+    """A simple per-username failure counter for the app's own passwords (one process). Bounded
+    whatever names are tried: a name is kept by its first 64 characters with at most
+    FAILED_LOGIN_LIMIT times, only once it failed, and of at most ``names`` names the one that
+    failed least recently is forgotten first."""
 
-    def __init__(self) -> None:
+    def __init__(self, names: int = FAILED_LOGIN_NAMES) -> None:
         self._lock = threading.Lock()
-        self._failures: dict[str, list[float]] = {}
+        self._names = names
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
 
-    def _recent(self, name: str) -> list[float]:
+    def _recent(self, key: str) -> list[float]:
         cutoff = time.monotonic() - FAILED_LOGIN_WINDOW
-        recent = [at for at in self._failures.get(name, []) if at > cutoff]
-        self._failures[name] = recent
-        return recent
+        return [at for at in self._failures.get(key, ()) if at > cutoff]
 
     def blocked(self, name: str) -> bool:
         with self._lock:
-            return len(self._recent(name)) >= FAILED_LOGIN_LIMIT
+            return len(self._recent(name[:64])) >= FAILED_LOGIN_LIMIT
 
     def count(self, name: str) -> None:
+        key = name[:64]
         with self._lock:
-            self._recent(name).append(time.monotonic())
+            recent = self._recent(key)[-(FAILED_LOGIN_LIMIT - 1):] + [time.monotonic()]
+            self._failures.pop(key, None)
+            self._failures[key] = recent
+            while len(self._failures) > self._names:
+                self._failures.popitem(last=False)
 
     def clear(self, name: str) -> None:
         with self._lock:
-            self._failures.pop(name, None)
+            self._failures.pop(name[:64], None)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._failures)
 
 
 def main() -> None:

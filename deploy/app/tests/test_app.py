@@ -101,3 +101,35 @@ def test_next_is_never_an_open_redirect() -> None:
     assert sample.safe_next("https://evil.example/") == "/app/"
     assert sample.safe_next("/\\evil.example") == "/app/"
     assert sample.safe_next("/app/report?x=1") == "/app/report?x=1"
+    # Browsers drop tabs and newlines from a URL and read a backslash as a slash.
+    for trick in ("/\t/evil.example/", "/\n/evil.example/", "/\r\n/evil.example", "\t//evil.example", "/ /evil.example",
+                  "/\\/evil.example", "/\x00/evil.example", "/\u3000/evil.example", "/" + "a" * 5000):
+        assert sample.safe_next(trick) == "/app/", repr(trick)
+
+
+def test_next_with_a_tab_never_leaves_the_site(tokengate: TokenGate, serve, tmp_path) -> None:  # noqa: ANN001
+    base, _ = start(tokengate, serve, tmp_path)
+    for query in ("next=/%09/evil.example/", "next=/%0a/evil.example/", "next=/%5C/evil.example/"):
+        response = http.request("GET", base + "/app/login?" + query, redirect=False)
+        assert response.status == 200
+        assert b"evil.example" not in response.data, query
+
+
+def test_failed_logins_with_ever_new_names_stay_bounded() -> None:
+    failures = sample.FailedLogins(names=100)
+    for index in range(300):  # 400 KB names: the old table kept every one whole (120 MB here)
+        name = f"{index:05d}" + "x" * 400_000
+        assert not failures.blocked(name)
+        failures.count(name)
+    assert len(failures) == 100
+    assert sum(len(key) for key in failures._failures) <= 100 * 64
+    # Asking about a name keeps nothing; the limit still holds for a name under attack.
+    failures.blocked("never-failed")
+    assert len(failures) == 100
+    for _ in range(sample.FAILED_LOGIN_LIMIT):
+        assert not failures.blocked("carol")
+        failures.count("carol")
+    assert failures.blocked("carol")
+    assert len(failures._failures["carol"]) == sample.FAILED_LOGIN_LIMIT
+    failures.clear("carol")
+    assert not failures.blocked("carol")

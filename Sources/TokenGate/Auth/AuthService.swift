@@ -180,6 +180,11 @@ public struct AuthService: Sendable {
         return grant
     }
 
+    /// UTF-8 bytes of the User-Agent a session records (longer ones are cut on a scalar boundary).
+    public static let maxUserAgentBytes = 256
+    /// UTF-8 bytes of the client address a session records.
+    static let maxAddressBytes = 64
+
     /// The error for a username that can never exist.
     public static let invalidUser = TokenGateError(.invalidRequest, "user must be 1-64 of a-z 0-9 . _ @ - (case-insensitive)")
 
@@ -200,8 +205,8 @@ public struct AuthService: Sendable {
             sid: sid,
             jti: issued.jti,
             ttl: configuration.tokenTTL,
-            userAgent: String(userAgent.prefix(256)),
-            address: String(address.prefix(64)),
+            userAgent: userAgent.utf8Prefix(Self.maxUserAgentBytes),
+            address: address.utf8Prefix(Self.maxAddressBytes),
             maxSessions: configuration.maxSessions,
             via: via,
             credential: credential

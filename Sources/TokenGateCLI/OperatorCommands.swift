@@ -62,7 +62,7 @@ struct Sessions: AsyncParsableCommand {
         let user = try canonicalUser(name)
         let (client, keys, store) = redis.sessionStore()
         defer { client.shutdown() }
-        let (_, sessions) = try await store.sessions(user: user)
+        let (_, sessions) = try await store.sessions(user: user, withTokens: true)
         if sessions.isEmpty {
             print("\(user) has no live sessions")
             return

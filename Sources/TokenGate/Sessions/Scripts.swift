@@ -141,33 +141,46 @@ enum Scripts {
           redis.call('ZADD', index, ms + ttl * 1000, sid)
           tidyIndex(index, ms)
         end
-        -- Deletes the keys of sessions sids: 500 keys per UNLINK instead of one DEL per key.
-        local function dropSessions(sids, sprefix, tprefix)
-          local batch = {}
+        -- Deletes the keys of sessions sids, in order, 500 keys per UNLINK instead of one DEL per
+        -- key, until `budget` keys are deleted (a session is never split; the first is always
+        -- taken). Returns how many sessions it took.
+        local function dropSessions(sids, sprefix, tprefix, budget)
+          local batch, deleted, taken = {}, 0, 0
           for _, sid in ipairs(sids) do
+            if taken > 0 and deleted + #batch >= budget then break end
             local skey = sprefix .. sid
             for _, f in ipairs(redis.call('HKEYS', skey)) do
               if string.sub(f, 1, 2) == 't:' then batch[#batch + 1] = tprefix .. string.sub(f, 3) end
             end
             batch[#batch + 1] = skey
+            taken = taken + 1
             if #batch >= 500 then
               redis.call('UNLINK', unpack(batch))
+              deleted = deleted + #batch
               batch = {}
             end
           end
           if #batch > 0 then redis.call('UNLINK', unpack(batch)) end
+          return taken
         end
-        -- Ends every session in a user's index. Up to `inline` sessions are deleted here and now;
-        -- more would hold Redis too long, so the index is renamed to `ended` (ending them all at
-        -- once: verify finds them in no index) and `reap` deletes their keys afterwards.
-        -- Returns {sessions ended, 1 when their keys are left to reap else 0}.
-        local function endAll(index, ended, sprefix, tprefix, inline)
+        -- Ends every session in a user's index. Up to `inline` sessions holding up to `budget`
+        -- keys are deleted here and now; more would hold Redis too long (100 sessions of 64
+        -- tokens are 6,500 keys), so the index is renamed to `ended` (ending them all at once:
+        -- verify finds them in no index) and `reap` deletes their keys afterwards, `budget` keys a
+        -- call. Returns {sessions ended, 1 when their keys are left to reap else 0}.
+        local function endAll(index, ended, sprefix, tprefix, inline, budget)
           local n = redis.call('ZCARD', index)
-          if n > inline then
+          local sids = {}
+          local keys = 0
+          if n <= inline then
+            sids = redis.call('ZRANGE', index, 0, -1)
+            for _, sid in ipairs(sids) do keys = keys + 1 + redis.call('HLEN', sprefix .. sid) end
+          end
+          if n > inline or keys > budget then
             redis.call('RENAME', index, ended)
             return {n, 1}
           end
-          dropSessions(redis.call('ZRANGE', index, 0, -1), sprefix, tprefix)
+          dropSessions(sids, sprefix, tprefix, keys + 1)
           redis.call('UNLINK', index)
           return {n, 0}
         end
@@ -283,7 +296,7 @@ enum Scripts {
     )
 
     /// KEYS: token, index, ended (a fresh name for the index). ARGV: sid, session prefix, token
-    /// prefix, inline limit, reuse grace (ms). Ends every session of the user (`endAll`). Returns
+    /// prefix, inline limit, reuse grace (ms), key budget. Ends every session of the user (`endAll`). Returns
     /// `{0, 0}` when the token was not live, `{-3, 0}` for a replayed spent token (only its own
     /// session ends), else `{sessions, 1 when their keys are left to reap}`.
     static let logoutAll = script(
@@ -291,26 +304,27 @@ enum Scripts {
         """
         local state = spendable(KEYS[1], ARGV[2] .. ARGV[1], KEYS[2], ARGV[1], ARGV[3], tonumber(ARGV[5]))
         if state <= 0 then return {state, 0} end
-        return endAll(KEYS[2], KEYS[3], ARGV[2], ARGV[3], tonumber(ARGV[4]))
+        return endAll(KEYS[2], KEYS[3], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[6]))
         """
     )
 
-    /// KEYS: index, ended. ARGV: session prefix, token prefix, inline limit. Operator revocation of
-    /// every session (`endAll`).
+    /// KEYS: index, ended. ARGV: session prefix, token prefix, inline limit, key budget. Operator
+    /// revocation of every session (`endAll`).
     static let revokeAll = script(
         "revoke_all",
-        "return endAll(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]))"
+        "return endAll(KEYS[1], KEYS[2], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]))"
     )
 
-    /// KEYS: an ended index (see `endAll`). ARGV: session prefix, token prefix, batch. Deletes the
-    /// keys of up to `batch` of its sessions; returns how many are left (the key goes with the last).
+    /// KEYS: an ended index (see `endAll`). ARGV: session prefix, token prefix, batch, key budget.
+    /// Deletes the keys of up to `batch` of its sessions, and of fewer when they hold more than
+    /// `budget` keys; returns how many sessions are left (the key goes with the last).
     static let reap = script(
         "reap",
         """
         local sids = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
         if #sids == 0 then return 0 end
-        dropSessions(sids, ARGV[1], ARGV[2])
-        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #sids - 1)
+        local taken = dropSessions(sids, ARGV[1], ARGV[2], tonumber(ARGV[4]))
+        redis.call('ZREMRANGEBYRANK', KEYS[1], 0, taken - 1)
         return redis.call('ZCARD', KEYS[1])
         """
     )
@@ -353,8 +367,11 @@ enum Scripts {
         """
     )
 
-    /// KEYS: index. ARGV: session prefix, token prefix. Returns Redis's time, then per live session
-    /// `{sid, ttl, {field, value, ...}, {jti, ttl, ...}}`.
+    /// KEYS: index. ARGV: session prefix, token prefix, '1' to list tokens. Returns Redis's time,
+    /// then per live session `{sid, ttl, {created, seen, ua, ip}, {jti, ttl, ...}}`. The token list
+    /// (`tokengate sessions`) is an operator's: one `TTL` per token. Without it (every HTTP route)
+    /// the cost per call is two commands per session, whatever the sessions hold: at the caps
+    /// (`MAX_SESSIONS` × `maxTokensPerSession`) it stays far below the Redis timeout.
     static let sessions = script(
         "sessions",
         """
@@ -363,17 +380,19 @@ enum Scripts {
         local out = {t}
         for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
           local skey = ARGV[1] .. sid
-          local fields = redis.call('HGETALL', skey)
-          if #fields > 0 then
+          local s = redis.call('HMGET', skey, 'created', 'seen', 'ua', 'ip')
+          if s[1] then
             local tokens = {}
-            for i = 1, #fields, 2 do
-              if string.sub(fields[i], 1, 2) == 't:' then
-                local jti = string.sub(fields[i], 3)
-                local ttl = redis.call('TTL', ARGV[2] .. jti)
-                if ttl ~= -2 then tokens[#tokens + 1] = jti; tokens[#tokens + 1] = ttl end
+            if ARGV[3] == '1' then
+              for _, f in ipairs(redis.call('HKEYS', skey)) do
+                if string.sub(f, 1, 2) == 't:' then
+                  local jti = string.sub(f, 3)
+                  local ttl = redis.call('TTL', ARGV[2] .. jti)
+                  if ttl ~= -2 then tokens[#tokens + 1] = jti; tokens[#tokens + 1] = ttl end
+                end
               end
             end
-            out[#out + 1] = {sid, redis.call('TTL', skey), fields, tokens}
+            out[#out + 1] = {sid, redis.call('TTL', skey), {s[1], s[2] or '', s[3] or '', s[4] or ''}, tokens}
           end
         end
         return out

@@ -12,6 +12,6 @@ public struct SessionInfo: Sendable {
     public let userAgent: String
     /// The client address at login.
     public let address: String
-    /// Live tokens of the session: `jti` and seconds left.
+    /// Live tokens of the session: `jti` and seconds left (listed only when asked for).
     public let tokens: [(jti: String, ttl: Int64)]
 }

@@ -259,6 +259,7 @@ public struct SessionStore: Sendable {
             keys: [keys.token(user: user, jti: token.jti), keys.sessionIndex(user: user), ended],
             arguments: [
                 token.sid, keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll), String(reuseGrace * 1000),
+                String(Self.endAllKeyBudget),
             ]
         )
         let (count, pending) = try endedAll(reply)
@@ -299,7 +300,7 @@ public struct SessionStore: Sendable {
             durable: true,
             Scripts.revokeAll,
             keys: [keys.sessionIndex(user: user), ended],
-            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll)]
+            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.inlineEndAll), String(Self.endAllKeyBudget)]
         )
         let (count, pending) = try endedAll(reply)
         // An operator's command (often a process that exits right after) waits for the keys.
@@ -313,11 +314,15 @@ public struct SessionStore: Sendable {
     /// with what a client piled up.
     public static let maxTokensPerSession = 64
 
-    /// Sessions a logout-all deletes in its own atomic step; with more, it ends them all at once by
-    /// moving the index aside, and their keys are deleted afterwards, `reapBatch` sessions a call.
-    /// Each step holds Redis for about a millisecond.
+    /// Sessions a logout-all deletes in its own atomic step (when they hold at most
+    /// `endAllKeyBudget` keys); with more, it ends them all at once by moving the index aside, and
+    /// their keys are deleted afterwards, `reapBatch` sessions (at most about `endAllKeyBudget`
+    /// keys) a call. Each step holds Redis for about a millisecond, whatever the sessions hold.
     public static let inlineEndAll = 200
     static let reapBatch = 200
+    /// Keys one step of a logout-all deletes at most (a session is never split: one at the
+    /// token cap, 64 tokens and its hash, always fits).
+    public static let endAllKeyBudget = 1000
 
     /// Reads `endAll`'s reply `{sessions, 1 when their keys are left to reap}`.
     private func endedAll(_ reply: RESPValue) throws(TokenGateError) -> (count: Int, pending: Bool) {
@@ -331,7 +336,7 @@ public struct SessionStore: Sendable {
     /// commands run in between. The sessions already ended; should this stop (the process exits,
     /// Redis fails), the keys still expire with their TTLs.
     private func reap(user: String, ended: String) async {
-        let arguments = [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.reapBatch)]
+        let arguments = [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), String(Self.reapBatch), String(Self.endAllKeyBudget)]
         do {
             while try await run(Scripts.reap, keys: [ended], arguments: arguments).int ?? 0 > 0 {}
         } catch {
@@ -342,23 +347,20 @@ public struct SessionStore: Sendable {
         }
     }
 
-    /// `user`'s live sessions, oldest first, and Redis's current time.
-    public func sessions(user: String) async throws(TokenGateError) -> (now: Int64, sessions: [SessionInfo]) {
+    /// `user`'s live sessions, oldest first, and Redis's current time. `withTokens` lists each
+    /// session's live tokens too (one `TTL` per token: for operators, not for a per-request route).
+    public func sessions(user: String, withTokens: Bool = false) async throws(TokenGateError) -> (now: Int64, sessions: [SessionInfo]) {
         let reply = try await run(
             Scripts.sessions,
             keys: [keys.sessionIndex(user: user)],
-            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user)]
+            arguments: [keys.sessionPrefix(user: user), keys.tokenPrefix(user: user), withTokens ? "1" : "0"]
         )
         guard let items = reply.array, let now = items.first?.int else { throw unexpected("sessions") }
         var sessions: [SessionInfo] = []
         for item in items.dropFirst() {
             guard let parts = item.array, parts.count == 4, let sid = parts[0].string, let ttl = parts[1].int,
-                let fieldList = parts[2].array, let tokenList = parts[3].array
+                let fields = parts[2].array, fields.count == 4, let tokenList = parts[3].array
             else { throw unexpected("sessions") }
-            var fields: [String: String] = [:]
-            for index in stride(from: 0, to: fieldList.count - 1, by: 2) {
-                if let name = fieldList[index].string { fields[name] = fieldList[index + 1].string ?? "" }
-            }
             var tokens: [(jti: String, ttl: Int64)] = []
             for index in stride(from: 0, to: tokenList.count - 1, by: 2) {
                 if let jti = tokenList[index].string, let left = tokenList[index + 1].int { tokens.append((jti, left)) }
@@ -366,11 +368,11 @@ public struct SessionStore: Sendable {
             sessions.append(
                 SessionInfo(
                     sid: sid,
-                    createdAt: Int64(fields["created"] ?? "") ?? 0,
-                    lastSeen: Int64(fields["seen"] ?? "") ?? 0,
+                    createdAt: Int64(fields[0].string ?? "") ?? 0,
+                    lastSeen: Int64(fields[1].string ?? "") ?? 0,
                     expiresIn: ttl,
-                    userAgent: fields["ua"] ?? "",
-                    address: fields["ip"] ?? "",
+                    userAgent: fields[2].string ?? "",
+                    address: fields[3].string ?? "",
                     tokens: tokens
                 )
             )

@@ -107,16 +107,24 @@ struct Revoke: AsyncParsableCommand {
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check Redis: reachable, maxmemory-policy noeviction, every key with a TTL, no dangling index entries.",
-        discussion: "Exits 0 when all is well, 1 when a problem was found, 2 when Redis cannot be reached."
+        discussion: """
+            With a users file (--users-file or \(Setting.usersFile.environmentName)) it is read as `serve` reads it, \
+            and a file that mixes bcrypt costs is reported. Exits 0 when all is well, 1 when a problem was found, \
+            2 when Redis cannot be reached.
+            """
     )
 
     @OptionGroup var redis: RedisOptions
+    @Option(help: "The htpasswd file to check [env: \(Setting.usersFile.environmentName)].") var usersFile: String?
 
     func run() async throws {
+        var problems = 0
+        if let path = usersFile ?? ProcessInfo.processInfo.environment[Setting.usersFile.environmentName], !path.isEmpty {
+            problems += checkUsers(path)
+        }
         let (client, keys) = redis.connect()
         defer { client.shutdown() }
         let inspector = StoreInspector(redis: client, keys: keys)
-        var problems = 0
         do throws(RedisError) {
             let pong = try await client.send(["PING"])
             print("ok    Redis answers PING (\(pong.string ?? "?"))")
@@ -147,6 +155,33 @@ struct Doctor: AsyncParsableCommand {
             throw ExitCode(2)
         }
         if problems > 0 { throw ExitCode(1) }
+    }
+
+    /// Reads the users file; returns 1 when it cannot be used. Mixed bcrypt costs are a warning:
+    /// every failed login then pays the highest cost (so its time tells no name), and the users
+    /// at lower costs are cheaper to crack should the file leak.
+    private func checkUsers(_ path: String) -> Int {
+        let users: UserStore
+        do {
+            users = try UserStore(htpasswd: try String(contentsOfFile: path, encoding: .utf8))
+        } catch let error as ConfigurationError {
+            print("FAIL  users file \(path): \(error.problems.joined(separator: "; "))")
+            return 1
+        } catch {
+            print("FAIL  users file \(path) cannot be read")
+            return 1
+        }
+        let counts = users.costCounts.sorted { $0.key < $1.key }
+        let total = counts.reduce(0) { $0 + $1.value }
+        guard counts.count > 1, let highest = counts.last?.key else {
+            print("ok    users file: \(total) user(s)" + (counts.first.map { ", bcrypt cost \($0.key)" } ?? ""))
+            return 0
+        }
+        let mix = counts.map { "\($0.value) at cost \($0.key)" }.joined(separator: ", ")
+        print(
+            "warn  users file mixes bcrypt costs (\(mix)): every failed login pays cost \(highest); set the others' passwords again with `tokengate user add` (cost 12) or `htpasswd -B -C 12`"
+        )
+        return 0
     }
 }
 

@@ -53,6 +53,37 @@ struct UserStoreTests {
         #expect(ratio > 0.5 && ratio < 2, "unknown \(unknown.sorted()[4]), wrong password of the cost-9 user \(wrong.sorted()[4])")
     }
 
+    @Test("with mixed bcrypt costs a wrong password of any user takes as long as an unknown name")
+    func mixedCostsWrongPasswords() async throws {
+        // htpasswd -nbB writes cost 5, `tokengate user add` 12: mixed files are the normal case.
+        let store = try UserStore(
+            htpasswd: [
+                UserStore.htpasswdLine(username: "four", password: "pw4", cost: 4),
+                UserStore.htpasswdLine(username: "five", password: "pw5", cost: 5),
+                UserStore.htpasswdLine(username: "ten", password: "pw10", cost: 10),
+            ].joined(separator: "\n")
+        )
+        #expect(store.costCounts == [4: 1, 5: 1, 10: 1])
+        let names = ["four", "five", "ten", "mallory"]
+        var times: [String: [Duration]] = [:]
+        // Interleaved, so machine load hits all alike; medians, so a stray pause does not count.
+        for _ in 0..<5 {
+            for name in names {
+                let clock = ContinuousClock()
+                times[name, default: []].append(await clock.measure { #expect(!(await store.verify(username: name, password: "wrong"))) })
+            }
+        }
+        let medians = times.mapValues { $0.sorted()[2] }
+        let unknown = try #require(medians["mallory"])
+        for name in ["four", "five", "ten"] {
+            // Unpadded, a cost-4 failure would take 1/64 of the unknown name's time.
+            let ratio = try #require(medians[name]) / unknown
+            #expect(ratio > 0.7 && ratio < 1.4, "wrong password of \(name): \(medians[name] ?? .zero), unknown name: \(unknown)")
+        }
+        // A right password is still checked at its own cost, and matches.
+        #expect(await store.verify(username: "four", password: "pw4"))
+    }
+
     @Test("passwords over 72 bytes never match (bcrypt would silently truncate them)")
     func longPasswords() async throws {
         let long = String(repeating: "p", count: 72)

@@ -4,15 +4,24 @@ import NIOPosix
 
 /// Users and their bcrypt hashes, from an htpasswd file (`htpasswd -nbB alice secret` makes a line).
 ///
-/// Password checks run on NIO's thread pool, never on an event loop. Unknown users are checked
-/// against a dummy hash of the file's highest cost, so a failure's time never tells a known name.
+/// Password checks run on NIO's thread pool, never on an event loop. Every failed check costs as
+/// much bcrypt work as one at the file's highest cost, so a failure's time never tells a known
+/// name, whatever costs the file mixes: an unknown user is checked against a dummy hash of that
+/// cost; a wrong password of a user at a lower cost c is followed by checks against dummy hashes
+/// of costs c, c+1, ..., highest-1 (2^c + 2^c + 2^(c+1) + ... + 2^(highest-1) = 2^highest
+/// rounds). The users file is the operator's, read-only here: a login cannot rehash it.
 public struct UserStore: Sendable {
     /// bcrypt compares at most 72 bytes; longer passwords are refused rather than truncated.
     public static let maxPasswordBytes = 72
 
     private let hashes: [String: String]
     private let credentials: [String: String]
-    private let dummyHash: String
+    /// Each user's bcrypt cost.
+    private let costs: [String: UInt8]
+    /// The file's highest cost (10 for an empty file).
+    private let highestCost: UInt8
+    /// A dummy hash per cost from the file's lowest to its highest (the highest: unknown users).
+    private let dummyHashes: [UInt8: String]
 
     /// The usernames, sorted.
     public var usernames: [String] { hashes.keys.sorted() }
@@ -21,11 +30,19 @@ public struct UserStore: Sendable {
     public init(hashes: [String: String]) {
         self.hashes = hashes.mapValues(Self.normalise)
         self.credentials = self.hashes.mapValues(Self.fingerprint)
-        // The highest cost in the file: an unknown user must take as long as the slowest known one,
-        // or the time of a wrong guess tells which names exist.
-        let cost = hashes.values.compactMap(Self.cost).max() ?? 10
-        self.dummyHash = Bcrypt.hash(Identifier.random(), cost: cost)
+        let costs = hashes.compactMapValues(Self.cost)
+        self.costs = costs
+        // The highest cost in the file: every failure must take as long as one at this cost, or
+        // the time of a wrong guess tells which names exist.
+        let highest = costs.values.max() ?? 10
+        self.highestCost = highest
+        var dummies: [UInt8: String] = [:]
+        for cost in (costs.values.min() ?? highest)...highest { dummies[cost] = Bcrypt.hash(Identifier.random(), cost: cost) }
+        self.dummyHashes = dummies
     }
+
+    /// How many users have each bcrypt cost (`doctor` reports a file that mixes costs).
+    public var costCounts: [UInt8: Int] { costs.values.reduce(into: [:]) { $0[$1, default: 0] += 1 } }
 
     /// Parses htpasswd text. Throws one message per bad line.
     public init(htpasswd text: String) throws(ConfigurationError) {
@@ -68,15 +85,19 @@ public struct UserStore: Sendable {
     }
 
     /// Checks a password; false for unknown users, wrong passwords and passwords over 72 bytes.
+    /// A failure pays the bcrypt work of the file's highest cost (see the type's description).
     public func verify(username: String, password: String) async -> Bool {
         let hash = hashes[username]
         let usable = password.utf8.count <= Self.maxPasswordBytes && !password.utf8.contains(0)
         let candidate = usable ? password : "x"
-        let matched =
+        let cost = costs[username] ?? highestCost
+        return
             (try? await NIOThreadPool.singleton.runIfActive {
-                Bcrypt.verify(candidate, hash: hash ?? dummyHash)
+                let matched = Bcrypt.verify(candidate, hash: hash ?? dummyHashes[highestCost] ?? "")
+                if matched && hash != nil && usable { return true }
+                for padding in cost..<highestCost { _ = Bcrypt.verify(candidate, hash: dummyHashes[padding] ?? "") }
+                return false
             }) ?? false
-        return matched && hash != nil && usable
     }
 
     /// Makes an htpasswd line for `username` (already canonical).

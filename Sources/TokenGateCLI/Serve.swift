@@ -74,13 +74,25 @@ struct Serve: AsyncParsableCommand {
         }
         let parts = await TokenGateApplication.makeParts(configuration: configuration, users: users, logger: logger)
         await checkRedis(parts, logger: logger)
-        let maxConnections = Environment.raiseOpenFileLimit()
-        logger.info("accepting at most \(maxConnections) client connections at once (open-file limit)")
+        let openFiles = Environment.raiseOpenFileLimit()
+        let budget = ConnectionBudget(openFileLimit: openFiles, serviceAPI: configuration.admin != nil)
+        logger.info(
+            "accepting at most \(budget.publicConnections) client connections at once (open-file limit \(openFiles), \(budget.reserve) kept for Redis and the runtime)"
+        )
         var services: [any Service] = [ReloadService(parts: parts, configuration: configuration, logger: logger)]
         if let admin = configuration.admin {
-            logger.info("service API enabled", metadata: ["keys": "\(admin.keys.names.joined(separator: ","))"])
+            logger.info(
+                "service API enabled, accepting at most \(budget.serviceConnections) connections at once",
+                metadata: ["keys": "\(admin.keys.names.joined(separator: ","))"]
+            )
             services.append(
-                TokenGateApplication.adminApplication(parts, admin: admin, configuration: configuration, logger: logger) { channel in
+                TokenGateApplication.adminApplication(
+                    parts,
+                    admin: admin,
+                    configuration: configuration,
+                    logger: logger,
+                    maxConnections: budget.serviceConnections
+                ) { channel in
                     let port = channel.localAddress?.port ?? admin.port
                     FileHandle.standardOutput.write(Data("tokengate admin listening on http://\(admin.host):\(port)\n".utf8))
                 }
@@ -90,7 +102,7 @@ struct Serve: AsyncParsableCommand {
             parts,
             configuration: configuration,
             logger: logger,
-            maxConnections: maxConnections,
+            maxConnections: budget.publicConnections,
             additionalServices: services
         ) { channel in
             let port = channel.localAddress?.port ?? configuration.port

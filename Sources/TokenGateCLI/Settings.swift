@@ -6,9 +6,8 @@ import TokenGate
 
 /// Reads the environment and flags into settings, once, in the executable.
 enum Environment {
-    /// Raises the soft open-file limit to the hard one and returns how many client connections
-    /// fit under it, keeping a quarter of it (at least 48, at most 128) for Redis, files and the
-    /// runtime: running out of descriptors would crash the process, not just refuse a client.
+    /// Raises the soft open-file limit to the hard one and returns it (at most 2^20);
+    /// `ConnectionBudget` shares it between the listeners and a reserve.
     static func raiseOpenFileLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 256 }
@@ -17,9 +16,7 @@ enum Environment {
             raised.rlim_cur = limit.rlim_max
             if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
         }
-        let usable = Int(min(limit.rlim_cur, 1 << 20))
-        let reserve = max(48, min(128, usable / 4))
-        return max(16, usable - reserve)
+        return Int(min(limit.rlim_cur, 1 << 20))
     }
 
     /// `TOKENGATE_*` variables that are set (empty values count as unset).

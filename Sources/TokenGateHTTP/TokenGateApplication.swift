@@ -79,23 +79,46 @@ public enum TokenGateApplication {
         let router = Router(context: TokenGateRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(metrics: parts.metrics))
         router.add(middleware: ServiceKeyMiddleware(auth: parts.auth))
+        router.add(middleware: CanonicalPathMiddleware())
         AdminRoutes(auth: parts.auth).register(on: router)
         return router
     }
 
     /// The service API on its own listener (`TOKENGATE_ADMIN_LISTEN`), to run as a service of the
-    /// main application (`application(additionalServices:)`), so both shut down together.
+    /// main application (`application(additionalServices:)`), so both shut down together. It keeps
+    /// connections as the public listener does (the same idle clock: a connection that sends
+    /// nothing, or trickles its headers or body, is closed after `CLIENT_TIMEOUT`), and accepts at
+    /// most `maxConnections` at once (`ConnectionBudget.serviceConnections`).
     public static func adminApplication(
         _ parts: Parts,
         admin: AdminAPI,
         configuration: Configuration,
         logger: Logger,
+        maxConnections: Int? = nil,
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         Application(
             router: adminRouter(parts),
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(configuration.clientTimeout))),
-            configuration: .init(address: .hostname(admin.host, port: admin.port), serverName: nil),
+            server: .http1(
+                configuration: .init(
+                    additionalChannelHandlers: [
+                        FastPathHandler.Installer {
+                            FastPathHandler(
+                                auth: parts.auth,
+                                metrics: parts.metrics,
+                                idleTimeout: configuration.clientTimeout,
+                                answersHotRoutes: false
+                            )
+                        }
+                    ],
+                    idleTimeout: nil
+                )
+            ),
+            configuration: .init(
+                address: .hostname(admin.host, port: admin.port),
+                serverName: nil,
+                availableConnectionsDelegate: maxConnections.map { MaximumAvailableConnections($0, logger: logger) }
+            ),
             onServerRunning: onServerRunning,
             logger: logger
         )
@@ -104,7 +127,8 @@ public enum TokenGateApplication {
     /// The application, listening where the configuration says, with the Redis client as a service.
     /// A connection idle (or sending its headers) longer than `CLIENT_TIMEOUT` is closed, and at most
     /// `maxConnections` are open at once (new ones wait in the listen backlog), so slow or many
-    /// clients can neither starve the others nor exhaust the process's file descriptors.
+    /// clients can neither starve the others nor exhaust the process's file descriptors
+    /// (`ConnectionBudget` shares the open-file limit between the listeners).
     public static func application(
         _ parts: Parts,
         configuration: Configuration,

@@ -31,11 +31,13 @@ final class FastPathHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// The 200 counter of the route this connection asked for last (counting takes no lock).
     private var okCounter: (route: HotRoute, counter: Counter)?
 
-    init(auth: AuthService, metrics: Metrics, idleTimeout: Duration) {
+    /// `answersHotRoutes: false` (the service API's listener) keeps only the connection handling:
+    /// the idle clock, the order of answers and the pause of reading.
+    init(auth: AuthService, metrics: Metrics, idleTimeout: Duration, answersHotRoutes: Bool = true) {
         self.auth = auth
         self.metrics = metrics
         self.machine = FastPathStateMachine(
-            answersHotRoutes: HotRoute.answeredInPipeline(auth.configuration),
+            answersHotRoutes: answersHotRoutes && HotRoute.answeredInPipeline(auth.configuration),
             clock: SuspendingClock(),  // CLOCK_MONOTONIC, as NIO's timers
             idleTimeout: idleTimeout
         )

@@ -9,7 +9,7 @@ import json
 import pytest
 from harness import TokenGate, http
 
-from tokengate import Client, InvalidToken, MissingToken, RateLimited, TokenRevoked
+from tokengate import Client, InvalidRequest, InvalidToken, MissingToken, RateLimited, TokenRevoked
 
 WRONG_KEY = "tgsk_" + "W" * 43
 
@@ -71,6 +71,11 @@ def test_refused_service_calls_change_nothing(tokengate: TokenGate, redis) -> No
         ("an unknown session", "DELETE", "/admin/v1/users/kim/sessions/AAAAAAAAAAAAAAAAAAAAAA", key, None, None, 404,
          "not_found"),
         ("an unknown path", "GET", "/admin/v1/nothing", key, None, None, 404, "not_found"),
+        # An empty or dot session id must not become the path that ends every session.
+        ("an empty session id", "DELETE", "/admin/v1/users/kim/sessions/", key, None, None, 400, "invalid_request"),
+        ("a dot session id", "DELETE", "/admin/v1/users/kim/sessions/.", key, None, None, 400, "invalid_request"),
+        ("a dot-dot session id", "DELETE", "/admin/v1/users/kim/sessions/..", key, None, None, 400, "invalid_request"),
+        ("an empty user", "DELETE", "/admin/v1/users//sessions", key, None, None, 400, "invalid_request"),
     ]
     for name, method, path, sent_key, body, content_type, status, code in cases:
         answer = admin(tokengate, method, path, sent_key, body, content_type)
@@ -125,6 +130,28 @@ def test_verify_names_each_failure(tokengate: TokenGate) -> None:
                         headers={"Authorization": f"Bearer {session.access_token}"}).status == 204
     with pytest.raises(TokenRevoked):
         client.verify({"Authorization": f"Bearer {session.access_token}"})
+
+
+def test_end_session_refuses_empty_and_dot_ids(tokengate: TokenGate, redis) -> None:  # noqa: ANN001
+    client = client_of(tokengate)
+    live = client.start_session("nora")
+    before = state(redis, tokengate)
+    for session_id in ("", ".", ".."):
+        with pytest.raises(InvalidRequest) as refused:
+            client.end_session("nora", session_id)
+        assert refused.value.status == 400, repr(session_id)
+        assert state(redis, tokengate) == before, repr(session_id)
+    assert [s.session_id for s in client.sessions("nora")] == [live.session_id]
+
+
+def test_the_user_agent_is_capped_in_bytes(tokengate: TokenGate) -> None:
+    # One grapheme cluster of 5,000 combining marks is "one character", and 10 KB.
+    agent = "e" + "\u0301" * 5000
+    body = json.dumps({"user": "uma", "user_agent": agent}).encode()
+    assert admin(tokengate, "POST", "/admin/v1/sessions", tokengate.admin_key, body).status == 200
+    [listed] = client_of(tokengate).sessions("uma")
+    stored = listed.user_agent.encode()
+    assert len(stored) <= 256 and agent.encode().startswith(stored) and len(stored) >= 255, len(stored)
 
 
 def test_sessions_lists_what_they_were_started_with(tokengate: TokenGate) -> None:

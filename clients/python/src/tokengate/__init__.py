@@ -320,7 +320,10 @@ class Client:
         self._admin("DELETE", f"/admin/v1/users/{quote(user, safe='')}/sessions")
 
     def end_session(self, user: str, session_id: str) -> None:
-        """Ends one session of the user; ``NotFound`` when it is not one of theirs."""
+        """Ends one session of the user; ``NotFound`` when it is not one of theirs. An empty or dot
+        id is refused here: a URL would turn it into the path that ends every session."""
+        if session_id in ("", ".", ".."):
+            raise InvalidRequest("invalid_request", "session_id must be a session id", 400)
         self._admin("DELETE", f"/admin/v1/users/{quote(user, safe='')}/sessions/{quote(session_id, safe='')}")
 
     def _admin(self, method: str, path: str, body: Mapping[str, str] | None = None) -> Any:

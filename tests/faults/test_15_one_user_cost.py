@@ -23,10 +23,11 @@ from . import REDIS_TIMEOUT, USERS
 SESSIONS = 100
 TOKENS = 64
 WORST_BOUND_MS = REDIS_TIMEOUT * 1000 / 10
-MEDIAN_BOUND_MS = 2.0
+MEDIAN_BOUND_MS = 5.0
 SLOWLOG_US = 50
 FLOOD_CONNECTIONS = 16
 FLOOD_SECONDS = 4.0
+WORKERS = 8
 
 
 def script_times_us(redis):
@@ -59,23 +60,27 @@ def test_one_user_cost(lab):
     redis = redis_server.client()
     user, password = "big", USERS["big"]
 
-    # The caps: 100 sessions, 64 live tokens each (4 connections at a time).
+    # The caps: 100 sessions, 64 live tokens each (WORKERS connections at a time).
     started = time.monotonic()
     tokens = [None] * SESSIONS
     failures = []
 
     def fill(worker):
         conn = Conn(tg.port)
-        for index in range(worker, SESSIONS, 4):
-            token, _ = login(conn, user, password)
+        for index in range(worker, SESSIONS, WORKERS):
+            try:
+                token, _ = login(conn, user, password)
+            except AssertionError as error:
+                failures.append(str(error))
+                break
             tokens[index] = token
             for _ in range(TOKENS - 1):
                 status, _, data = conn.request("POST", "/auth/refresh", token=token)
                 if status != 200:
                     failures.append((status, data[:100]))
-                    break
+                    return
         conn.close()
-    in_parallel(4, fill)
+    in_parallel(WORKERS, fill)
     require("100 logins and 6,300 refreshes all answer 200", not failures, failures[:3])
     index = redis("ZCARD", f"tg:{{{user}}}:sessions")
     sizes = [redis("HLEN", key) for key in redis.keys(f"tg:{{{user}}}:s:*")]

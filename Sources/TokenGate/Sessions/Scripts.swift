@@ -368,9 +368,10 @@ enum Scripts {
     )
 
     /// KEYS: index. ARGV: session prefix, token prefix, '1' to list tokens. Returns Redis's time,
-    /// then per live session `{sid, ttl, {created, seen, ua, ip}, {jti, ttl, ...}}`. The token list
+    /// then per live session `{sid, ttl, {created, seen, ua, ip}, {jti, ttl, ...}}`; a session's
+    /// TTL is its index score (its expiry, which every script sets with the hash's). The token list
     /// (`tokengate sessions`) is an operator's: one `TTL` per token. Without it (every HTTP route)
-    /// the cost per call is two commands per session, whatever the sessions hold: at the caps
+    /// the cost per call is one `HMGET` per session, whatever the sessions hold: at the caps
     /// (`MAX_SESSIONS` × `maxTokensPerSession`) it stays far below the Redis timeout.
     static let sessions = script(
         "sessions",
@@ -378,7 +379,9 @@ enum Scripts {
         local t, ms = clock()
         tidyIndex(KEYS[1], ms)
         local out = {t}
-        for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+        local index = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+        for i = 1, #index, 2 do
+          local sid = index[i]
           local skey = ARGV[1] .. sid
           local s = redis.call('HMGET', skey, 'created', 'seen', 'ua', 'ip')
           if s[1] then
@@ -392,7 +395,8 @@ enum Scripts {
                 end
               end
             end
-            out[#out + 1] = {sid, redis.call('TTL', skey), {s[1], s[2] or '', s[3] or '', s[4] or ''}, tokens}
+            local ttl = math.floor((tonumber(index[i + 1]) - ms + 500) / 1000)
+            out[#out + 1] = {sid, ttl, {s[1], s[2] or '', s[3] or '', s[4] or ''}, tokens}
           end
         end
         return out

@@ -35,7 +35,7 @@ def idle_flood(port, count):
     socks = []
     for _ in range(count):
         try:
-            socks.append(socket.create_connection(("127.0.0.1", port), timeout=0.5))
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=0.2))
         except OSError:
             pass
     return socks
@@ -108,12 +108,10 @@ def test_service_api_listener(plain, lab, binary, work):
             sock.close()
     note(f"14: {len(flood)} idle service-API connections vs RLIMIT_NOFILE {FD_LIMIT}: fds {before['fds']} -> {held}; "
          f"process {'alive' if tg.alive() else 'DIED'}")
-    require("the process is still running", tg.alive(), tg.tail(5))
-    check("once they leave, the service API answers again", wait_until(
+    check("once they leave, the service API answers again", tg.alive() and wait_until(
         lambda: http_call(admin_port, "GET", "/admin/v1/users/user01/sessions", headers=service, timeout=2)[0] == 200,
         10, 0.2))
-
-    tg.stop()
+    tg.stop()  # a death is already a failed check above; the trickles run on an instance of their own
 
     # 2. Trickled headers and bodies: cut off on both listeners alike.
     admin_port = free_port()

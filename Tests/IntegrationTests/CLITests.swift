@@ -117,6 +117,15 @@ struct CLITests {
 
         let healthy = try Subprocess.run(["doctor"], environment: operatorEnvironment)
         #expect(healthy.status == 0, "\(healthy.stdout)")
+        // A users file mixing bcrypt costs (htpasswd -nbB writes 5, `user add` 12) is reported.
+        let mixedFile = directory.appendingPathComponent("mixed-users").path
+        let lines = [
+            UserStore.htpasswdLine(username: "ann", password: "a", cost: 4), UserStore.htpasswdLine(username: "ben", password: "b", cost: 5),
+            UserStore.htpasswdLine(username: "cat", password: "c", cost: 5),
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(toFile: mixedFile, atomically: true, encoding: .utf8)
+        let mixed = try Subprocess.run(["doctor", "--users-file", mixedFile], environment: operatorEnvironment)
+        #expect(mixed.status == 0 && mixed.stdout.contains("warn  users file mixes bcrypt costs (1 at cost 4, 2 at cost 5)"), "\(mixed.stdout)")
         let redis = try TestRedis.client()
         defer { redis.shutdown() }
         _ = try await redis.send(["SET", "\(prefix)stray", "no ttl"])

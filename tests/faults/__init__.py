@@ -15,7 +15,9 @@ oversized clients, 5b slowloris beyond the fd limit, 6 10,000 sessions logged ou
 pipelining, 9 TLS to Redis, 10 a Sentinel failover under load, 11 a primary that dies with writes its
 replicas never got (TOKENGATE_REDIS_WAIT on and off), 12 the primary partitioned from the majority in a
 network namespace (a black hole), and an instance stranded with it (split brain, with and without
-min-replicas-to-write), 13 a Redis Cluster shard's primary killed under load. Scenarios 3-4 share a service behind the proxy, 5-7 a plain one
+min-replicas-to-write), 13 a Redis Cluster shard's primary killed under load, 14 the service API's
+listener flooded past the fd limit and trickled to, 15 one user at the caps (SLOWLOG of every
+script, and a /auth/sessions flood beside another user's verifies). Scenarios 3-4 share a service behind the proxy, 5-7 a plain one
 (conftest.py); each file also runs alone (`tests/faults/run -k tls`).
 
 Environment: TOKENGATE_BINARY (default .build/debug/tokengate), FAULTS_REDIS_TIMEOUT (the

@@ -2,7 +2,8 @@ import Testing
 
 @testable import TokenGate
 
-@Suite("users file")
+// Serialized: its timing tests must not share NIO's thread pool with each other's bcrypt checks.
+@Suite("users file", .serialized)
 struct UserStoreTests {
     @Test("bcrypt lines verify, names are case-insensitive, Apache's $2y$ works")
     func verify() async throws {
@@ -67,18 +68,18 @@ struct UserStoreTests {
         let names = ["four", "five", "ten", "mallory"]
         var times: [String: [Duration]] = [:]
         // Interleaved, so machine load hits all alike; medians, so a stray pause does not count.
-        for _ in 0..<5 {
+        for _ in 0..<7 {
             for name in names {
                 let clock = ContinuousClock()
                 times[name, default: []].append(await clock.measure { #expect(!(await store.verify(username: name, password: "wrong"))) })
             }
         }
-        let medians = times.mapValues { $0.sorted()[2] }
+        let medians = times.mapValues { $0.sorted()[3] }
         let unknown = try #require(medians["mallory"])
         for name in ["four", "five", "ten"] {
             // Unpadded, a cost-4 failure would take 1/64 of the unknown name's time.
             let ratio = try #require(medians[name]) / unknown
-            #expect(ratio > 0.7 && ratio < 1.4, "wrong password of \(name): \(medians[name] ?? .zero), unknown name: \(unknown)")
+            #expect(ratio > 0.5 && ratio < 2, "wrong password of \(name): \(medians[name] ?? .zero), unknown name: \(unknown)")
         }
         // A right password is still checked at its own cost, and matches.
         #expect(await store.verify(username: "four", password: "pw4"))

@@ -2,14 +2,15 @@
 
 One user is brought to the caps (TOKENGATE_MAX_SESSIONS 100 sessions, each holding the 64 live tokens
 a session may hold: 100 logins and 6,300 refreshes) on a Redis of the scenario's own, whose SLOWLOG
-records every command. The worst time Redis spent in one script call is measured for refresh and
+records every script call over 50 µs. The worst time Redis spent in one script call is measured for refresh and
 login at the caps, GET /auth/sessions, and logout-all of everything (and the batches that delete its
 keys); the worst must stay under WORST_BOUND_MS, a tenth of the suite's Redis timeout, and the
 median /auth/sessions call under MEDIAN_BOUND_MS (SLOWLOG records calls over 50 µs: on a shared CPU
 a script can be descheduled, so the median is the measure of its cost and the worst a bound). Then
 16 connections of that user call GET /auth/sessions back to back while another user verifies: every
-one of the other user's verifies must answer 200, their median within 50 ms (before the fix the
-script walked every token, 20-38 ms a call, and verifies of others went to 503).
+one of the other user's verifies must answer 200, their median within 150 ms (the client's 17 Python
+threads count in it; before the fix the script walked every token, 30-50 ms a call, and the other
+user's verifies took 400-460 ms, half of them 503).
 """
 import statistics
 import threading
@@ -148,7 +149,7 @@ def test_one_user_cost(lab):
          f"answers {sorted(str(c) for c in flood_codes)}); another user's {len(statuses)} verifies: p50 {p50:.1f} ms, "
          f"p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms, {len(bad)} not 200")
     check("every verify of another user answers 200 during the flood", not bad, f"{len(bad)} of {len(statuses)}: {bad[:5]}")
-    check("the other user's verifies stay fast during the flood (median under 50 ms)", p50 < 50, f"p50 {p50:.1f} ms")
+    check("the other user's verifies stay fast during the flood (median under 150 ms)", p50 < 150, f"p50 {p50:.1f} ms")
 
     status = conn.request("POST", "/auth/logout-all", token=tokens[-1])[0]
     check("logout-all at the caps answers 204", status == 204, status)

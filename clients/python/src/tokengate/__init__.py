@@ -10,10 +10,11 @@ live; ``start_session``, ``sessions``, ``end_sessions`` and ``end_session`` use 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import urllib3
 
@@ -38,6 +39,8 @@ __all__ = [
     "Unavailable",
     "ConfigurationError",
     "VERIFY_HEADERS",
+    "decode_user_header",
+    "encode_user_header",
     "__version__",
 ]
 
@@ -153,10 +156,41 @@ VERIFY_HEADERS = (
 )
 
 
+# X-Auth-User: a printable-ASCII id as it is; any other id as RFC 8187's UTF-8''<percent-encoded bytes>.
+_USER_MARKER = "UTF-8''"
+_ATTR_CHARS = frozenset(b"!#$&+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ENCODED = re.compile(r"(?:[!#$&+\-.^_`|~0-9A-Za-z]|%[0-9A-Fa-f]{2})*")
+
+
+def encode_user_header(user: str) -> str:
+    """The ``X-Auth-User`` value TokenGate writes for ``user``: the id itself when it is printable
+    ASCII that neither starts nor ends with a space nor starts with ``UTF-8''`` (in any case),
+    otherwise ``UTF-8''`` and the id's UTF-8 bytes percent-encoded (RFC 8187)."""
+    plain = (
+        user.isascii() and user.isprintable() and not user.startswith(" ") and not user.endswith(" ")
+        and not user.lower().startswith(_USER_MARKER.lower())
+    )
+    if plain:
+        return user
+    return _USER_MARKER + "".join(chr(b) if b in _ATTR_CHARS else f"%{b:02X}" for b in user.encode())
+
+
+def decode_user_header(value: str) -> str:
+    """The user id an ``X-Auth-User`` value carries (``encode_user_header`` reversed). Raises
+    ``ValueError`` for an encoded value that is not percent-encoded UTF-8."""
+    if not value.startswith(_USER_MARKER):
+        return value
+    encoded = value[len(_USER_MARKER):]
+    if not _ENCODED.fullmatch(encoded):
+        raise ValueError("X-Auth-User is not RFC 8187-encoded")
+    return unquote_to_bytes(encoded).decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Identity:
-    """A verified request: its user and session, and what TokenGate asked to pass on to the
-    browser (the successor token under per-request rotation, cookies in cookie mode)."""
+    """A verified request: its user (the id exactly as the session was started with) and session,
+    and what TokenGate asked to pass on to the browser (the successor token under per-request
+    rotation, cookies in cookie mode)."""
 
     user: str
     session_id: str
@@ -270,6 +304,10 @@ class Client:
         session_id = response.headers.get("X-Auth-Session")
         if not user or not session_id:
             raise Unavailable("TokenGate's verify answer has no X-Auth-User/X-Auth-Session")
+        try:
+            user = decode_user_header(user)
+        except ValueError:
+            raise Unavailable("TokenGate's verify answer has an X-Auth-User that does not decode") from None
         return Identity(
             user=user,
             session_id=session_id,
@@ -281,7 +319,9 @@ class Client:
 
     def start_session(self, user: str, user_agent: str | None = None, ip: str | None = None) -> Session:
         """Starts a session for ``user``, whom the app has authenticated (``POST /admin/v1/sessions``).
-        ``user_agent`` and ``ip`` are the browser's, shown in the session list."""
+        ``user`` is the app's own id, kept exactly as given (case and Unicode untouched): 1-255
+        bytes of UTF-8 without control characters, else ``InvalidRequest``. ``user_agent`` and
+        ``ip`` are the browser's, shown in the session list."""
         body: dict[str, str] = {"user": user}
         if user_agent is not None:
             body["user_agent"] = user_agent[:256]

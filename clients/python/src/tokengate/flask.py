@@ -34,7 +34,17 @@ from typing import Any, Callable, TypeVar, Union
 import urllib3
 from flask import Flask, Response, current_app, g, has_app_context, has_request_context, jsonify, redirect, request, url_for
 
-from . import Client, ConfigurationError, CSRFFailed, Identity, Session, StoreUnavailable, TokenGateError, Unavailable
+from . import (
+    Client,
+    ConfigurationError,
+    CSRFFailed,
+    Identity,
+    Session,
+    StoreUnavailable,
+    TokenGateError,
+    Unavailable,
+    decode_user_header,
+)
 
 __all__ = ["TokenGate", "end_sessions", "public", "start_session"]
 
@@ -274,7 +284,10 @@ class TokenGate:
         session_id = request.headers.get("X-Auth-Session")
         if not user or not session_id:
             return None
-        return Identity(user=user, session_id=session_id)
+        try:
+            return Identity(user=decode_user_header(user), session_id=session_id)
+        except ValueError:
+            return None
 
     def _client_address(self, state: _Settings) -> str | None:
         """The browser's address: the peer, or behind trusted proxies the nearest address in

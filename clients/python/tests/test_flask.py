@@ -4,7 +4,9 @@ Flask apps served by waitress."""
 from __future__ import annotations
 
 import json
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import urllib3
@@ -319,6 +321,20 @@ def tokengate_client(instance: TokenGate, key: str | None = None) -> Client:
     return Client(instance.url, admin_url=instance.admin_url, admin_key=key or instance.admin_key)
 
 
+def raw_request(base: str, head: bytes) -> int:
+    """Sends ``head`` (a request line and headers, as bytes) as it is and returns the status."""
+    address = urlsplit(base)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(head + b"\r\n")
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
 def test_the_apps_own_ids_reach_the_view_as_they_are(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
     app = make_app(tokengate)
     base = serve(app)
@@ -335,3 +351,37 @@ def test_the_apps_own_ids_reach_the_view_as_they_are(tokengate: TokenGate, serve
     notes = call(trusted, "GET", "/api/notes", headers={"X-Auth-User": verified.headers["X-Auth-User"],
                                                         "X-Auth-Session": session.session_id})
     assert json.loads(notes.data)["user"] == "Zo\u00eb"
+
+
+def test_no_request_a_client_can_send_makes_the_guard_fail(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    """Odd paths, CR/LF, 17 KB of cookies, dot segments into TokenGate: the contract's answer, never a 500
+    of the guard's own, never a 503 (TokenGate is up), never a TokenGate route outside /auth/."""
+    base = serve(make_app(tokengate))
+    host = b"Host: " + urlsplit(base).netloc.encode()
+    for target, status in ((b"/caf%C3%A9", 401), (b"/%E2%82%AC/%F0%9F%98%80", 401), (b"/a%0D%0AX-Injected:%201", 401),
+                           (b"/%FF%FE", 401), (b"/api/notes?q=%0D%0A&x=%E2%82%AC", 401), (b"/%C3%28", 401),
+                           (b"/auth/%2e%2e/metrics", 404), (b"/auth/..%2Fmetrics", 404), (b"/auth/x/%2E%2E/%2E%2E/healthz", 404)):
+        assert raw_request(base, b"GET " + target + b" HTTP/1.1\r\n" + host + b"\r\n") == status, target
+    cookies = "; ".join(f"c{n}={'x' * 3500}" for n in range(5))
+    big = call(base, "GET", "/api/notes", headers={"Cookie": cookies})
+    assert (big.status, error_code(big)) == (431, "headers_too_large")
+    # TokenGate's own answers through the pass-through are what TokenGate says.
+    assert call(base, "GET", "/auth/verify").status == 401
+
+
+def test_cors_preflights_are_the_apps_to_answer(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    app = make_app(tokengate)
+
+    @app.after_request
+    def cors(response):  # noqa: ANN001, ANN202  (what flask-cors does, in short)
+        response.headers["Access-Control-Allow-Origin"] = "https://spa.example"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization"
+        return response
+
+    base = serve(app)
+    asking = {"Origin": "https://spa.example", "Access-Control-Request-Method": "POST",
+              "Access-Control-Request-Headers": "authorization"}
+    preflight = call(base, "OPTIONS", "/api/notes", headers=asking)
+    assert preflight.status == 200 and preflight.headers["Access-Control-Allow-Origin"] == "https://spa.example"
+    assert "POST" in preflight.headers["Allow"]
+    assert call(base, "POST", "/api/notes", headers={"Origin": "https://spa.example"}).status == 401

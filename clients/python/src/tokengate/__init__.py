@@ -26,6 +26,7 @@ __all__ = [
     "TokenGateError",
     "InvalidRequest",
     "PayloadTooLarge",
+    "HeadersTooLarge",
     "InvalidCredentials",
     "MissingToken",
     "InvalidToken",
@@ -38,6 +39,7 @@ __all__ = [
     "StoreUnavailable",
     "Unavailable",
     "ConfigurationError",
+    "Forwarded",
     "VERIFY_HEADERS",
     "decode_user_header",
     "encode_user_header",
@@ -58,6 +60,17 @@ class TokenGateError(Exception):
         self.status = status
         self.headers: Mapping[str, str] = dict(headers or {})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (multiprocessing, Celery, caches) whatever a subclass's __init__ takes.
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[TokenGateError], args: tuple[Any, ...], state: dict[str, Any]) -> TokenGateError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidRequest(TokenGateError):
     """400 ``invalid_request``."""
@@ -65,6 +78,10 @@ class InvalidRequest(TokenGateError):
 
 class PayloadTooLarge(TokenGateError):
     """413 ``payload_too_large``."""
+
+
+class HeadersTooLarge(TokenGateError):
+    """431 ``headers_too_large``: the request's header fields (cookies, mostly) are over 16 KiB."""
 
 
 class InvalidCredentials(TokenGateError):
@@ -129,6 +146,7 @@ class ConfigurationError(ValueError):
 _ERRORS: dict[str, type[TokenGateError]] = {
     "invalid_request": InvalidRequest,
     "payload_too_large": PayloadTooLarge,
+    "headers_too_large": HeadersTooLarge,
     "invalid_credentials": InvalidCredentials,
     "missing_token": MissingToken,
     "invalid_token": InvalidToken,
@@ -196,6 +214,26 @@ class Identity:
     session_id: str
     next_token: str | None = field(default=None, repr=False)  # a live token: kept out of logs
     set_cookie: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """TokenGate's answer to a request passed through (:meth:`Client.forward`): status, headers
+    (names as sent, repeated ones kept) and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = field(repr=False)
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (any case), or None."""
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+    def header_list(self, name: str) -> list[str]:
+        """Every value of the header ``name`` (any case)."""
+        lowered = name.lower()
+        return [value for key, value in self.headers if key.lower() == lowered]
 
 
 @dataclass(frozen=True)
@@ -294,6 +332,11 @@ class Client:
             try:
                 response = self._pool.request("GET", self.url + "/auth/verify", headers=forwarded, redirect=False)
                 break
+            except (ValueError, UnicodeError) as error:
+                # A header value HTTP cannot carry (CR/LF, beyond Latin-1): the request's own fault.
+                if isinstance(error, urllib3.exceptions.HTTPError):
+                    raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
+                raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
             except urllib3.exceptions.HTTPError as error:
                 if attempt == 0 and _refused(error):
                     continue
@@ -314,6 +357,21 @@ class Client:
             next_token=response.headers.get("X-Next-Token") or None,
             set_cookie=tuple(response.headers.getlist("Set-Cookie")),
         )
+
+    def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Forwarded:
+        """Passes a request on to TokenGate's public listener as it is (``target``: an origin-form
+        path and query, e.g. ``/auth/refresh``) and returns the answer, whatever its status; for
+        serving ``/auth/*`` from the app's own origin. Raises ``Unavailable`` when TokenGate does
+        not answer, ``InvalidRequest`` for a header HTTP cannot carry."""
+        if not target.startswith("/"):
+            raise ValueError("target must be an origin-form path")
+        try:
+            response = self._pool.request(method, self.url + target, body=body, headers=dict(headers), redirect=False)
+        except urllib3.exceptions.HTTPError as error:
+            raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
+        except (ValueError, UnicodeError):
+            raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
+        return Forwarded(response.status, tuple(response.headers.items()), response.data)
 
     # -- the service API ---------------------------------------------------------------------------
 

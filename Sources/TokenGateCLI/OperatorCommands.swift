@@ -55,11 +55,11 @@ struct UserCommand: AsyncParsableCommand {
 struct Sessions: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List a user's live sessions and tokens with their TTLs, straight from Redis.")
 
-    @Argument(help: "The username.") var name: String
+    @Argument(help: "The user id, exactly as its sessions were started (htpasswd users: their lower-case name).") var name: String
     @OptionGroup var redis: RedisOptions
 
     func run() async throws {
-        let user = try canonicalUser(name)
+        let user = try userID(name)
         let (client, keys, store) = redis.sessionStore()
         defer { client.shutdown() }
         let (_, sessions) = try await store.sessions(user: user, withTokens: true)
@@ -82,12 +82,12 @@ struct Sessions: AsyncParsableCommand {
 struct Revoke: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "End one session, or every session, of a user (as logout does).")
 
-    @Argument(help: "The username.") var name: String
+    @Argument(help: "The user id, exactly as its sessions were started (htpasswd users: their lower-case name).") var name: String
     @Argument(help: "The session id; without it every session of the user ends.") var sid: String?
     @OptionGroup var redis: RedisOptions
 
     func run() async throws {
-        let user = try canonicalUser(name)
+        let user = try userID(name)
         let (client, _, store) = redis.sessionStore()
         defer { client.shutdown() }
         if let sid {

@@ -111,6 +111,14 @@ extension NameSpecification {
     }
 }
 
+/// Validates a user id argument (`sessions`, `revoke`): any id, exactly as given (README "User ids").
+func userID(_ raw: String) throws -> String {
+    guard UserID.isValid(raw) else {
+        throw ValidationError("user must be 1-\(UserID.maxBytes) bytes of UTF-8 without control characters, exactly as its sessions were started")
+    }
+    return raw
+}
+
 /// Validates a username argument.
 func canonicalUser(_ raw: String) throws -> String {
     guard let name = Username.canonical(raw) else {

@@ -86,7 +86,7 @@ struct AdminAPITests {
     func startSession() async throws {
         let harness = try Harness()
         try await harness.run { publicClient, admin in
-            // carol is not in the users file: the app checked her password.
+            // Carol is not in the users file: the app checked her password. Her id is kept as given.
             let grant = try await Self.start(admin, #"{"user":"Carol","user_agent":"Firefox/140","ip":"203.0.113.9"}"#)
             #expect(Set(grant.keys) == ["access_token", "token_type", "expires_in", "session_id"])
             #expect(grant["token_type"]?.string == "Bearer")
@@ -97,18 +97,18 @@ struct AdminAPITests {
             let me = try await Self.me(publicClient, token)
             #expect(me.status == .ok)
             let identity = try StrictJSON.parseObject(me.body.readableBytesView)
-            #expect(identity["user"]?.string == "carol" && identity["session_id"]?.string == sid)
+            #expect(identity["user"]?.string == "Carol" && identity["session_id"]?.string == sid)
 
-            // Refresh works although carol is in no users file; the session remembers who started it.
+            // Refresh works although Carol is in no users file; the session remembers who started it.
             let refreshed = try await publicClient.execute(uri: "/auth/refresh", method: .post, headers: HTTPTests.bearer(token))
             #expect(refreshed.status == .ok)
             let next = try StrictJSON.parseObject(refreshed.body.readableBytesView)
             #expect(next["session_id"]?.string == sid)
             #expect(try await Self.me(publicClient, next["access_token"]?.string ?? "").status == .ok)
-            let via = try await harness.redis.send(["HGET", harness.configuration.keys.session(user: "carol", sid: sid), "via"])
+            let via = try await harness.redis.send(["HGET", harness.configuration.keys.session(user: "Carol", sid: sid), "via"])
             #expect(via.string == "flask-app")
 
-            let listed = try await admin.execute(uri: "/admin/v1/users/carol/sessions", method: .get, headers: Self.service())
+            let listed = try await admin.execute(uri: "/admin/v1/users/Carol/sessions", method: .get, headers: Self.service())
             #expect(listed.status == .ok)
             let sessions = String(buffer: listed.body)
             #expect(sessions.contains(#""session_id":"\#(sid)""#))
@@ -161,7 +161,7 @@ struct AdminAPITests {
             #expect(try await harness.sessionKeys() == before)
             #expect(try await Self.me(publicClient, tokens[1]).status == .ok)
 
-            let all = try await admin.execute(uri: "/admin/v1/users/DAVE/sessions", method: .delete, headers: Self.service())
+            let all = try await admin.execute(uri: "/admin/v1/users/dave/sessions", method: .delete, headers: Self.service())
             #expect(all.status == .noContent)
             for token in tokens.dropFirst() { HTTPTests.expectError(try await Self.me(publicClient, token), .unauthorized, "token_revoked") }
             #expect(try await TestRedis.keys(harness.redis, matching: harness.configuration.keys.prefix + "{dave}*").isEmpty)
@@ -213,16 +213,88 @@ struct AdminAPITests {
         try await harness.run { _, admin in
             for (headers, body) in [
                 (Self.service(), "not json"), (Self.service(), #"{"user":"a","user":"b"}"#), (Self.service(), #"{"name":"frank"}"#),
-                (Self.service(), #"{"user":7}"#), (Self.service(), #"{"user":"bad user!"}"#), (Self.service(), #"{"user":""}"#),
+                (Self.service(), #"{"user":7}"#), (Self.service(), #"{"user":"bad\u0001user"}"#), (Self.service(), #"{"user":""}"#),
+                (Self.service(), #"{"user":"a\nb"}"#), (Self.service(), #"{"user":"\u0085"}"#),
+                (Self.service(), #"{"user":"\#(String(repeating: "x", count: 256))"}"#),
                 (Self.service(), #"{"user":"frank","ip":"<script>"}"#), (Self.service(), #"{"user":"frank","user_agent":3}"#),
                 ([.authorization: "Bearer \(Self.key.secret)", .contentType: "text/plain"], #"{"user":"frank"}"#),
             ] {
                 let response = try await admin.execute(uri: "/admin/v1/sessions", method: .post, headers: headers, body: ByteBuffer(string: body))
                 HTTPTests.expectError(response, .badRequest, "invalid_request")
             }
-            let badName = try await admin.execute(uri: "/admin/v1/users/bad%20user!/sessions", method: .get, headers: Self.service())
-            HTTPTests.expectError(badName, .badRequest, "invalid_request")
+            for name in ["bad%0Auser", "%FF", "%", "%7", String(repeating: "%C3%A9", count: 128)] {
+                for method in [HTTPRequest.Method.get, .delete] {
+                    let badName = try await admin.execute(uri: "/admin/v1/users/\(name)/sessions", method: method, headers: Self.service())
+                    HTTPTests.expectError(badName, .badRequest, "invalid_request")
+                }
+            }
             #expect(try await harness.sessionKeys().isEmpty)
+        }
+    }
+
+    /// `id` as one URL path segment: every byte but the unreserved ones percent-encoded.
+    static func pathSegment(_ id: String) -> String {
+        id.utf8.map { byte in
+            let unreserved =
+                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte) || "-._~".utf8.contains(byte)
+            return unreserved ? String(UnicodeScalar(byte)) : "%" + (byte < 16 ? "0" : "") + String(byte, radix: 16, uppercase: true)
+        }.joined()
+    }
+
+    @Test("the app's ids round-trip exactly: login answer, /api/me, X-Auth-User, listings, keys; Kate and Kelvin-sign Kate stay two people")
+    func appIDs() async throws {
+        let harness = try Harness()
+        let ids = [
+            "Carol Smith", "dave+tag@example.com", "Kate", "\u{212A}ate", "kate", String(repeating: "a", count: 65), "Zoë", "名前",
+            "{x}", "x", "a/b", " padded ", "UTF-8''x", "e\u{301}", "\u{E9}", String(repeating: "é", count: 127) + "x",
+        ]
+        try await harness.run { publicClient, admin in
+            var sids: [[UInt8]: String] = [:]
+            for id in ids {
+                var json = JSONWriter()
+                json.object { $0.field("user", id) }
+                let grant = try await Self.start(admin, String(decoding: json.bytes, as: UTF8.self))
+                let token = try #require(grant["access_token"]?.string)
+                let sid = try #require(grant["session_id"]?.string)
+                sids[Array(id.utf8)] = sid
+
+                let me = try StrictJSON.parseObject(try await Self.me(publicClient, token).body.readableBytesView)
+                #expect(me["user"]?.string.map { Array($0.utf8) } == Array(id.utf8), "\(id)")
+                let verify = try await publicClient.execute(uri: "/auth/verify", method: .get, headers: HTTPTests.bearer(token))
+                #expect(verify.status == .ok)
+                let header = try #require(verify.headers[.init("X-Auth-User")!])
+                #expect(header == UserID.headerValue(id))
+                #expect(UserID.fromHeaderValue(header).map { Array($0.utf8) } == Array(id.utf8), "\(id)")
+                if id.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) && !id.hasPrefix("UTF-8''") { #expect(header == id) }
+
+                // The keys sit under the encoded id, all in the slot of that tag.
+                #expect(try await harness.redis.send(["EXISTS", harness.configuration.keys.sessionIndex(user: id)]).int == 1)
+                let slot = HashSlot(key: "{" + UserID.keyTag(id) + "}")
+                #expect(HashSlot(key: harness.configuration.keys.session(user: id, sid: sid)) == slot)
+            }
+            // Each id lists exactly its own session (byte-distinct ids are distinct users).
+            for id in ids {
+                let listed = try await admin.execute(uri: "/admin/v1/users/\(Self.pathSegment(id))/sessions", method: .get, headers: Self.service())
+                #expect(listed.status == .ok, "\(id)")
+                let body = String(buffer: listed.body)
+                #expect(body.components(separatedBy: #""session_id":"#).count == 2, "\(id)")
+                #expect(body.contains(#""session_id":"\#(sids[Array(id.utf8)] ?? "-")""#), "\(id)")
+            }
+            // Ending every session of Kate leaves \u{212A}ate's and kate's.
+            let ended = try await admin.execute(uri: "/admin/v1/users/Kate/sessions", method: .delete, headers: Self.service())
+            #expect(ended.status == .noContent)
+            for (id, count) in [("Kate", 0), ("\u{212A}ate", 1), ("kate", 1)] {
+                let listed = try await admin.execute(uri: "/admin/v1/users/\(Self.pathSegment(id))/sessions", method: .get, headers: Self.service())
+                #expect(String(buffer: listed.body).components(separatedBy: #""session_id":"#).count == count + 1, "\(id)")
+            }
+            // One session of "{x}" ends by its id; "x" keeps its own.
+            let one = try await admin.execute(
+                uri: "/admin/v1/users/\(Self.pathSegment("{x}"))/sessions/\(sids[Array("{x}".utf8)] ?? "")",
+                method: .delete,
+                headers: Self.service()
+            )
+            #expect(one.status == .noContent)
+            #expect(try await harness.redis.send(["EXISTS", harness.configuration.keys.sessionIndex(user: "x")]).int == 1)
         }
     }
 

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdTesting
+import Logging
 import NIOCore
 import RedisClient
 import Testing
@@ -132,6 +133,16 @@ struct CLITests {
         let sick = try Subprocess.run(["doctor"], environment: operatorEnvironment)
         #expect(sick.status == 1 && sick.stdout.contains("\(prefix)stray"))
         _ = try await redis.send(["DEL", "\(prefix)stray"])
+
+        // An app's own id: listed and ended by exactly that id; doctor reads its encoded keys.
+        let store = SessionStore(redis: redis, keys: KeyLayout(prefix: prefix), logger: Logger(label: "test.cli"))
+        let appSid = Identifier.random()
+        try await store.create(user: "Carol Smith", sid: appSid, jti: Identifier.random(), ttl: 60, userAgent: "test", address: "127.0.0.1")
+        #expect(try Subprocess.run(["sessions", "Carol Smith"], environment: operatorEnvironment).stdout.contains("session \(appSid)"))
+        #expect(try Subprocess.run(["sessions", "carol smith"], environment: operatorEnvironment).stdout.contains("no live sessions"))
+        #expect(try Subprocess.run(["doctor"], environment: operatorEnvironment).status == 0)
+        #expect(try Subprocess.run(["revoke", "Carol Smith"], environment: operatorEnvironment).stdout.contains("revoked 1 session"))
+        #expect(try Subprocess.run(["sessions", "a\u{1}b"], environment: operatorEnvironment).status != 0)
 
         let revoked = try Subprocess.run(["revoke", "alice"], environment: operatorEnvironment)
         #expect(revoked.status == 0 && revoked.stdout.contains("revoked 1 session"))

@@ -67,7 +67,9 @@ struct ClusterTests {
         let redis = try TestCluster.client()
         defer { redis.shutdown() }
         let store = SessionStore(redis: redis, keys: keys, logger: Logger(label: "test"))
-        for user in ["alice", "bob", "carol", "dave"] {
+        // Apps' own ids too: a `{` or `}` in an id must not move its keys to another slot.
+        let users = ["alice", "bob", "carol", "dave", "{x}", "x}", "Carol Smith", "Zoë"]
+        for user in users {
             for _ in 0..<3 {
                 try await store.create(
                     user: user,
@@ -80,7 +82,7 @@ struct ClusterTests {
             }
         }
         let written = try await TestRedis.keys(redis, matching: "\(keys.prefix)*")
-        #expect(written.count == 4 * (1 + 3 * 2), "an index, and a session and a token per login, for each user")
+        #expect(written.count == users.count * (1 + 3 * 2), "an index, and a session and a token per login, for each user")
         var slotsByUser: [String: Set<Int64>] = [:]
         for key in written {
             let slot = try #require(try await redis.send(["CLUSTER", "KEYSLOT", key]).int)
@@ -88,9 +90,10 @@ struct ClusterTests {
             let user = String(key.dropFirst(keys.prefix.count + 1).prefix { $0 != "}" })
             slotsByUser[user, default: []].insert(slot)
         }
-        #expect(slotsByUser.count == 4 && slotsByUser.values.allSatisfy { $0.count == 1 })
-        // Operator commands walk every primary: all 12 sessions are counted wherever their users live.
-        #expect(try await StoreInspector(redis: redis, keys: keys).liveSessionCount() == 12)
+        #expect(slotsByUser.count == users.count && slotsByUser.values.allSatisfy { $0.count == 1 })
+        #expect(slotsByUser[UserID.keyTag("{x}")] == [Int64(HashSlot(key: "{%7Bx%7D}").rawValue)])
+        // Operator commands walk every primary: all sessions are counted wherever their users live.
+        #expect(try await StoreInspector(redis: redis, keys: keys).liveSessionCount() == users.count * 3)
         #expect(Set(try await redis.primaries().map(\.address)).count == 3)
     }
 

@@ -134,7 +134,7 @@ public struct AuthService: Sendable {
             throw .invalidCredentials
         }
         let grant = try await openSession(user: user, userAgent: userAgent, address: address, credential: users.credential(of: user))
-        logger.info("login", metadata: ["user": "\(user)", "sid": "\(grant.sid)"])
+        logger.info("login", metadata: ["user": "\(UserID.headerValue(user))", "sid": "\(grant.sid)"])
         return grant
     }
 
@@ -172,11 +172,13 @@ public struct AuthService: Sendable {
 
     /// Starts a session for a user the caller authenticated itself (the service API, CONTRACT
     /// section 9): no password and no login rate limit; the user need not be in the users file.
+    /// `user` is the app's id exactly as given (`UserID`: no case folding, no normalisation).
     /// `keyName` names the service key, which the session records (field `via`) and the log shows.
     public func startSession(user rawName: String, userAgent: String, address: String, keyName: String) async throws(TokenGateError) -> Grant {
-        guard let user = Username.canonical(rawName) else { throw Self.invalidUser }
+        guard UserID.isValid(rawName) else { throw UserID.invalid }
+        let user = rawName
         let grant = try await openSession(user: user, userAgent: userAgent, address: address, via: keyName)
-        logger.info("service session started", metadata: ["user": "\(user)", "sid": "\(grant.sid)", "service_key": "\(keyName)"])
+        logger.info("service session started", metadata: ["user": "\(UserID.headerValue(user))", "sid": "\(grant.sid)", "service_key": "\(keyName)"])
         return grant
     }
 
@@ -184,9 +186,6 @@ public struct AuthService: Sendable {
     public static let maxUserAgentBytes = 256
     /// UTF-8 bytes of the client address a session records.
     static let maxAddressBytes = 64
-
-    /// The error for a username that can never exist.
-    public static let invalidUser = TokenGateError(.invalidRequest, "user must be 1-64 of a-z 0-9 . _ @ - (case-insensitive)")
 
     /// One script: the session, its first token and its index entry (the session cap applies). A
     /// password login records the fingerprint of the user's password hash (`credential`), a session
@@ -318,7 +317,10 @@ public struct AuthService: Sendable {
                     guard let successor = try? verifier.verify(token, now: now()), successor.sid == claims.sid,
                         successor.user == claims.user
                     else {
-                        logger.error("stored successor token does not verify", metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"])
+                        logger.error(
+                            "stored successor token does not verify",
+                            metadata: ["user": "\(UserID.headerValue(claims.user))", "sid": "\(claims.sid)"]
+                        )
                         return .failure(.storeUnavailable)
                     }
                     return .success((token, successor))
@@ -337,7 +339,7 @@ public struct AuthService: Sendable {
         if check == .replayed {
             logger.warning(
                 "rotated-out token used after its grace window: session ended",
-                metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"]
+                metadata: ["user": "\(UserID.headerValue(claims.user))", "sid": "\(claims.sid)"]
             )
             replays.increment()
         }
@@ -349,7 +351,7 @@ public struct AuthService: Sendable {
         let claims = try verifier.verify(token, now: now())
         let check = try await store.logout(claims, reuseGrace: configuration.reuseGrace)
         if let error = check.error { throw refusal(error, check, claims) }
-        logger.info("logout", metadata: ["user": "\(claims.user)", "sid": "\(claims.sid)"])
+        logger.info("logout", metadata: ["user": "\(UserID.headerValue(claims.user))", "sid": "\(claims.sid)"])
     }
 
     /// Ends every session of the token's user.
@@ -357,7 +359,7 @@ public struct AuthService: Sendable {
         let claims = try verifier.verify(token, now: now())
         let check = try await store.logoutAll(claims, reuseGrace: configuration.reuseGrace)
         if let error = check.error { throw refusal(error, check, claims) }
-        logger.info("logout-all", metadata: ["user": "\(claims.user)"])
+        logger.info("logout-all", metadata: ["user": "\(UserID.headerValue(claims.user))"])
     }
 
     /// The page is closing: the session survives only `CLOSE_GRACE` unless refreshed.

@@ -6,8 +6,9 @@ import Crypto
 /// All keys of one user share the hash tag `{user}`, so Redis Cluster keeps them in one slot
 /// and a Lua script can change them atomically.
 ///
-/// Usernames are restricted to `[a-z0-9._@-]` (see `Username`), so a name can never close the
-/// hash tag early or inject separators.
+/// The user id stands in the tag as `UserID.keyTag` writes it: ids of `[A-Za-z0-9._@+-]` (every
+/// htpasswd name) verbatim, any other byte as `%XX`, so an id can never close the hash tag early,
+/// inject separators or share a key with another id.
 public struct KeyLayout: Sendable, Equatable {
     /// The prefix of every key (`TOKENGATE_KEY_PREFIX`).
     public let prefix: String
@@ -42,7 +43,7 @@ public struct KeyLayout: Sendable, Equatable {
     /// instructions (bench/profile).
     private func join(_ user: String, _ middle: StaticString, _ id: String = "") -> String {
         var prefix = prefix
-        var user = user
+        var user = UserID.keyTag(user)
         var id = id
         let count = prefix.utf8.count + 1 + user.utf8.count + middle.utf8CodeUnitCount + id.utf8.count
         return String(unsafeUninitializedCapacity: count) { key in
@@ -65,6 +66,15 @@ public struct KeyLayout: Sendable, Equatable {
     public func failedLogins(address: String) -> String { "\(prefix)rl:ip:\(address)" }
     /// `tg:rl:sk:<address>` — wrong service keys from one client address.
     public func failedServiceKeys(address: String) -> String { "\(prefix)rl:sk:\(address)" }
+    /// The user of a session index's key (`sessionIndex(user:)` reversed); nil for other keys.
+    public func user(inIndexKey key: String) -> String? {
+        let (head, tail) = ("\(prefix){", "}:sessions")
+        guard key.utf8.count > head.utf8.count + tail.utf8.count, key.utf8.starts(with: head.utf8),
+            key.utf8.reversed().starts(with: tail.utf8.reversed())
+        else { return nil }
+        return UserID.fromKeyTag(key.utf8.dropFirst(head.utf8.count).dropLast(tail.utf8.count))
+    }
+
     /// The `SCAN` pattern matching every user's session index.
     public var sessionIndexPattern: String { "\(prefix){*}:sessions" }
     /// The `SCAN` pattern matching every key of the service.

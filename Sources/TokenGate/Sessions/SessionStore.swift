@@ -342,7 +342,7 @@ public struct SessionStore: Sendable {
         } catch {
             logger.warning(
                 "deleting the keys of ended sessions stopped; they expire with their TTLs",
-                metadata: ["user": "\(user)", "error": "\(error)"]
+                metadata: ["user": "\(UserID.headerValue(user))", "error": "\(error)"]
             )
         }
     }

@@ -42,7 +42,7 @@ public struct StoreInspector: Sendable {
             for key in batch {
                 let ttl = try await redis.send(["TTL", key]).int ?? -2
                 if ttl == -1 { report.keysWithoutTTL.append(key) }
-                if key.hasSuffix("}:sessions"), let user = Self.user(inIndexKey: key, prefix: keys.prefix) {
+                if let user = keys.user(inIndexKey: key) {
                     let now = try await milliseconds(on: redis)
                     let members = try await redis.send(["ZRANGEBYSCORE", key, String(now), "+inf"]).array ?? []
                     for member in members {
@@ -94,10 +94,5 @@ public struct StoreInspector: Sendable {
                 cursor = next
             } while cursor != "0"
         }
-    }
-
-    private static func user(inIndexKey key: String, prefix: String) -> String? {
-        guard key.hasPrefix(prefix + "{"), key.hasSuffix("}:sessions") else { return nil }
-        return String(key.dropFirst(prefix.count + 1).dropLast("}:sessions".count))
     }
 }

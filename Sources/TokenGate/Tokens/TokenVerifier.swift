@@ -108,7 +108,7 @@ public struct TokenVerifier: Sendable {
         case (let expected?, .array(let values)?) where values.contains(.string(expected)): break
         default: throw .invalidToken("wrong audience")
         }
-        guard let user = claims.sub?.string, Username.isCanonical(user) else { throw .invalidToken("bad sub") }
+        guard let user = claims.sub?.string, UserID.isValid(user) else { throw .invalidToken("bad sub") }
         guard let sid = claims.sid?.string, Identifier.isValid(sid) else { throw .invalidToken("bad sid") }
         guard let jti = claims.jti?.string, Identifier.isValid(jti) else { throw .invalidToken("bad jti") }
         guard let iat = claims.iat?.integer, let exp = claims.exp?.integer else {

@@ -22,7 +22,7 @@ struct AdminRoutes {
             let ended = try await auth.store.revokeAll(user: user)
             context.logger.info(
                 "service ended all sessions",
-                metadata: ["user": "\(user)", "sessions": "\(ended)", "service_key": "\(key(context))"]
+                metadata: ["user": "\(UserID.headerValue(user))", "sessions": "\(ended)", "service_key": "\(key(context))"]
             )
             return Response(status: .noContent)
         }
@@ -30,7 +30,10 @@ struct AdminRoutes {
             let user = try user(context)
             let sid = context.parameters.get("sid") ?? ""
             guard Identifier.isValid(sid), try await auth.store.revoke(user: user, sid: sid) else { throw TokenGateError.notFound }
-            context.logger.info("service ended a session", metadata: ["user": "\(user)", "sid": "\(sid)", "service_key": "\(key(context))"])
+            context.logger.info(
+                "service ended a session",
+                metadata: ["user": "\(UserID.headerValue(user))", "sid": "\(sid)", "service_key": "\(key(context))"]
+            )
             return Response(status: .noContent)
         }
     }
@@ -58,9 +61,10 @@ struct AdminRoutes {
         return text
     }
 
-    /// The path's user, canonical (`invalid_request` for a name that can never exist).
+    /// The path's user id, percent-decoded and exactly as the app gave it (`invalid_request` for
+    /// what can never be an id, `UserID`).
     private func user(_ context: TokenGateRequestContext) throws(TokenGateError) -> String {
-        guard let raw = context.parameters.get("user"), let user = Username.canonical(raw) else { throw AuthService.invalidUser }
+        guard let raw = context.parameters.get("user"), let user = UserID.fromPathSegment(raw) else { throw UserID.invalid }
         return user
     }
 

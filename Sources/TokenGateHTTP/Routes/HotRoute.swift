@@ -38,7 +38,7 @@ enum HotRoute: String, CaseIterable, Sendable {
         switch self {
         case .verify:
             let fields = [
-                (HTTPField.Name.xAuthUser.rawName, identity.user), (HTTPField.Name.xAuthSession.rawName, identity.sid),
+                (HTTPField.Name.xAuthUser.rawName, UserID.headerValue(identity.user)), (HTTPField.Name.xAuthSession.rawName, identity.sid),
                 (HTTPField.Name.cacheControl.rawName, "no-store"), (HTTPField.Name.contentLength.rawName, "0"),
             ]
             return (HTTPResponseHead(version: .http1_1, status: .ok, headers: HTTPHeaders(fields)), ByteBuffer())

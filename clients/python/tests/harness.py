@@ -191,11 +191,21 @@ def serve() -> Iterator[Callable[..., str]]:
 
 
 def stop_waitress(server) -> None:  # noqa: ANN001
-    """Stops a waitress server started in a thread: its listener, open connections and workers."""
-    server.close()
-    for channel in list(server._map.values()):
-        try:
-            channel.handle_close()
-        except Exception:  # already closed
-            pass
+    """Stops a waitress server started in a thread: its listener, open connections and workers.
+    The sockets are closed by the server's own loop thread (through its trigger), so that the loop
+    never selects on a socket another thread has just closed (EBADF in that thread)."""
+    closed = threading.Event()
+
+    def close_all() -> None:
+        server.close()
+        for channel in list(server._map.values()):
+            try:
+                channel.handle_close()
+            except Exception:  # already closed
+                pass
+        closed.set()
+
+    server.trigger.pull_trigger(close_all)
+    if not closed.wait(5):  # the loop is gone already: close from here
+        close_all()
     server.task_dispatcher.shutdown(timeout=5)

@@ -334,3 +334,26 @@ def test_no_key_or_token_in_errors_reprs_or_logs(fake, caplog: pytest.LogCapture
     seen += [record.getMessage() for record in caplog.records]
     for text in seen:
         assert KEY not in text and TOKEN not in text
+
+
+@pytest.mark.parametrize(("user", "header"), [
+    ("alice", "alice"),
+    ("Carol Smith", "Carol Smith"),
+    ("dave+tag@example.com", "dave+tag@example.com"),
+    ("{x}", "{x}"),
+    ("100%", "100%"),
+    ("Zo\u00eb", "UTF-8''Zo%C3%AB"),
+    ("\u212aate", "UTF-8''%E2%84%AAate"),
+    (" padded ", "UTF-8''%20padded%20"),
+    ("UTF-8''x", "UTF-8''UTF-8%27%27x"),
+    ("utf-8''x", "UTF-8''utf-8%27%27x"),
+])
+def test_x_auth_user_encoding_round_trips(user: str, header: str) -> None:
+    assert tokengate.encode_user_header(user) == header
+    assert tokengate.decode_user_header(header) == user
+
+
+@pytest.mark.parametrize("value", ["UTF-8''%", "UTF-8''%zz", "UTF-8''%FF", "UTF-8''a b", "UTF-8''%C3"])
+def test_x_auth_user_that_does_not_decode_is_refused(value: str) -> None:
+    with pytest.raises(ValueError):
+        tokengate.decode_user_header(value)

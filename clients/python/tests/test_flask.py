@@ -4,7 +4,9 @@ Flask apps served by waitress."""
 from __future__ import annotations
 
 import json
+import socket
 import time
+from urllib.parse import urlsplit
 
 import pytest
 import urllib3
@@ -137,25 +139,26 @@ def test_a_session_the_app_started_reaches_every_view_and_refreshes(tokengate: T
     app = make_app(tokengate)
     base = serve(app)
     client = tokengate_client(tokengate)
-    session = client.start_session("Carol", user_agent="Firefox/140", ip="203.0.113.9")
+    session = client.start_session("Carol", user_agent="Firefox/140", ip="203.0.113.9")  # kept as given
     assert session["token_type"] == "Bearer" and session.expires_in == TTL
     assert set(session.to_dict()) == {"access_token", "token_type", "expires_in", "session_id"}
     assert session.access_token not in repr(session)
     for method, path in protected_paths(app):
         assert call(base, method, path, session.access_token).status in (200, 201, 204), (method, path)
-    assert b"panel of carol" in call(base, "GET", "/panel/", session.access_token).data
+    assert b"panel of Carol" in call(base, "GET", "/panel/", session.access_token).data
     # With a valid token an unknown path or method is Flask's own answer.
     assert call(base, "GET", "/no/such/page", session.access_token).status == 404
     assert call(base, "PUT", "/api/notes", session.access_token).status == 405
     notes = json.loads(call(base, "GET", "/api/notes", session.access_token).data)
-    assert notes == {"user": "carol", "session": session.session_id}
+    assert notes == {"user": "Carol", "session": session.session_id}
     refreshed = call(base, "POST", "/auth/refresh", session.access_token)
     assert refreshed.status == 200
     successor = json.loads(refreshed.data)["access_token"]
     assert call(base, "GET", "/api/notes", successor).status == 200
-    listed = client.sessions("carol")
+    listed = client.sessions("Carol")
     assert [(s.session_id, s.user_agent, s.ip) for s in listed] == [(session.session_id, "Firefox/140", "203.0.113.9")]
-    assert redis.cli("HGET", f"{tokengate.prefix}{{carol}}:s:{session.session_id}", "via") == "tests"
+    assert client.sessions("carol") == []
+    assert redis.cli("HGET", f"{tokengate.prefix}{{Carol}}:s:{session.session_id}", "via") == "tests"
 
 
 def test_logout_refuses_the_token_on_every_view(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
@@ -178,7 +181,9 @@ def test_ending_a_users_sessions_from_the_app(tokengate: TokenGate, serve, redis
     assert call(base, "GET", "/report", second.access_token).status == 200
     with pytest.raises(NotFound):
         client.end_session("erin", first.session_id)
-    client.end_sessions("ERIN")
+    client.end_sessions("ERIN")  # ids are case-sensitive: another user
+    assert call(base, "GET", "/report", second.access_token).status == 200
+    client.end_sessions("erin")
     for session in (second, third):
         assert error_code(call(base, "GET", "/report", session.access_token)) == "token_revoked"
     assert redis.keys(f"{tokengate.prefix}{{erin}}*") == []
@@ -302,7 +307,7 @@ def test_service_api_errors_write_nothing(tokengate: TokenGate, redis) -> None: 
         wrong.start_session("judy")
     assert refused.value.status == 401 and "tgsk_" not in str(refused.value)
     with pytest.raises(InvalidRequest):
-        tokengate_client(tokengate).start_session("not a user!")
+        tokengate_client(tokengate).start_session("not\na user")
     with pytest.raises(ValueError):
         Client(tokengate.url).start_session("judy")
     # A user token is no service key.
@@ -314,3 +319,69 @@ def test_service_api_errors_write_nothing(tokengate: TokenGate, redis) -> None: 
 
 def tokengate_client(instance: TokenGate, key: str | None = None) -> Client:
     return Client(instance.url, admin_url=instance.admin_url, admin_key=key or instance.admin_key)
+
+
+def raw_request(base: str, head: bytes) -> int:
+    """Sends ``head`` (a request line and headers, as bytes) as it is and returns the status."""
+    address = urlsplit(base)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(head + b"\r\n")
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_the_apps_own_ids_reach_the_view_as_they_are(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    app = make_app(tokengate)
+    base = serve(app)
+    client = tokengate_client(tokengate)
+    for user in ("Carol Smith", "dave+tag@example.com", "Zo\u00eb \u00dcnal", "\u212aate", "{x}", " padded "):
+        session = client.start_session(user)
+        notes = json.loads(call(base, "GET", "/api/notes", session.access_token).data)
+        assert notes == {"user": user, "session": session.session_id}, repr(user)
+    # Behind nginx the id arrives encoded in X-Auth-User: the guard decodes it.
+    trusted = serve(make_app(tokengate, trusted_proxies="127.0.0.1"))
+    session = client.start_session("Zo\u00eb")
+    verified = http.request("GET", tokengate.url + "/auth/verify", headers={"Authorization": f"Bearer {session.access_token}"})
+    assert verified.headers["X-Auth-User"] == "UTF-8''Zo%C3%AB"
+    notes = call(trusted, "GET", "/api/notes", headers={"X-Auth-User": verified.headers["X-Auth-User"],
+                                                        "X-Auth-Session": session.session_id})
+    assert json.loads(notes.data)["user"] == "Zo\u00eb"
+
+
+def test_no_request_a_client_can_send_makes_the_guard_fail(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    """Odd paths, CR/LF, 17 KB of cookies, dot segments into TokenGate: the contract's answer, never a 500
+    of the guard's own, never a 503 (TokenGate is up), never a TokenGate route outside /auth/."""
+    base = serve(make_app(tokengate))
+    host = b"Host: " + urlsplit(base).netloc.encode()
+    for target, status in ((b"/caf%C3%A9", 401), (b"/%E2%82%AC/%F0%9F%98%80", 401), (b"/a%0D%0AX-Injected:%201", 401),
+                           (b"/%FF%FE", 401), (b"/api/notes?q=%0D%0A&x=%E2%82%AC", 401), (b"/%C3%28", 401),
+                           (b"/auth/%2e%2e/metrics", 404), (b"/auth/..%2Fmetrics", 404), (b"/auth/x/%2E%2E/%2E%2E/healthz", 404)):
+        assert raw_request(base, b"GET " + target + b" HTTP/1.1\r\n" + host + b"\r\n") == status, target
+    cookies = "; ".join(f"c{n}={'x' * 3500}" for n in range(5))
+    big = call(base, "GET", "/api/notes", headers={"Cookie": cookies})
+    assert (big.status, error_code(big)) == (431, "headers_too_large")
+    # TokenGate's own answers through the pass-through are what TokenGate says.
+    assert call(base, "GET", "/auth/verify").status == 401
+
+
+def test_cors_preflights_are_the_apps_to_answer(tokengate: TokenGate, serve) -> None:  # noqa: ANN001
+    app = make_app(tokengate)
+
+    @app.after_request
+    def cors(response):  # noqa: ANN001, ANN202  (what flask-cors does, in short)
+        response.headers["Access-Control-Allow-Origin"] = "https://spa.example"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization"
+        return response
+
+    base = serve(app)
+    asking = {"Origin": "https://spa.example", "Access-Control-Request-Method": "POST",
+              "Access-Control-Request-Headers": "authorization"}
+    preflight = call(base, "OPTIONS", "/api/notes", headers=asking)
+    assert preflight.status == 200 and preflight.headers["Access-Control-Allow-Origin"] == "https://spa.example"
+    assert "POST" in preflight.headers["Allow"]
+    assert call(base, "POST", "/api/notes", headers={"Origin": "https://spa.example"}).status == 401

@@ -4,6 +4,7 @@ is answered on each failure, what is passed on, and the settings."""
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 from typing import Any
 
@@ -11,13 +12,17 @@ import pytest
 from flask import Blueprint, Flask, Response, g, request
 from flask.views import MethodView
 
+import tokengate
 from tokengate import (
     Client,
     ConfigurationError,
     CSRFFailed,
+    HeadersTooLarge,
     Identity,
+    InvalidRequest,
     InvalidToken,
     MissingToken,
+    RateLimited,
     Session,
     StoreUnavailable,
     TokenGateError,
@@ -282,7 +287,7 @@ def test_settings_keyword_wins_over_config_and_factories_keep_apps_apart() -> No
     ext.init_app(second)
     for app in (first, second):
         with app.app_context():
-            assert app.extensions["tokengate"] is ext
+            assert app.extensions["tokengate"].extension is ext
             assert ext.client.url == "http://127.0.0.1:7001"
         assert not any(rule.rule.startswith("/auth/") for rule in app.url_map.iter_rules())
     with first.app_context():
@@ -320,3 +325,213 @@ def test_passthrough_limits_and_fails_closed() -> None:
         answer = web.open(path, method=method, headers={"Authorization": "Bearer t"})
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", (method, path)
         assert json.loads(answer.data)["error"] == "store_unavailable"
+
+
+def test_init_app_twice_installs_the_guard_once_and_a_second_extension_is_refused() -> None:
+    app, client, _ = make()
+    ext = app.extensions["tokengate"].extension
+    ext.init_app(app)
+    guards = [f for f in app.before_request_funcs[None] if f is tgflask._guard]
+    assert len(guards) == 1 and len(app.after_request_funcs[None]) == 1
+    app.test_client().get("/page")
+    assert len(client.verified) == 1
+    with pytest.raises(RuntimeError, match="already installed"):
+        TokenGate(app, client=StandIn())
+
+
+def test_state_lives_on_the_app_not_on_the_extension() -> None:
+    ext = TokenGate()
+    first, second = Flask("first"), Flask("second")
+    first.config["TOKENGATE_URL"] = "http://127.0.0.1:7001"
+    second.config["TOKENGATE_URL"] = "http://127.0.0.1:7002"
+    ext.init_app(first)
+    ext.init_app(second)
+    with first.app_context():
+        assert ext.client.url == "http://127.0.0.1:7001"
+    with second.app_context():
+        assert ext.client.url == "http://127.0.0.1:7002"
+    # Outside any app there is no "last app" to fall back to.
+    with pytest.raises(RuntimeError):
+        _ = ext.client.url
+
+
+def test_the_unauthorized_handler_answers_refusals_but_not_outages() -> None:
+    app, client, ran = make()
+    ext = app.extensions["tokengate"].extension
+    seen: list[tuple[str, int]] = []
+
+    @ext.unauthorized_handler
+    def refused(error: TokenGateError) -> Any:
+        seen.append((error.code, error.status))
+        return {"please": "sign in", "why": error.code}, 401, {"X-Custom": "1"}
+
+    web = app.test_client()
+    answer = web.get("/page")
+    assert (answer.status_code, answer.headers["X-Custom"]) == (401, "1")
+    assert answer.json == {"please": "sign in", "why": "missing_token"}
+    client.outcome = CSRFFailed("csrf_failed", "csrf", 403, {})
+    assert web.post("/api/items").status_code == 401
+    assert seen == [("missing_token", 401), ("csrf_failed", 403)]
+    client.outcome = Unavailable("down")
+    assert web.get("/page").status_code == 503 and len(seen) == 2
+    assert ran == []
+
+
+def test_the_user_loader_gives_current_user_once_per_request() -> None:
+    app, client, _ = make(StandIn(ALICE))
+    ext = app.extensions["tokengate"].extension
+    loads: list[str] = []
+
+    @ext.user_loader
+    def load(identity: Identity) -> dict[str, str]:
+        loads.append(identity.user)
+        return {"name": identity.user.title()}
+
+    @app.get("/whoami")
+    def whoami() -> Any:
+        return {"first": tgflask.current_user["name"], "again": tgflask.current_user["name"]}
+
+    @app.get("/anonymous")
+    @public
+    def anonymous() -> Any:
+        return {"user": tgflask.current_user.__repr__()}
+
+    web = app.test_client()
+    assert web.get("/whoami").json == {"first": "Alice", "again": "Alice"}
+    assert loads == ["alice"]
+    assert web.get("/anonymous").json == {"user": "None"}
+    assert loads == ["alice"]
+
+
+def test_public_blueprints_and_their_nested_blueprints() -> None:
+    app = Flask(__name__)
+    client = StandIn()
+    TokenGate(app, client=client)
+    docs = public(Blueprint("docs", __name__, url_prefix="/docs"))
+    nested = Blueprint("nested", __name__, url_prefix="/more")
+    private = Blueprint("private", __name__, url_prefix="/private")
+
+    @docs.get("/")
+    def docs_index() -> Any:
+        return {"identity": g.tokengate is not None, "x_auth_user": request.headers.get("X-Auth-User")}
+
+    @nested.get("/")
+    def nested_index() -> str:
+        return "nested"
+
+    @private.get("/")
+    def private_index() -> str:
+        return "private"
+
+    docs.register_blueprint(nested)
+    app.register_blueprint(docs)
+    app.register_blueprint(private)
+    web = app.test_client()
+    assert web.get("/docs/", headers={"X-Auth-User": "mallory", "X-Auth-Session": "s"}).json == {
+        "identity": False, "x_auth_user": None}
+    assert web.get("/docs/more/").data == b"nested"
+    assert web.get("/private/").status_code == 401
+    assert len(client.verified) == 1
+
+
+def test_cors_preflights_reach_the_apps_own_cors_handling() -> None:
+    app, client, _ = make()
+
+    @app.after_request
+    def cors(response: Response) -> Response:  # what flask-cors does, in short
+        if request.headers.get("Origin") == "https://spa.example":
+            response.headers["Access-Control-Allow-Origin"] = "https://spa.example"
+            response.headers["Access-Control-Allow-Headers"] = "Authorization"
+        return response
+
+    web = app.test_client()
+    preflight = web.options("/api/items", headers={"Origin": "https://spa.example", "Access-Control-Request-Method": "POST",
+                                                   "Access-Control-Request-Headers": "authorization"})
+    assert preflight.status_code == 200 and preflight.headers["Access-Control-Allow-Origin"] == "https://spa.example"
+    assert client.verified == []
+    # Not a preflight: an OPTIONS without Origin and Access-Control-Request-Method is guarded.
+    assert web.options("/api/items").status_code == 401
+    assert web.options("/api/items", headers={"Origin": "https://spa.example"}).status_code == 401
+    # The real request after the preflight is guarded as ever.
+    assert web.post("/api/items", headers={"Origin": "https://spa.example"}).status_code == 401
+
+
+def test_public_views_never_get_an_identity_from_headers_even_from_a_trusted_proxy() -> None:
+    app, client, _ = make(trusted_proxies="10.0.0.0/8")
+    forged = {"X-Auth-User": "mallory", "X-Auth-Session": "s-m"}
+    answer = app.test_client().get("/open", headers=forged, environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert answer.json == {"identity": False, "x_auth_user": None}
+
+
+def test_an_encoded_x_auth_user_from_a_trusted_proxy_is_decoded() -> None:
+    app, client, _ = make(trusted_proxies="10.0.0.0/8")
+    web = app.test_client()
+    answer = web.get("/echo", headers={"X-Auth-User": "UTF-8''Zo%C3%AB", "X-Auth-Session": "s-z"},
+                     environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    assert answer.json["user"] == "Zo\u00eb" and client.verified == []
+    # One that does not decode is no identity: verified as usual.
+    assert web.get("/echo", headers={"X-Auth-User": "UTF-8''%FF", "X-Auth-Session": "s-z"},
+                   environ_base={"REMOTE_ADDR": "10.1.2.3"}).status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/caf\u00e9", "/\u20ac/\U0001f600", "/a\r\nX-Injected: 1", "/a%0d%0ab", "/page\x00"])
+def test_odd_paths_are_passed_on_percent_encoded_never_a_500(path: str) -> None:
+    app, client, _ = make()
+    answer = app.test_client().get(path, environ_overrides={"QUERY_STRING": "q=\xe2\x82\xac&x=%0D%0A"})
+    assert answer.status_code == 401
+    uri = client.verified[-1]["X-Original-URI"]
+    assert uri.isascii() and uri.isprintable() and "\r" not in uri and "\n" not in uri
+    assert uri.endswith("?q=%E2%82%AC&x=%0D%0A")
+
+
+def test_a_header_too_large_for_tokengate_is_431_without_asking() -> None:
+    app, client, _ = make()
+    web = app.test_client()
+    for n in range(5):  # 17.5 KB of cookies, each one a browser would keep
+        web.set_cookie(f"big{n}", "x" * 3500)
+    answer = web.get("/page")
+    assert answer.status_code == 431 and answer.json["error"] == "headers_too_large" and client.verified == []
+    # An unrelated big header is not TokenGate's business.
+    for n in range(5):
+        web.delete_cookie(f"big{n}")
+    assert web.get("/page", headers={"X-Trace": "x" * (17 * 1024)}).status_code == 401
+
+
+def test_the_passthrough_stays_below_auth() -> None:
+    app, _, _ = make()
+    web = app.test_client()
+    # The stand-in's TokenGate is unreachable: anything passed on would be a 503.
+    for path in ("/auth/../metrics", "/auth/x/../../metrics", "/auth/./verify", "/auth/a\\..\\metrics", "/auth/x/.."):
+        answer = web.get(path)
+        assert answer.status_code == 404 and answer.json["error"] == "not_found", path
+    assert web.get("/auth//verify").status_code in (308, 401)  # Flask's own: never passed on
+    assert web.get("/auth/refresh").status_code == 503
+
+
+def test_errors_pickle_and_every_contract_code_has_its_class() -> None:
+    for error in (tokengate.TokenRevoked("token_revoked", "gone", 401, {"www-authenticate": WWW}),
+                  tokengate.RateLimited("rate_limited", "slow", 429, {"retry-after": "7"}),
+                  tokengate.HeadersTooLarge("headers_too_large", "big", 431),
+                  tokengate.Unavailable("down")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+        assert (copy.code, copy.message, copy.status, dict(copy.headers)) == (
+            error.code, error.message, error.status, dict(error.headers))
+    assert pickle.loads(pickle.dumps(tokengate.RateLimited("rate_limited", "slow", 429, {"retry-after": "7"}))).retry_after == 7
+    codes = {"invalid_request": 400, "payload_too_large": 413, "headers_too_large": 431, "invalid_credentials": 401,
+             "missing_token": 401, "invalid_token": 401, "token_expired": 401, "token_revoked": 401,
+             "session_expired": 401, "csrf_failed": 403, "not_found": 404, "rate_limited": 429,
+             "store_unavailable": 503}
+    for code in codes:
+        assert tokengate._ERRORS[code] is not TokenGateError, code
+
+
+@pytest.mark.parametrize(("error", "status"), [
+    (HeadersTooLarge("headers_too_large", "big", 431), 431),
+    (RateLimited("rate_limited", "slow", 429, {"retry-after": "3"}), 429),
+    (InvalidRequest("invalid_request", "bad", 400), 400),
+])
+def test_every_client_error_is_passed_on_with_its_status(error: TokenGateError, status: int) -> None:
+    app, _, ran = make(StandIn(error))
+    answer = app.test_client().get("/page")
+    assert answer.status_code == status and answer.json["error"] == error.code and ran == []

@@ -63,10 +63,19 @@ def test_refused_service_calls_change_nothing(tokengate: TokenGate, redis) -> No
          "invalid_request"),
         ("user not a string", "POST", "/admin/v1/sessions", key, b'{"user": 42}', "application/json", 400,
          "invalid_request"),
-        ("invalid user", "POST", "/admin/v1/sessions", key, b'{"user": "Lena Smith!"}', "application/json", 400,
+        ("empty user", "POST", "/admin/v1/sessions", key, b'{"user": ""}', "application/json", 400,
          "invalid_request"),
-        ("user too long", "POST", "/admin/v1/sessions", key, json.dumps({"user": "l" * 65}).encode(),
+        ("a control character", "POST", "/admin/v1/sessions", key, b'{"user": "Lena\\nSmith"}', "application/json",
+         400, "invalid_request"),
+        ("a C1 control character", "POST", "/admin/v1/sessions", key, b'{"user": "Lena\\u0085"}', "application/json",
+         400, "invalid_request"),
+        ("user too long", "POST", "/admin/v1/sessions", key, json.dumps({"user": "l" * 256}).encode(),
          "application/json", 400, "invalid_request"),
+        ("user too long in bytes", "POST", "/admin/v1/sessions", key, json.dumps({"user": "\u00e9" * 128}).encode(),
+         "application/json", 400, "invalid_request"),
+        ("a control character in the path", "GET", "/admin/v1/users/kim%0A/sessions", key, None, None, 400,
+         "invalid_request"),
+        ("not UTF-8 in the path", "DELETE", "/admin/v1/users/%FF/sessions", key, None, None, 400, "invalid_request"),
         ("a JSON array", "POST", "/admin/v1/sessions", key, b'["lena"]', "application/json", 400, "invalid_request"),
         ("an unknown session", "DELETE", "/admin/v1/users/kim/sessions/AAAAAAAAAAAAAAAAAAAAAA", key, None, None, 404,
          "not_found"),
@@ -125,7 +134,7 @@ def test_verify_names_each_failure(tokengate: TokenGate) -> None:
     session = client.start_session("Nina")
     identity = client.verify({"AUTHORIZATION": f"Bearer {session.access_token}"})
     assert (identity.user, identity.session_id, identity.next_token, identity.set_cookie) == (
-        "nina", session.session_id, None, ())
+        "Nina", session.session_id, None, ())
     assert http.request("POST", tokengate.url + "/auth/logout",
                         headers={"Authorization": f"Bearer {session.access_token}"}).status == 204
     with pytest.raises(TokenRevoked):
@@ -156,9 +165,10 @@ def test_the_user_agent_is_capped_in_bytes(tokengate: TokenGate) -> None:
 
 def test_sessions_lists_what_they_were_started_with(tokengate: TokenGate) -> None:
     client = client_of(tokengate)
-    plain = client.start_session("Olga")
+    plain = client.start_session("olga")
     described = client.start_session("olga", user_agent="Mozilla/5.0 (X11) Firefox/140", ip="2001:db8::7")
-    listed = {s.session_id: s for s in client.sessions("OLGA")}
+    assert client.sessions("Olga") == [] and client.sessions("OLGA") == []  # ids are case-sensitive
+    listed = {s.session_id: s for s in client.sessions("olga")}
     assert set(listed) == {plain.session_id, described.session_id}
     assert (listed[described.session_id].user_agent, listed[described.session_id].ip) == (
         "Mozilla/5.0 (X11) Firefox/140", "2001:db8::7")
@@ -167,3 +177,35 @@ def test_sessions_lists_what_they_were_started_with(tokengate: TokenGate) -> Non
         assert 0 < info.expires_in <= 3 and info.created_at.endswith("Z") and info.current is False
     client.end_session("olga", plain.session_id)
     assert [s.session_id for s in client.sessions("olga")] == [described.session_id]
+
+
+APP_IDS = [
+    "Carol Smith", "dave+tag@example.com", "Kate", "\u212aate", "kate", "a" * 65, "Zo\u00eb", "\u540d\u524d", "{x}", "x",
+    "a/b", " padded ", "UTF-8''x", "e\u0301", "\u00e9", "100%", "\u00e9" * 127 + "x",
+]
+
+
+def test_app_ids_round_trip_exactly(tokengate: TokenGate, redis) -> None:  # noqa: ANN001
+    """Every id as the app gave it: the identity verify returns, the listing, ending; byte-distinct ids (Kate and
+    Kelvin-sign Kate, NFC and NFD) are distinct users; an id's keys share one hash tag, the encoded id."""
+    client = client_of(tokengate)
+    started = {user: client.start_session(user) for user in APP_IDS}
+    for user, session in started.items():
+        identity = client.verify({"Authorization": f"Bearer {session.access_token}"})
+        assert (identity.user, identity.session_id) == (user, session.session_id), repr(user)
+        assert [s.session_id for s in client.sessions(user)] == [session.session_id], repr(user)
+        # Its keys sit under the encoded id, the one {...} of each key: Redis Cluster hashes the whole id.
+        keys = [key for key in redis.keys(f"{tokengate.prefix}*") if key.startswith(f"{tokengate.prefix}{{{_key_tag(user)}}}:")]
+        assert keys and all(key.count("{") == 1 and key.count("}") == 1 for key in keys), repr(user)
+    client.end_sessions("Kate")
+    assert client.sessions("Kate") == []
+    assert [s.session_id for s in client.sessions("\u212aate")] == [started["\u212aate"].session_id]
+    assert [s.session_id for s in client.sessions("kate")] == [started["kate"].session_id]
+    client.end_session("{x}", started["{x}"].session_id)
+    assert client.sessions("{x}") == [] and len(client.sessions("x")) == 1
+
+
+def _key_tag(user: str) -> str:
+    """README's key encoding: bytes of [A-Za-z0-9._@+-] verbatim, every other byte %XX."""
+    keep = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-"
+    return "".join(chr(b) if b in keep else f"%{b:02X}" for b in user.encode())

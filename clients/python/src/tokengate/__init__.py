@@ -10,10 +10,11 @@ live; ``start_session``, ``sessions``, ``end_sessions`` and ``end_session`` use 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import urllib3
 
@@ -25,6 +26,7 @@ __all__ = [
     "TokenGateError",
     "InvalidRequest",
     "PayloadTooLarge",
+    "HeadersTooLarge",
     "InvalidCredentials",
     "MissingToken",
     "InvalidToken",
@@ -37,7 +39,10 @@ __all__ = [
     "StoreUnavailable",
     "Unavailable",
     "ConfigurationError",
+    "Forwarded",
     "VERIFY_HEADERS",
+    "decode_user_header",
+    "encode_user_header",
     "__version__",
 ]
 
@@ -55,6 +60,17 @@ class TokenGateError(Exception):
         self.status = status
         self.headers: Mapping[str, str] = dict(headers or {})
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (multiprocessing, Celery, caches) whatever a subclass's __init__ takes.
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[TokenGateError], args: tuple[Any, ...], state: dict[str, Any]) -> TokenGateError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class InvalidRequest(TokenGateError):
     """400 ``invalid_request``."""
@@ -62,6 +78,10 @@ class InvalidRequest(TokenGateError):
 
 class PayloadTooLarge(TokenGateError):
     """413 ``payload_too_large``."""
+
+
+class HeadersTooLarge(TokenGateError):
+    """431 ``headers_too_large``: the request's header fields (cookies, mostly) are over 16 KiB."""
 
 
 class InvalidCredentials(TokenGateError):
@@ -126,6 +146,7 @@ class ConfigurationError(ValueError):
 _ERRORS: dict[str, type[TokenGateError]] = {
     "invalid_request": InvalidRequest,
     "payload_too_large": PayloadTooLarge,
+    "headers_too_large": HeadersTooLarge,
     "invalid_credentials": InvalidCredentials,
     "missing_token": MissingToken,
     "invalid_token": InvalidToken,
@@ -153,15 +174,66 @@ VERIFY_HEADERS = (
 )
 
 
+# X-Auth-User: a printable-ASCII id as it is; any other id as RFC 8187's UTF-8''<percent-encoded bytes>.
+_USER_MARKER = "UTF-8''"
+_ATTR_CHARS = frozenset(b"!#$&+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_ENCODED = re.compile(r"(?:[!#$&+\-.^_`|~0-9A-Za-z]|%[0-9A-Fa-f]{2})*")
+
+
+def encode_user_header(user: str) -> str:
+    """The ``X-Auth-User`` value TokenGate writes for ``user``: the id itself when it is printable
+    ASCII that neither starts nor ends with a space nor starts with ``UTF-8''`` (in any case),
+    otherwise ``UTF-8''`` and the id's UTF-8 bytes percent-encoded (RFC 8187)."""
+    plain = (
+        user.isascii() and user.isprintable() and not user.startswith(" ") and not user.endswith(" ")
+        and not user.lower().startswith(_USER_MARKER.lower())
+    )
+    if plain:
+        return user
+    return _USER_MARKER + "".join(chr(b) if b in _ATTR_CHARS else f"%{b:02X}" for b in user.encode())
+
+
+def decode_user_header(value: str) -> str:
+    """The user id an ``X-Auth-User`` value carries (``encode_user_header`` reversed). Raises
+    ``ValueError`` for an encoded value that is not percent-encoded UTF-8."""
+    if not value.startswith(_USER_MARKER):
+        return value
+    encoded = value[len(_USER_MARKER):]
+    if not _ENCODED.fullmatch(encoded):
+        raise ValueError("X-Auth-User is not RFC 8187-encoded")
+    return unquote_to_bytes(encoded).decode("utf-8")
+
+
 @dataclass(frozen=True)
 class Identity:
-    """A verified request: its user and session, and what TokenGate asked to pass on to the
-    browser (the successor token under per-request rotation, cookies in cookie mode)."""
+    """A verified request: its user (the id exactly as the session was started with) and session,
+    and what TokenGate asked to pass on to the browser (the successor token under per-request
+    rotation, cookies in cookie mode)."""
 
     user: str
     session_id: str
     next_token: str | None = field(default=None, repr=False)  # a live token: kept out of logs
     set_cookie: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """TokenGate's answer to a request passed through (:meth:`Client.forward`): status, headers
+    (names as sent, repeated ones kept) and body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    body: bytes = field(repr=False)
+
+    def header(self, name: str) -> str | None:
+        """The first value of the header ``name`` (any case), or None."""
+        lowered = name.lower()
+        return next((value for key, value in self.headers if key.lower() == lowered), None)
+
+    def header_list(self, name: str) -> list[str]:
+        """Every value of the header ``name`` (any case)."""
+        lowered = name.lower()
+        return [value for key, value in self.headers if key.lower() == lowered]
 
 
 @dataclass(frozen=True)
@@ -260,6 +332,11 @@ class Client:
             try:
                 response = self._pool.request("GET", self.url + "/auth/verify", headers=forwarded, redirect=False)
                 break
+            except (ValueError, UnicodeError) as error:
+                # A header value HTTP cannot carry (CR/LF, beyond Latin-1): the request's own fault.
+                if isinstance(error, urllib3.exceptions.HTTPError):
+                    raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
+                raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
             except urllib3.exceptions.HTTPError as error:
                 if attempt == 0 and _refused(error):
                     continue
@@ -270,6 +347,10 @@ class Client:
         session_id = response.headers.get("X-Auth-Session")
         if not user or not session_id:
             raise Unavailable("TokenGate's verify answer has no X-Auth-User/X-Auth-Session")
+        try:
+            user = decode_user_header(user)
+        except ValueError:
+            raise Unavailable("TokenGate's verify answer has an X-Auth-User that does not decode") from None
         return Identity(
             user=user,
             session_id=session_id,
@@ -277,11 +358,28 @@ class Client:
             set_cookie=tuple(response.headers.getlist("Set-Cookie")),
         )
 
+    def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Forwarded:
+        """Passes a request on to TokenGate's public listener as it is (``target``: an origin-form
+        path and query, e.g. ``/auth/refresh``) and returns the answer, whatever its status; for
+        serving ``/auth/*`` from the app's own origin. Raises ``Unavailable`` when TokenGate does
+        not answer, ``InvalidRequest`` for a header HTTP cannot carry."""
+        if not target.startswith("/"):
+            raise ValueError("target must be an origin-form path")
+        try:
+            response = self._pool.request(method, self.url + target, body=body, headers=dict(headers), redirect=False)
+        except urllib3.exceptions.HTTPError as error:
+            raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
+        except (ValueError, UnicodeError):
+            raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
+        return Forwarded(response.status, tuple(response.headers.items()), response.data)
+
     # -- the service API ---------------------------------------------------------------------------
 
     def start_session(self, user: str, user_agent: str | None = None, ip: str | None = None) -> Session:
         """Starts a session for ``user``, whom the app has authenticated (``POST /admin/v1/sessions``).
-        ``user_agent`` and ``ip`` are the browser's, shown in the session list."""
+        ``user`` is the app's own id, kept exactly as given (case and Unicode untouched): 1-255
+        bytes of UTF-8 without control characters, else ``InvalidRequest``. ``user_agent`` and
+        ``ip`` are the browser's, shown in the session list."""
         body: dict[str, str] = {"user": user}
         if user_agent is not None:
             body["user_agent"] = user_agent[:256]

@@ -28,18 +28,52 @@ import ipaddress
 import logging
 import weakref
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar, Union
+from urllib.parse import quote, quote_from_bytes
 
-import urllib3
-from flask import Flask, Response, current_app, g, has_app_context, has_request_context, jsonify, redirect, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    has_app_context,
+    has_request_context,
+    jsonify,
+    redirect,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.local import LocalProxy
+from werkzeug.wrappers import Response as BaseResponse
 
-from . import Client, ConfigurationError, CSRFFailed, Identity, Session, StoreUnavailable, TokenGateError, Unavailable
+from . import (
+    VERIFY_HEADERS,
+    Client,
+    ConfigurationError,
+    CSRFFailed,
+    HeadersTooLarge,
+    Identity,
+    Session,
+    StoreUnavailable,
+    TokenGateError,
+    Unavailable,
+    decode_user_header,
+)
 
-__all__ = ["TokenGate", "end_sessions", "public", "start_session"]
+__all__ = ["TokenGate", "TokenGateState", "current_user", "end_sessions", "public", "start_session"]
 
 log = logging.getLogger("tokengate.flask")
-View = TypeVar("View", bound=Callable[..., Any])
+Marked = TypeVar("Marked")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+_PUBLIC_BLUEPRINTS: weakref.WeakSet[Blueprint] = weakref.WeakSet()
+# What TokenGate reads of a request at most (README: 431 headers_too_large over 16 KiB).
+_MAX_HEADER_BYTES = 16 * 1024
+# Path characters passed on as they are in X-Original-URI and pass-through targets (RFC 3986 pchar).
+_PATH_SAFE = "/!$&'()*+,;=:@-._~"
+_QUERY_SAFE = _PATH_SAFE + "?%"
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # What passes between the browser and TokenGate through `proxy_auth_routes`, each way.
@@ -67,13 +101,19 @@ _PROXIED_RESPONSE_HEADERS = (
 _MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
+_VERIFY_HEADER_NAMES = frozenset(name.lower() for name in VERIFY_HEADERS)
 
 
-def public(view: View) -> View:
-    """Marks a view (a function, or a class-based ``View`` class) as reachable without a token: a
-    login page, health checks. ``g.tokengate`` is None in it. Above or below ``@app.route``."""
-    view._tokengate_public = True  # type: ignore[attr-defined]
-    return view
+def public(target: Marked) -> Marked:
+    """Marks a view (a function, or a class-based ``View`` class) or a whole ``Blueprint`` as
+    reachable without a token: a login page, health checks, a public API. ``g.tokengate`` is None
+    there and identity headers are removed from the request. Above or below ``@app.route``; for a
+    blueprint, ``public(Blueprint(...))`` (its nested blueprints included)."""
+    if isinstance(target, Blueprint):
+        _PUBLIC_BLUEPRINTS.add(target)
+    else:
+        target._tokengate_public = True  # type: ignore[attr-defined]
+    return target
 
 
 def _is_public_view(view: Any) -> bool:
@@ -121,12 +161,32 @@ def _within(address: str | None, networks: tuple[Network, ...]) -> bool:
 
 
 @dataclass(frozen=True)
-class _Settings:
-    """One app's settings (an extension may serve several apps: the app-factory pattern)."""
+class TokenGateState:
+    """One app's TokenGate, in ``app.extensions["tokengate"]`` (``init_app`` puts it there): the
+    extension that installed it, the app's :class:`tokengate.Client`, its login view and trusted
+    proxies."""
 
+    extension: TokenGate
     client: Client
     login_view: str | None
-    proxies: tuple[Network, ...]
+    proxies: tuple[Network, ...] = field(repr=False)
+
+    def start_session(self, user: str, response: Response | None = None) -> Session:
+        """:meth:`TokenGate.start_session` for this app."""
+        user_agent = ip = None
+        if has_request_context():
+            user_agent = request.headers.get("User-Agent")
+            ip = _client_address(self)
+        session = self.client.start_session(user, user_agent=user_agent, ip=ip)
+        if response is not None:
+            for cookie in session.set_cookie:
+                response.headers.add("Set-Cookie", cookie)
+            response.headers["Cache-Control"] = "no-store"
+        return session
+
+    def end_sessions(self, user: str) -> None:
+        """:meth:`TokenGate.end_sessions` for this app."""
+        self.client.end_sessions(user)
 
 
 class TokenGate:
@@ -156,8 +216,10 @@ class TokenGate:
     In a guarded view ``g.tokengate`` is the :class:`tokengate.Identity` (``.user``,
     ``.session_id``); it is None in public views. A refused request gets TokenGate's JSON error
     (401 with ``WWW-Authenticate``, 403 ``csrf_failed``); TokenGate or its Redis unavailable gets
-    503 ``store_unavailable`` with ``Retry-After: 1``, never the view. Stored in
-    ``app.extensions["tokengate"]``; ``.client`` is the :class:`tokengate.Client`.
+    503 ``store_unavailable`` with ``Retry-After: 1``, never the view. Each app's state is a
+    :class:`TokenGateState` in ``app.extensions["tokengate"]``; ``init_app`` twice on one app
+    installs nothing twice. :meth:`unauthorized_handler` changes how refusals are answered,
+    :meth:`user_loader` what :data:`current_user` is.
     """
 
     def __init__(
@@ -183,13 +245,19 @@ class TokenGate:
         }
         self._timeout = timeout
         self._client = client
-        self._apps: weakref.WeakKeyDictionary[Flask, _Settings] = weakref.WeakKeyDictionary()
-        self._last: _Settings | None = None
+        self._unauthorized: Callable[[TokenGateError], ResponseReturnValue] | None = None
+        self._user_loader: Callable[[Identity], Any] | None = None
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: Flask) -> None:
-        """Installs the guard on ``app`` (the app-factory pattern)."""
+        """Installs the guard on ``app`` (the app-factory pattern). Calling it again for the same
+        app does nothing; another extension already installed on the app is an error."""
+        installed = app.extensions.get("tokengate")
+        if isinstance(installed, TokenGateState):
+            if installed.extension is self:
+                return
+            raise RuntimeError("another TokenGate extension is already installed on this app")
         settings = {name: value if value is not None else app.config.get(name) for name, value in self._settings.items()}
         client = self._client
         if client is None:
@@ -202,141 +270,52 @@ class TokenGate:
                 admin_key=settings["TOKENGATE_ADMIN_KEY"],
                 timeout=float(timeout),
             )
-        state = _Settings(
+        state = TokenGateState(
+            extension=self,
             client=client,
             login_view=settings["TOKENGATE_LOGIN_VIEW"] or None,
             proxies=_networks(settings["TOKENGATE_TRUSTED_PROXIES"]),
         )
-        self._apps[app] = state
-        self._last = state
-        app.extensions["tokengate"] = self
-        if _flag(settings["TOKENGATE_PROXY_AUTH_ROUTES"], "TOKENGATE_PROXY_AUTH_ROUTES"):
-            self._add_auth_routes(app)
+        proxy_routes = _flag(settings["TOKENGATE_PROXY_AUTH_ROUTES"], "TOKENGATE_PROXY_AUTH_ROUTES")
+        app.extensions["tokengate"] = state
+        if proxy_routes:
+            app.add_url_rule("/auth/<path:rest>", "_tokengate.auth", _proxy, methods=_PROXIED_METHODS)
+            app.add_url_rule("/tokengate.js", "_tokengate.js", _proxy, defaults={"rest": None})
         # The first before_request function: nothing of the app runs for a request that is refused.
-        app.before_request_funcs.setdefault(None, []).insert(0, self._guard)
-        app.after_request(self._pass_on)
-
-    def _state(self) -> _Settings:
-        if has_app_context():
-            state = self._apps.get(current_app._get_current_object())  # type: ignore[attr-defined]
-            if state is not None:
-                return state
-        if self._last is None:
-            raise RuntimeError("TokenGate.init_app(app) has not been called")
-        return self._last
+        app.before_request_funcs.setdefault(None, []).insert(0, _guard)
+        app.after_request(_pass_on)
 
     @property
     def client(self) -> Client:
-        """The :class:`tokengate.Client` (the current app's, inside an app context)."""
-        if self._last is None and self._client is not None:
+        """The current app's :class:`tokengate.Client`; outside an app context, the one given as
+        ``client=`` (there is no "last app" to fall back to)."""
+        if has_app_context():
+            state = current_app.extensions.get("tokengate")
+            if isinstance(state, TokenGateState) and state.extension is self:
+                return state.client
+        if self._client is not None:
             return self._client
-        return self._state().client
+        raise RuntimeError("no app context: the client is the app's, app.extensions['tokengate'].client")
 
     @property
     def login_view(self) -> str | None:
-        """The login view's endpoint name, or None."""
-        return self._state().login_view
+        """The current app's login view's endpoint name, or None."""
+        return _state().login_view
 
-    # -- the guard ---------------------------------------------------------------------------------
+    def unauthorized_handler(self, handler: Handler) -> Handler:
+        """Decorates the function that answers a refused request instead of the built-in answer
+        (TokenGate's JSON error, or the redirect to the login view). It is called with the
+        :class:`tokengate.TokenGateError` (``.status``, ``.code``, ``.headers``) and returns any
+        Flask response value; the view never runs. TokenGate unavailable stays a 503."""
+        self._unauthorized = handler
+        return handler
 
-    def _guard(self) -> Response | None:
-        state = self._state()
-        g.tokengate = None
-        trusted = _within(request.remote_addr, state.proxies)
-        if not trusted:
-            # Only a trusted proxy may name the user: a client's own X-Auth-* never reaches the view.
-            for name in _IDENTITY_HEADERS:
-                request.environ.pop(name, None)
-        try:
-            identity = self._trusted_identity() if trusted else None
-            if identity is None:
-                if self._is_public(state):
-                    return None
-                identity = state.client.verify(self._verify_headers(state))
-        except (Unavailable, StoreUnavailable) as error:
-            log.warning("TokenGate could not check %s %s (%s): answering 503", request.method, request.path, error.code)
-            return _unavailable()
-        except TokenGateError as error:
-            return self._refusal(error, state)
-        g.tokengate = identity
-        return None
-
-    def _is_public(self, state: _Settings) -> bool:
-        endpoint = request.endpoint
-        if endpoint is None:
-            return False  # an unknown path: denied like any other without a token
-        if endpoint == "static" or endpoint.startswith("_tokengate.") or endpoint == state.login_view:
-            return True
-        return _is_public_view(current_app.view_functions.get(endpoint))
-
-    def _trusted_identity(self) -> Identity | None:
-        user = request.headers.get("X-Auth-User")
-        session_id = request.headers.get("X-Auth-Session")
-        if not user or not session_id:
-            return None
-        return Identity(user=user, session_id=session_id)
-
-    def _client_address(self, state: _Settings) -> str | None:
-        """The browser's address: the peer, or behind trusted proxies the nearest address in
-        X-Forwarded-For that is not one of them."""
-        peer = request.remote_addr
-        if not _within(peer, state.proxies):
-            return peer
-        for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
-            hop = hop.strip()
-            if hop and not _within(hop, state.proxies):
-                return hop
-        return peer
-
-    def _verify_headers(self, state: _Settings) -> dict[str, str]:
-        headers = {name: value for name, value in request.headers.items()}
-        # The method and path of the request being guarded (cookie-mode CSRF needs the method).
-        headers["X-Original-Method"] = request.method
-        headers["X-Original-URI"] = request.full_path if request.query_string else request.path
-        headers["Host"] = request.host
-        address = self._client_address(state)
-        if address:
-            headers["X-Forwarded-For"] = address
-        else:
-            headers.pop("X-Forwarded-For", None)
-        return headers
-
-    def _refusal(self, error: TokenGateError, state: _Settings) -> Response:
-        if error.status >= 500 or error.status not in (400, 401, 403, 413, 429):
-            log.warning("TokenGate answered %s %s with %s: answering 503", request.method, request.path, error.code)
-            return _unavailable()
-        if (
-            state.login_view
-            and error.status == 401
-            and request.method in ("GET", "HEAD")
-            and not isinstance(error, CSRFFailed)
-            and _wants_html()
-        ):
-            answer = redirect(url_for(state.login_view, next=request.full_path if request.query_string else request.path))
-            answer.headers["Cache-Control"] = "no-store"
-            return answer
-        answer = jsonify(error=error.code, message=error.message)
-        answer.status_code = error.status
-        answer.headers["Cache-Control"] = "no-store"
-        for name in ("WWW-Authenticate", "Retry-After"):
-            if name.lower() in error.headers:
-                answer.headers[name] = error.headers[name.lower()]
-        if error.status == 401 and "WWW-Authenticate" not in answer.headers:
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="tokengate"'
-        return answer
-
-    def _pass_on(self, response: Response) -> Response:
-        identity = g.get("tokengate")
-        if isinstance(identity, Identity):
-            for cookie in identity.set_cookie:
-                response.headers.add("Set-Cookie", cookie)
-            if identity.next_token:
-                response.headers["X-Next-Token"] = identity.next_token
-            if identity.next_token or identity.set_cookie:
-                # A live token must never be stored by a cache, whatever the view said.
-                response.headers["Cache-Control"] = "no-store"
-                response.vary.update(("Authorization", "Cookie"))
-        return response
+    def user_loader(self, loader: Handler) -> Handler:
+        """Decorates the function that turns a verified :class:`tokengate.Identity` into the app's
+        own user object, e.g. ``lambda identity: User.query.get(identity.user)``; read it as
+        ``tokengate.flask.current_user`` (None on public views, loaded once per request)."""
+        self._user_loader = loader
+        return loader
 
     # -- sessions for the app's own users ----------------------------------------------------------
 
@@ -344,76 +323,231 @@ class TokenGate:
         """Starts a session for ``user``, whom the app has just authenticated, with this request's
         User-Agent and client address; in cookie mode the session's cookies are set on
         ``response``."""
-        state = self._state()
-        user_agent = ip = None
-        if has_request_context():
-            user_agent = request.headers.get("User-Agent")
-            ip = self._client_address(state)
-        session = state.client.start_session(user, user_agent=user_agent, ip=ip)
-        if response is not None:
-            for cookie in session.set_cookie:
-                response.headers.add("Set-Cookie", cookie)
-            response.headers["Cache-Control"] = "no-store"
-        return session
+        return _state().start_session(user, response)
 
     def end_sessions(self, user: str) -> None:
         """Ends every session of ``user`` (password changed, account disabled)."""
-        self._state().client.end_sessions(user)
-
-    # -- /auth/* and /tokengate.js passed through --------------------------------------------------
-
-    def _add_auth_routes(self, app: Flask) -> None:
-        app.add_url_rule("/auth/<path:rest>", "_tokengate.auth", self._proxy, methods=_PROXIED_METHODS)
-        app.add_url_rule("/tokengate.js", "_tokengate.js", self._proxy, defaults={"rest": None})
-
-    def _proxy(self, rest: str | None) -> Response:
-        state = self._state()
-        client = state.client
-        headers = {name: request.headers[name] for name in _PROXIED_REQUEST_HEADERS if name in request.headers}
-        headers["Host"] = request.host
-        address = self._client_address(state)
-        if address:
-            headers["X-Forwarded-For"] = address
-        # Bounded: never more than the limit (+1 byte, to tell) is read, whatever the client declares.
-        if (request.content_length or 0) > _MAX_PROXIED_BODY:
-            return _too_large()
-        body = request.stream.read(_MAX_PROXIED_BODY + 1)
-        if len(body) > _MAX_PROXIED_BODY:
-            return _too_large()
-        target = client.url + (request.full_path if request.query_string else request.path)
-        try:
-            upstream = client._pool.request(request.method, target, body=body or None, headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError as error:
-            log.warning("TokenGate did not answer %s %s (%s): answering 503", request.method, request.path, type(error).__name__)
-            return _unavailable()
-        answer = Response(upstream.data, status=upstream.status)
-        if "Content-Type" not in upstream.headers:
-            del answer.headers["Content-Type"]
-        if request.method == "HEAD" and "Content-Length" in upstream.headers:
-            answer.headers["Content-Length"] = upstream.headers["Content-Length"]
-        for name in _PROXIED_RESPONSE_HEADERS:
-            if name in upstream.headers:
-                answer.headers[name] = upstream.headers[name]
-        for cookie in upstream.headers.getlist("Set-Cookie"):
-            answer.headers.add("Set-Cookie", cookie)
-        return answer
+        _state().end_sessions(user)
 
 
-def _extension() -> TokenGate:
-    extension = current_app.extensions.get("tokengate")
-    if not isinstance(extension, TokenGate):
+def _state() -> TokenGateState:
+    state = current_app.extensions.get("tokengate")
+    if not isinstance(state, TokenGateState):
         raise RuntimeError("TokenGate is not installed on this app: TokenGate(app) or init_app(app)")
-    return extension
+    return state
+
+
+# -- the guard -------------------------------------------------------------------------------------
+
+
+def _guard() -> ResponseReturnValue | None:
+    state = _state()
+    g.tokengate = None
+    if _is_public(state) or _is_preflight():
+        # No identity here, and none a client could put in: the identity headers go.
+        _drop_identity_headers()
+        return None
+    trusted = _within(request.remote_addr, state.proxies)
+    identity = _trusted_identity() if trusted else None
+    if identity is None:
+        _drop_identity_headers()
+        try:
+            identity = state.client.verify(_verify_headers(state))
+        except (Unavailable, StoreUnavailable) as error:
+            log.warning("TokenGate could not check %s %s (%s): answering 503", request.method, _loggable_path(), error.code)
+            return _unavailable()
+        except TokenGateError as error:
+            return _refusal(error, state)
+    g.tokengate = identity
+    return None
+
+
+def _is_public(state: TokenGateState) -> bool:
+    endpoint = request.endpoint
+    if endpoint is None:
+        return False  # an unknown path: denied like any other without a token
+    if endpoint == "static" or endpoint.startswith("_tokengate.") or endpoint == state.login_view:
+        return True
+    if _is_public_view(current_app.view_functions.get(endpoint)):
+        return True
+    return any(current_app.blueprints.get(name) in _PUBLIC_BLUEPRINTS for name in request.blueprints)
+
+
+def _is_preflight() -> bool:
+    """A CORS preflight: the browser asks before the real request and never sends credentials with
+    it; it goes on to the app's own CORS handling (flask-cors, or Flask's automatic OPTIONS)."""
+    return request.method == "OPTIONS" and "Origin" in request.headers and "Access-Control-Request-Method" in request.headers
+
+
+def _drop_identity_headers() -> None:
+    for name in _IDENTITY_HEADERS:
+        request.environ.pop(name, None)
+
+
+def _trusted_identity() -> Identity | None:
+    user = request.headers.get("X-Auth-User")
+    session_id = request.headers.get("X-Auth-Session")
+    if not user or not session_id:
+        return None
+    try:
+        return Identity(user=decode_user_header(user), session_id=session_id)
+    except ValueError:
+        return None
+
+
+def _client_address(state: TokenGateState) -> str | None:
+    """The browser's address: the peer, or behind trusted proxies the nearest address in
+    X-Forwarded-For that is not one of them."""
+    peer = request.remote_addr
+    if not _within(peer, state.proxies):
+        return peer
+    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
+        hop = hop.strip()
+        if hop and not _within(hop, state.proxies):
+            return hop
+    return peer
+
+
+def _target() -> str:
+    """The request's path and query as an origin-form target of ASCII only (percent-encoded), so
+    that no path a client can send (non-Latin-1, CR/LF) breaks a header or a request line."""
+    target = quote(request.path, safe=_PATH_SAFE)
+    if request.query_string:
+        target += "?" + quote_from_bytes(request.query_string, safe=_QUERY_SAFE)
+    return target
+
+
+def _loggable_path() -> str:
+    return quote(request.path, safe=_PATH_SAFE)[:200]
+
+
+def _verify_headers(state: TokenGateState) -> dict[str, str]:
+    headers = {name: value for name, value in request.headers.items()}
+    # The method and path of the request being guarded (cookie-mode CSRF needs the method).
+    headers["X-Original-Method"] = request.method
+    headers["X-Original-URI"] = _target()
+    headers["Host"] = request.host
+    address = _client_address(state)
+    if address:
+        headers["X-Forwarded-For"] = address
+    else:
+        headers.pop("X-Forwarded-For", None)
+    size = sum(len(name) + len(value) + 4 for name, value in headers.items() if name.lower() in _VERIFY_HEADER_NAMES)
+    if size > _MAX_HEADER_BYTES:
+        # What TokenGate would refuse anyway (a 17 KB cookie): its answer without asking.
+        raise HeadersTooLarge("headers_too_large", "the request's header fields are too large", 431)
+    return headers
+
+
+def _refusal(error: TokenGateError, state: TokenGateState) -> ResponseReturnValue:
+    if not 400 <= error.status < 500:
+        log.warning("TokenGate answered %s %s with %s: answering 503", request.method, _loggable_path(), error.code)
+        return _unavailable()
+    handler = state.extension._unauthorized
+    if handler is not None:
+        return handler(error)
+    if (
+        state.login_view
+        and error.status == 401
+        and request.method in ("GET", "HEAD")
+        and not isinstance(error, CSRFFailed)
+        and _wants_html()
+    ):
+        answer: BaseResponse = redirect(url_for(state.login_view, next=_target()))
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+    answer = jsonify(error=error.code, message=error.message)
+    answer.status_code = error.status
+    answer.headers["Cache-Control"] = "no-store"
+    for name in ("WWW-Authenticate", "Retry-After"):
+        if name.lower() in error.headers:
+            answer.headers[name] = error.headers[name.lower()]
+    if error.status == 401 and "WWW-Authenticate" not in answer.headers:
+        answer.headers["WWW-Authenticate"] = 'Bearer realm="tokengate"'
+    return answer
+
+
+def _pass_on(response: Response) -> Response:
+    identity = g.get("tokengate")
+    if isinstance(identity, Identity):
+        for cookie in identity.set_cookie:
+            response.headers.add("Set-Cookie", cookie)
+        if identity.next_token:
+            response.headers["X-Next-Token"] = identity.next_token
+        if identity.next_token or identity.set_cookie:
+            # A live token must never be stored by a cache, whatever the view said.
+            response.headers["Cache-Control"] = "no-store"
+            response.vary.update(("Authorization", "Cookie"))
+    return response
+
+
+def _load_user() -> Any:
+    identity = g.get("tokengate")
+    if not isinstance(identity, Identity):
+        return None
+    if "_tokengate_user" not in g:
+        loader = _state().extension._user_loader
+        g._tokengate_user = loader(identity) if loader is not None else identity
+    return g._tokengate_user
+
+
+current_user: Any = LocalProxy(_load_user)
+"""The current request's user: what the ``user_loader`` returns for ``g.tokengate`` (the
+:class:`tokengate.Identity` itself without a loader), None in public views."""
+
+
+# -- /auth/* and /tokengate.js passed through ------------------------------------------------------
+
+
+def _proxy(rest: str | None) -> ResponseReturnValue:
+    state = _state()
+    # Only /auth/<something> below /auth/: no dot segments, no empty ones (a client's /auth/../metrics).
+    if rest is not None and any(part in ("", ".", "..") or "\\" in part for part in rest.split("/")):
+        answer = jsonify(error="not_found", message="no such route")
+        answer.status_code = 404
+        answer.headers["Cache-Control"] = "no-store"
+        return answer
+    headers = {name: request.headers[name] for name in _PROXIED_REQUEST_HEADERS if name in request.headers}
+    headers["Host"] = request.host
+    address = _client_address(state)
+    if address:
+        headers["X-Forwarded-For"] = address
+    # Bounded: never more than the limit (+1 byte, to tell) is read, whatever the client declares.
+    if (request.content_length or 0) > _MAX_PROXIED_BODY:
+        return _too_large()
+    body = request.stream.read(_MAX_PROXIED_BODY + 1)
+    if len(body) > _MAX_PROXIED_BODY:
+        return _too_large()
+    try:
+        upstream = state.client.forward(request.method, _target(), headers, body or None)
+    except Unavailable as error:
+        log.warning("TokenGate did not answer %s %s (%s): answering 503", request.method, _loggable_path(), error.message)
+        return _unavailable()
+    except TokenGateError as error:
+        return _refusal(error, state)
+    answer = Response(upstream.body, status=upstream.status)
+    if upstream.header("Content-Type") is None:
+        del answer.headers["Content-Type"]
+    length = upstream.header("Content-Length")
+    if request.method == "HEAD" and length is not None:
+        answer.headers["Content-Length"] = length
+    for name in _PROXIED_RESPONSE_HEADERS:
+        value = upstream.header(name)
+        if value is not None:
+            answer.headers[name] = value
+    for cookie in upstream.header_list("Set-Cookie"):
+        answer.headers.add("Set-Cookie", cookie)
+    return answer
 
 
 def start_session(user: str, response: Response | None = None) -> Session:
     """:meth:`TokenGate.start_session` of the current app's extension."""
-    return _extension().start_session(user, response)
+    return _state().start_session(user, response)
 
 
 def end_sessions(user: str) -> None:
     """:meth:`TokenGate.end_sessions` of the current app's extension."""
-    _extension().end_sessions(user)
+    _state().end_sessions(user)
 
 
 def _unavailable() -> Response:

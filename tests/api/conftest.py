@@ -31,7 +31,7 @@ class Api:
     """What a test needs of the running instance."""
 
     def __init__(self, mode, public, admin, service_key, redis, gate):
-        self.mode = mode           # "bearer", or "cookie": cookie mode, requests authenticated by the cookie
+        self.mode = mode           # "bearer"; "cookie": cookie mode, requests authenticated by the cookie; "rotation"
         self.public = public
         self.admin = admin
         self.service_key = service_key
@@ -41,9 +41,10 @@ class Api:
         self.statuses = {}         # (operation, status) -> count
 
 
-@pytest.fixture(scope="session", params=["bearer", "cookie"])
+@pytest.fixture(scope="session", params=["bearer", "cookie", "rotation"])
 def api(request):
-    """The instance: with the defaults ("bearer"), or in cookie mode ("cookie")."""
+    """The instance: with the defaults ("bearer"), in cookie mode ("cookie"), or with per-request
+    rotation ("rotation", tokens in the header as with the defaults)."""
     mode = request.param
     binary = os.environ.get("TOKENGATE_BINARY", os.path.join(ROOT, ".build", "debug", "tokengate"))
     work = tempfile.mkdtemp(prefix=f"tokengate-api-{mode}-")
@@ -61,7 +62,8 @@ def api(request):
             "TOKENGATE_TOKEN_TTL": str(TOKEN_TTL),
             # The fuzzer's X-Forwarded-For is believed, so that its values reach the address parsing
             # and the per-address keys.
-            "TOKENGATE_TRUSTED_PROXIES": "127.0.0.1", "TOKENGATE_COOKIE": "on" if mode == "cookie" else "off"})
+            "TOKENGATE_TRUSTED_PROXIES": "127.0.0.1", "TOKENGATE_COOKIE": "on" if mode == "cookie" else "off",
+            "TOKENGATE_ROTATION": "per-request" if mode == "rotation" else "off"})
         assert gate.start(), f"tokengate did not start: {gate.tail()}"
         admin = f"http://127.0.0.1:{admin_port}"
         deadline = time.monotonic() + 10

@@ -36,6 +36,7 @@ EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "20"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
           response_headers_conformance]
 BEACONS = ("/auth/logout", "/auth/close")
+ROTATING = ("/api/me", "/auth/verify", "/auth/sessions", "/auth/sessions/{sid}")
 PUBLIC = ("/healthz", "/readyz", "/metrics", "/.well-known/jwks.json", "/", "/tokengate.js", "/demo.js", "/auth/login")
 
 config = SchemathesisConfig.from_dict({
@@ -103,6 +104,8 @@ def test_every_answer_is_as_documented(case, api):
             case.body.update(username="alice", password=PASSWORD)
     api.requests += 1
     response = case.call_and_validate(base_url=base, headers=headers, checks=CHECKS, timeout=30)
+    if api.mode == "rotation" and path in ROTATING and response.status_code < 300:
+        assert response.headers.get("x-next-token"), "per-request rotation: a successor on every protected answer"
     key = (f"{case.method} {path}", response.status_code)
     api.statuses[key] = api.statuses.get(key, 0) + 1
 
@@ -121,11 +124,14 @@ LAYOUT = [   # the README's "Redis key layout": name, type, longest TTL (seconds
     (r"tg:rl:sk:[0-9a-fA-F.:/]{1,64}", "string", 300),
 ]
 SESSION_FIELDS = re.compile(rf"created|seen|ua|ip|n|via|cred|t:{ID}")
+LIMIT_FIELDS = re.compile(r"f|i|iat")
+TOKEN_VALUE = re.compile(r"1|\d{13} [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")   # live, or rotated: "<ms> <successor>"
 
 
 def test_the_keyspace_holds_only_what_the_key_layout_allows(api):
     """After the fuzzing: every key matches a row of the key layout, with its type and a TTL no
-    longer than the row allows (never none); a session hash holds only the documented fields."""
+    longer than the row allows (never none); a session hash holds only the documented fields, a
+    failed-login counter only `f`, `i` and `iat`, a token key `1` or `<rotated-at ms> <successor>`."""
     client = api.redis.client()
     try:
         keys = client.keys("*")
@@ -145,12 +151,13 @@ def test_the_keyspace_holds_only_what_the_key_layout_allows(api):
                 wrong.append(f"{name!r}: a {kind}, not a {row[1]}")
             elif not 0 < ttl <= row[2] * 1000:
                 wrong.append(f"{name!r}: PTTL {ttl}, not within (0, {row[2]} s]")
-            elif row[1] == "hash" and ":s:" in name:
-                fields = client("HKEYS", name)
-                for field in fields:
-                    field = field.decode() if isinstance(field, bytes) else field
-                    if not SESSION_FIELDS.fullmatch(field):
-                        wrong.append(f"{name!r}: field {field!r}")
+            elif row[1] == "hash":
+                allowed = SESSION_FIELDS if ":s:" in name else LIMIT_FIELDS
+                wrong += [f"{name!r}: field {field!r}" for field in client("HKEYS", name) if not allowed.fullmatch(field)]
+            elif ":t:" in name:
+                value = client("GET", name)
+                if value is not None and not TOKEN_VALUE.fullmatch(value):
+                    wrong.append(f"{name!r}: value {value[:40]!r}")
         assert not wrong, "\n".join(wrong[:20])
     finally:
         client.close()

@@ -5,7 +5,7 @@ import TokenGateHTTP
 import UnixSignals
 
 /// Reloads the signing-key file, the users file and the service API's keys file on `SIGHUP`
-/// (CONTRACT section 8): all are read and parsed first, and only when all are good do they go into
+/// (README, "Reloading without a restart"): all are read and parsed first, and only when all are good do they go into
 /// force, together. A bad file is
 /// refused with one log line and the files loaded before stay in force; requests in flight are not
 /// affected. A key given inline (`TOKENGATE_SIGNING_KEY`) or made by `--dev` stays as it is.

@@ -73,7 +73,7 @@ public enum TokenGateApplication {
         return router
     }
 
-    /// The service API's router (CONTRACT section 9): every route, and every unmatched path, needs
+    /// The service API's router (`docs/openapi.yaml`, tag `service`): every route, and every unmatched path, needs
     /// a service key; user tokens are not service keys.
     public static func adminRouter(_ parts: Parts) -> Router<TokenGateRequestContext> {
         let router = Router(context: TokenGateRequestContext.self, options: .autoGenerateHeadEndpoints)

@@ -10,7 +10,7 @@ import TokenGate
 
 @testable import TokenGateHTTP
 
-/// The service API (CONTRACT section 9) end to end: its own listener beside the public one, over
+/// The service API (`docs/openapi.yaml`, tag `service`) end to end: its own listener beside the public one, over
 /// real sockets, against a real Redis.
 @Suite("service API end to end")
 struct AdminAPITests {

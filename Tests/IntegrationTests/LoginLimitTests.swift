@@ -4,7 +4,7 @@ import Testing
 import TokenGate
 import TokenGateHTTP
 
-/// The failed-login limits under parallel logins (CONTRACT section 4): correct passwords are never
+/// The failed-login limits under parallel logins (README, "Failed-login limits"): correct passwords are never
 /// refused for failures that did not happen, and parallel guesses never check more passwords than
 /// the limit allows.
 @Suite("login limits under concurrency")

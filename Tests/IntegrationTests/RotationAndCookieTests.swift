@@ -8,7 +8,7 @@ import TokenGate
 
 @testable import TokenGateHTTP
 
-/// Per-request rotation (CONTRACT section 5) over HTTP, with a real Redis.
+/// Per-request rotation (README, "Per-request rotation") over HTTP, with a real Redis.
 @Suite("per-request rotation")
 struct RotationTests {
     @Test("parallel requests with one token all get the same successor, and the successor works")
@@ -116,7 +116,7 @@ struct RotationTests {
     }
 }
 
-/// Cookie mode (CONTRACT section 6) over HTTP, with a real Redis.
+/// Cookie mode (README, "Cookie mode") over HTTP, with a real Redis.
 @Suite("cookie mode")
 struct CookieModeTests {
     static func setCookies(_ response: TestResponse) -> [String] {

@@ -170,8 +170,8 @@ public struct AuthService: Sendable {
         )
     }
 
-    /// Starts a session for a user the caller authenticated itself (the service API, CONTRACT
-    /// section 9): no password and no login rate limit; the user need not be in the users file.
+    /// Starts a session for a user the caller authenticated itself (the service API,
+    /// `docs/openapi.yaml`): no password and no login rate limit; the user need not be in the users file.
     /// `user` is the app's id exactly as given (`UserID`: no case folding, no normalisation).
     /// `keyName` names the service key, which the session records (field `via`) and the log shows.
     public func startSession(user rawName: String, userAgent: String, address: String, keyName: String) async throws(TokenGateError) -> Grant {

@@ -216,6 +216,6 @@ public struct AdminAPI: Sendable {
 public enum Rotation: String, Sendable {
     /// Tokens are multi-use for their TTL; only `/auth/refresh` hands out a successor.
     case off
-    /// Every successful protected response carries a successor (CONTRACT section 5).
+    /// Every successful protected response carries a successor (README, "Per-request rotation").
     case perRequest = "per-request"
 }

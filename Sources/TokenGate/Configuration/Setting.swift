@@ -2,7 +2,7 @@
 ///
 /// Every setting is declared once, in `Setting+Table.swift`, as a `Setting.Typed` that also says
 /// how its text becomes a value; the command line, `--help`, the operator commands and
-/// `Configuration.parse` all follow that table (CONTRACT section 3). Raw values are keyed by
+/// `Configuration.parse` all follow that table (README, "Configuration"). Raw values are keyed by
 /// `Setting` (`[.tokenTTL: "30"]`); `SettingReader` turns them into typed values.
 ///
 /// A class so that the table's typed declarations (`Setting.Typed<Value>`, its only subclass)

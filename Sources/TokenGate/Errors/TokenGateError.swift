@@ -3,7 +3,7 @@
 /// The HTTP layer maps each code to its status once (`TokenGateError+HTTP.swift`). The message is
 /// for humans and never contains a token, a password or a stack trace.
 public struct TokenGateError: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The contract's error codes (CONTRACT.md section 4).
+    /// The contract's error codes (`docs/openapi.yaml`, schema `ErrorCode`).
     public enum Code: String, Sendable, CaseIterable {
         case invalidRequest = "invalid_request"
         case payloadTooLarge = "payload_too_large"

@@ -1,7 +1,7 @@
 import Crypto
 
 /// The service API's keys (`TOKENGATE_ADMIN_KEYS_FILE`): named secrets that let an app's backend
-/// start and end sessions for users it authenticated itself (CONTRACT section 9).
+/// start and end sessions for users it authenticated itself (`docs/openapi.yaml`, tag `service`).
 ///
 /// The file holds one key a line, `NAME:sha256:<64 hex digits>`, the SHA-256 of the secret:
 /// the secrets are 256 random bits, so a fast hash is enough (nothing to brute-force), and the

@@ -259,7 +259,7 @@ enum Scripts {
         """
     )
 
-    /// Per-request rotation (CONTRACT section 5). KEYS: token, session, index, successor's key.
+    /// Per-request rotation (README, "Per-request rotation"). KEYS: token, session, index, successor's key.
     /// ARGV: sid, successor's jti, ttl, idle, max age, token prefix, reuse grace (ms), activity (1/0),
     /// successor token, and the user's credential in the users file now (as in `refresh`). The
     /// first use of a token stores `successor` in the token's key and adds it to the session; every
@@ -417,7 +417,7 @@ enum Scripts {
         """
     )
 
-    /// One of a login's failed-login counters (CONTRACT section 4): a hash with the failures of its
+    /// One of a login's failed-login counters (`docs/security.md`): a hash with the failures of its
     /// window ('f') and the attempts whose password is being checked right now ('i', last changed at
     /// 'iat', Unix ms). A login may go ahead while failures plus attempts in flight are under the
     /// limit, so parallel guesses can never check more passwords than the limit allows; an attempt

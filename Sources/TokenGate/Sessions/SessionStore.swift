@@ -381,7 +381,7 @@ public struct SessionStore: Sendable {
         return (now, sessions)
     }
 
-    /// The failed-login limits (CONTRACT section 4), each over `window` seconds.
+    /// The failed-login limits (`docs/security.md`), each over `window` seconds.
     public struct LoginLimits: Sendable {
         /// Failures of one username from one address: the tight limit.
         public var perUserAndAddress: Int

@@ -8,7 +8,7 @@ public struct IssuedToken: Sendable {
     public let expiresAt: Int64
 }
 
-/// Signs access tokens (CONTRACT section 2): the header `{"alg":…,"typ":"JWT","kid":…}`, the claims
+/// Signs access tokens (`docs/sessions.md`, "The token"): the header `{"alg":…,"typ":"JWT","kid":…}`, the claims
 /// `iss`, `sub`, `aud` (when configured), `sid`, `jti`, `iat` and `exp`, and the key's signature
 /// (`SigningKey.sign`, swift-crypto). The header is the same for every token of a key, so it is
 /// encoded once. The tests check every algorithm's tokens with jwt-kit, an independent

@@ -3,7 +3,7 @@ import Hummingbird
 import Logging
 import TokenGate
 
-/// The service API (CONTRACT section 9), on its own listener: an app's backend that authenticated
+/// The service API (`docs/openapi.yaml`, tag `service`), on its own listener: an app's backend that authenticated
 /// a user itself starts, lists and ends that user's sessions. The same scripts as `/auth/*`, one
 /// round trip each, and the same errors. Every route needs a service key (`ServiceKeyMiddleware`).
 struct AdminRoutes {

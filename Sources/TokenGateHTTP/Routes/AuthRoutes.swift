@@ -4,6 +4,7 @@ import NIOCore
 import TokenGate
 
 /// `/auth/*`: login, refresh, logout, close, logout-all, and sessions (forward-auth's `/auth/verify` is a `HotRoute`).
+/// Their parameters, answers and errors are `docs/openapi.yaml`'s.
 struct AuthRoutes {
     let auth: AuthService
 

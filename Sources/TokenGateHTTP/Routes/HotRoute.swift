@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import TokenGate
 
-/// The hot routes, each defined once: `GET /api/me` and forward-auth's `GET /auth/verify`.
+/// The hot routes, each defined once: `GET /api/me` and forward-auth's `GET /auth/verify` (`docs/openapi.yaml`).
 ///
 /// Both need a live token and nothing else. `FastPathHandler` answers them in the channel
 /// pipeline when the router would do nothing more (`answeredInPipeline`); otherwise the router

@@ -5,7 +5,7 @@ import NIOCore
 import RedisClient
 import TokenGate
 
-/// The public routes: health, readiness, metrics and the static browser files.
+/// The public routes: health, readiness, metrics and the static browser files (`docs/openapi.yaml`, tag `public`).
 struct ServiceRoutes {
     let auth: AuthService
     let inspector: StoreInspector

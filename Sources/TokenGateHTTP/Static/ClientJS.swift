@@ -1,5 +1,5 @@
 extension StaticFiles {
-    /// `/tokengate.js`: the dependency-free browser client (CONTRACT section 6).
+    /// `/tokengate.js`: the dependency-free browser client (README, "Browser client").
     static let clientJS = #"""
         /* TokenGate browser client. window.TokenGate: login, adopt, fetch, logout, logoutAll, sessions,
            user, sessionId, expiresAt, addEventListener('login' | 'logout' | 'expired').

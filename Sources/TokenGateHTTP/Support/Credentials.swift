@@ -7,7 +7,7 @@ public import TokenGate
 /// `sendBeacon` routes) or, in cookie mode, the session cookie. Never the query string.
 ///
 /// In cookie mode a state-changing request that is authenticated by the cookie alone must pass
-/// the CSRF check (CONTRACT section 6): a same-origin `Sec-Fetch-Site` (or `Origin`), and the
+/// the CSRF check (`docs/openapi.yaml`, "Cookie mode"): a same-origin `Sec-Fetch-Site` (or `Origin`), and the
 /// `__Host-tg_csrf` cookie echoed in `X-CSRF-Token` (or the body field `csrf`), which must be the
 /// session's own CSRF token.
 enum Credentials {

@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 public import TokenGate
 
-// The one place where the contract's error codes meet HTTP.
+// The one place where the contract's error codes meet HTTP (`docs/openapi.yaml`, schema `ErrorCode`).
 extension TokenGateError: HTTPResponseError {
     /// The contract's status for this error's code.
     public var status: HTTPResponse.Status {

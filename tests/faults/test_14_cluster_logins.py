@@ -39,7 +39,7 @@ def test_cluster_logins_frozen(lab, work):
 def _scenario(lab, work, frozen):
     what = "its link frozen, then SIGKILLed" if frozen else "SIGKILLed"
     say(f"14. Redis Cluster: logins from one address on every shard, a shard's primary {what}")
-    cluster = ClusterSet(lab, work, proxied=frozen)
+    cluster = ClusterSet(lab, work, proxied=frozen, name="logins-frozen" if frozen else "logins-kill")
     require("the cluster starts (3 primaries, a replica each in sync)", cluster.start(), cluster.created)
     instances = {"wait-1": lab.tokengate("logins-w1", url=cluster.url, env={"TOKENGATE_REDIS_WAIT": "1"}),
                  "wait-0": lab.tokengate("logins-w0", url=cluster.url, env={"TOKENGATE_REDIS_WAIT": "0"})}

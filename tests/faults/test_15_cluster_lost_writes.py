@@ -23,7 +23,7 @@ from . import USERS, login
 
 def test_cluster_lost_writes(lab, work):
     say("15. Redis Cluster: a shard's primary dies with writes its replica never got (WAIT on and off)")
-    cluster = ClusterSet(lab, work, replication_proxied=True)
+    cluster = ClusterSet(lab, work, replication_proxied=True, name="lost-writes")
     require("the cluster starts, each replica replicating through a proxy of the test's own", cluster.start(), cluster.created)
     durable = lab.tokengate("wait-1", url=cluster.url, env={"TOKENGATE_REDIS_WAIT": "1"})
     plain = lab.tokengate("wait-0", url=cluster.url, env={"TOKENGATE_REDIS_WAIT": "0"})

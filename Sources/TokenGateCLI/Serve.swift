@@ -120,13 +120,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("tokengate: warning: no users file (\(Setting.usersFile.environmentName)); nobody can log in\n".utf8))
             return UserStore(hashes: [:])
         }
-        do {
-            return try UserStore(htpasswd: try Environment.readFile(path))
-        } catch let error as ConfigurationError {
-            Environment.fail(error.problems)
-        } catch {
-            Environment.fail(["\(Setting.usersFile.environmentName): cannot read \(path)"])
-        }
+        do { return try SecretFiles.users(path, readFile: Environment.readFile) } catch { Environment.fail(error.problems) }
     }
 
     private func checkRedis(_ parts: TokenGateApplication.Parts, logger: Logger) async {

@@ -1,6 +1,8 @@
 import Logging
+import NIOCore
 import RedisClient
 import ServiceLifecycle
+import Synchronization
 import Testing
 import TokenGate
 
@@ -408,14 +410,22 @@ struct SessionStoreTests {
     @Test("a login takes a slot in three counters: failures refuse, checks in flight make others wait, a success gives its slot back")
     func loginAttempts() async throws {
         let limits = SessionStore.LoginLimits(perUserAndAddress: 2, perUser: 3, perAddress: 100, window: 60)
+        var attempts: [String: [SessionStore.LoginAttempt]] = [:]
         func begin(_ address: String = "10.9.9.9") async throws -> SessionStore.LoginAdmission {
-            try await store.beginLoginAttempt(user: "alice", address: address, limits: limits)
+            let attempt = SessionStore.LoginAttempt(user: "alice", address: address)
+            let admission = try await store.beginLoginAttempt(attempt, limits: limits)
+            if admission == .admitted { attempts[address, default: []].append(attempt) }
+            return admission
         }
         func end(failed: Bool, _ address: String = "10.9.9.9") async throws {
-            try await store.endLoginAttempt(user: "alice", address: address, failed: failed, limits: limits)
+            try await store.endLoginAttempt(attempts[address]!.removeFirst(), failed: failed, limits: limits)
         }
         func field(_ key: String, _ name: String) async throws -> Int {
             Int(try await redis.send(["HGET", key, name]).string ?? "0") ?? 0
+        }
+        /// The attempts holding a slot in a counter: its fields but the failures.
+        func inFlight(_ key: String) async throws -> Int {
+            (try await redis.send(["HKEYS", key]).array ?? []).filter { $0.string != "f" }.count
         }
         let pair = keys.failedLogins(user: "alice", address: "10.9.9.9")
         let user = keys.failedLogins(user: "alice")
@@ -423,13 +433,13 @@ struct SessionStoreTests {
         #expect(try await begin() == .admitted)
         #expect(try await begin() == .admitted)
         #expect(try await begin() == .busy)
-        #expect(try await field(user, "i") == 2)
-        #expect(try await field(keys.failedLogins(address: "10.9.9.9"), "i") == 2)
+        #expect(try await inFlight(user) == 2)
+        #expect(try await inFlight(keys.failedLogins(address: "10.9.9.9")) == 2)
         // A right password gives its slot back; a wrong one keeps it as a failure.
         try await end(failed: false)
         try await end(failed: true)
         #expect(try await field(pair, "f") == 1)
-        #expect(try await field(pair, "i") == 0)
+        #expect(try await inFlight(pair) == 0)
         #expect(try await begin() == .admitted)
         try await end(failed: true)
         // Two failures of the pair: refused, with the seconds left of the window.
@@ -447,11 +457,67 @@ struct SessionStoreTests {
             Issue.record("the per-user limit did not refuse")
             return
         }
-        #expect(try await field(keys.failedLogins(user: "alice", address: "10.9.9.11"), "i") == 0, "a refused attempt takes no slot")
+        #expect(try await inFlight(keys.failedLogins(user: "alice", address: "10.9.9.11")) == 0, "a refused attempt takes no slot")
         // A counter left with no failure and nothing in flight is deleted.
-        #expect(try await store.beginLoginAttempt(user: "bob", address: "10.9.9.9", limits: limits) == .admitted)
-        try await store.endLoginAttempt(user: "bob", address: "10.9.9.9", failed: false, limits: limits)
+        let bob = SessionStore.LoginAttempt(user: "bob", address: "10.9.9.9")
+        #expect(try await store.beginLoginAttempt(bob, limits: limits) == .admitted)
+        try await store.endLoginAttempt(bob, failed: false, limits: limits)
         #expect(try await redis.send(["EXISTS", keys.failedLogins(user: "bob", address: "10.9.9.9")]).int == 0)
+    }
+
+    @Test("taking or giving back an attempt's slots again changes nothing; a failure counts once")
+    func loginAttemptRetries() async throws {
+        let limits = SessionStore.LoginLimits(perUserAndAddress: 2, perUser: 10, perAddress: 10, window: 60)
+        let attempt = SessionStore.LoginAttempt(user: "carol", address: "10.9.9.12")
+        let pair = keys.failedLogins(user: "carol", address: "10.9.9.12")
+        // A begin sent twice (a retry after a lost reply) holds one slot: a second attempt still fits.
+        #expect(try await store.beginLoginAttempt(attempt, limits: limits) == .admitted)
+        #expect(try await store.beginLoginAttempt(attempt, limits: limits) == .admitted)
+        #expect(try await redis.send(["HLEN", pair]).int == 1)
+        try await store.endLoginAttempt(attempt, failed: true, limits: limits)
+        try await store.endLoginAttempt(attempt, failed: true, limits: limits)
+        #expect(try await redis.send(["HGET", pair, "f"]).string == "1")
+        #expect(try await redis.send(["HLEN", pair]).int == 1)
+        // A slot left behind (an instance that died mid-check) is forgotten at its deadline.
+        _ = try await redis.send(["HSET", pair, "dead-instance", "1"])
+        let next = SessionStore.LoginAttempt(user: "carol", address: "10.9.9.12")
+        #expect(try await store.beginLoginAttempt(next, limits: limits) == .admitted)
+        #expect(try await redis.send(["HEXISTS", pair, "dead-instance"]).int == 0)
+        try await store.endLoginAttempt(next, failed: false, limits: limits)
+    }
+
+    @Test("a login attempt that fails on one counter's shard fails at once and leaves no slot held once that shard answers")
+    func loginAttemptPartialFailure() async throws {
+        let limits = SessionStore.LoginLimits(perUserAndAddress: 2, perUser: 10, perAddress: 10, window: 60)
+        let address = keys.failedLogins(address: "10.9.9.13")
+        let lossy = LossyRedis(redis, losing: address)
+        let reaper = Reaper()
+        let store = SessionStore(redis: lossy, keys: keys, logger: Logger(label: "test"), reaper: reaper)
+        func inFlight(_ key: String) async throws -> Int {
+            (try await redis.send(["HKEYS", key]).array ?? []).filter { $0.string != "f" }.count
+        }
+        let group = ServiceGroup(services: [reaper], logger: Logger(label: "test"))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            // The address counter's shard "fails over": its scripts run, their replies are lost.
+            for _ in 0..<5 {
+                await #expect(throws: TokenGateError.storeUnavailable) {
+                    try await store.beginLoginAttempt(SessionStore.LoginAttempt(user: "dave", address: "10.9.9.13"), limits: limits)
+                }
+            }
+            // The slots taken on the other counters are given back, so the pair (limit 2) is not full.
+            #expect(try await eventually { try await inFlight(keys.failedLogins(user: "dave", address: "10.9.9.13")) == 0 })
+            #expect(try await inFlight(keys.failedLogins(user: "dave")) == 0)
+            #expect(try await inFlight(address) == 5, "the lost replies' slots are held while their shard is away")
+            // The shard answers again: what the failed attempts took there is given back within a moment.
+            lossy.heal()
+            #expect(try await eventually(timeout: .seconds(1)) { try await inFlight(address) == 0 })
+            let attempt = SessionStore.LoginAttempt(user: "dave", address: "10.9.9.13")
+            #expect(try await store.beginLoginAttempt(attempt, limits: limits) == .admitted)
+            try await store.endLoginAttempt(attempt, failed: false, limits: limits)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
     }
 
     @Test("the store fails closed when Redis cannot be reached")
@@ -463,4 +529,41 @@ struct SessionStoreTests {
             _ = try await store.check(token(sid: Identifier.random(), jti: Identifier.random()), activity: true, limits: limits())
         }
     }
+}
+
+/// Runs everything on a real client but, until `heal()`, treats one key as a shard that fails over:
+/// a `login_begin` on it runs and its reply is lost; any other script on it is lost before it runs.
+private final class LossyRedis: RedisClient {
+    private let base: any RedisClient
+    private let key: String
+    private let losing = Mutex(true)
+
+    init(_ base: any RedisClient, losing key: String) {
+        self.base = base
+        self.key = key
+    }
+
+    func heal() { losing.withLock { $0 = false } }
+
+    func run(
+        _ script: RedisScript,
+        keys: [String],
+        arguments: [String],
+        wait: ReplicaWait?,
+        on eventLoop: (any EventLoop)?,
+        _ completion: @escaping @Sendable (Result<RESPValue, RedisError>) -> Void
+    ) {
+        guard keys.first == key && losing.withLock({ $0 }) else {
+            return base.run(script, keys: keys, arguments: arguments, wait: wait, on: eventLoop, completion)
+        }
+        let lost = RedisError(.timeout, "reply lost (test)")
+        guard script.name == "login_begin" else { return completion(.failure(lost)) }
+        base.run(script, keys: keys, arguments: arguments, wait: wait, on: eventLoop) { _ in completion(.failure(lost)) }
+    }
+
+    func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue { try await base.send(command) }
+    func primaries() async throws(RedisError) -> [RedisNodeClient] { try await base.primaries() }
+    var statistics: RedisClientStatistics { base.statistics }
+    func shutdown() {}
+    func run() async throws {}
 }

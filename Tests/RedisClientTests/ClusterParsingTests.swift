@@ -111,4 +111,34 @@ struct ClusterParsingTests {
         #expect(RedisError(.server, "CLUSTERDOWN The cluster is down").isRedirect)
         #expect(!RedisError(.server, "NOSCRIPT No matching script").isRedirect)
     }
+
+    @Test(
+        "one redirect path for scripts and commands: MOVED and ASK followed up to the limit; TRYAGAIN, CLUSTERDOWN and the limit fail and look the map up"
+    )
+    func route() throws {
+        let moved = RedisError(.server, "MOVED 3999 127.0.0.1:7002")
+        let ask = RedisError(.server, "ASK 12182 :7001")
+        #expect(ClusterRoute(after: moved, from: "h", redirects: 0) == .follow(ClusterRedirect(moved, host: "h")!))
+        #expect(ClusterRoute(after: ask, from: "10.0.0.1", redirects: 4) == .follow(ClusterRedirect(ask, host: "10.0.0.1")!))
+        guard case .follow(let asked) = ClusterRoute(after: ask, from: "10.0.0.1", redirects: 0) else {
+            Issue.record("ASK not followed")
+            return
+        }
+        #expect(asked.isAsk && asked.address == RedisAddress(host: "10.0.0.1", port: 7001))
+        // The limit: the sixth redirect is not followed, and the map is looked up.
+        #expect(ClusterRoute.maximumRedirects == 5)
+        #expect(ClusterRoute(after: moved, from: "h", redirects: 5) == .fail(lookUp: true))
+        #expect(ClusterRoute(after: ask, from: "h", redirects: 5) == .fail(lookUp: true))
+        // Did not run, and retrying at once would be a hot loop: fail, and look the map up.
+        #expect(
+            ClusterRoute(after: RedisError(.server, "TRYAGAIN Multiple keys request during rehashing of slot"), from: "h", redirects: 0)
+                == .fail(lookUp: true)
+        )
+        #expect(ClusterRoute(after: RedisError(.server, "CLUSTERDOWN The cluster is down"), from: "h", redirects: 0) == .fail(lookUp: true))
+        #expect(ClusterRoute(after: RedisError(.server, "MOVED 99999 127.0.0.1:7002"), from: "h", redirects: 0) == .fail(lookUp: true))
+        // Anything else is the command's own failure.
+        #expect(ClusterRoute(after: RedisError(.server, "ERR wrong number of arguments"), from: "h", redirects: 0) == .fail(lookUp: false))
+        #expect(ClusterRoute(after: RedisError(.server, "NOSCRIPT No matching script"), from: "h", redirects: 0) == .fail(lookUp: false))
+        #expect(ClusterRoute(after: RedisError(.timeout, "MOVED 1 127.0.0.1:7000"), from: "h", redirects: 0) == .fail(lookUp: false))
+    }
 }

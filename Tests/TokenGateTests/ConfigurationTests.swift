@@ -151,7 +151,7 @@ struct ConfigurationTests {
         } catch {
             let text = error.problems.joined(separator: "\n")
             for name in [
-                "signing key", "TOKENGATE_TOKEN_TTL", "TOKENGATE_CLOCK_LEEWAY", "TOKENGATE_REDIS_URL", "TOKENGATE_LISTEN",
+                "TOKENGATE_SIGNING_KEY", "TOKENGATE_TOKEN_TTL", "TOKENGATE_CLOCK_LEEWAY", "TOKENGATE_REDIS_URL", "TOKENGATE_LISTEN",
                 "TOKENGATE_ROTATION", "TOKENGATE_KEY_PREFIX", "TOKENGATE_REDIS_TIMEOUT",
             ] {
                 #expect(text.contains(name), "missing \(name)")

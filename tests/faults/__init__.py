@@ -17,14 +17,16 @@ replicas never got (TOKENGATE_REDIS_WAIT on and off), 12 the primary partitioned
 network namespace (a black hole), and an instance stranded with it (split brain, with and without
 min-replicas-to-write), 13 a Redis Cluster shard's primary killed under load, 14 the service API's
 listener flooded past the fd limit and trickled to, 15 one user at the caps (SLOWLOG of every
-script, and a /auth/sessions flood beside another user's verifies). Scenarios 3-4 share a service behind the proxy, 5-7 a plain one
+script, and a /auth/sessions flood beside another user's verifies), 16 logins from one address on
+every Cluster shard while a shard's primary is killed (and while its link is frozen), 17 scenario 11
+on a Redis Cluster (only replication through the proxies). Scenarios 3-4 share a service behind the proxy, 5-7 a plain one
 (conftest.py); each file also runs alone (`tests/faults/run -k tls`).
 
 Environment: TOKENGATE_BINARY (default .build/debug/tokengate), FAULTS_REDIS_TIMEOUT (the
 services' TOKENGATE_REDIS_TIMEOUT, default 0.5 s), FAULTS_SLOWLORIS (default 200),
 FAULTS_SLOW_DEADLINE (default 15 s). Needs redis-server (and openssl for 9; 10-12 run
 redis-server --sentinel; 12 needs root and iproute2's `ip netns`, and makes its namespaces, veth
-pairs and bridges on 10.213.0.0/16, all removed at its end; 13 runs a 3+3 cluster).
+pairs and bridges on 10.213.0.0/16, all removed at its end; 13-15 run a 3+3 cluster).
 """
 import os
 

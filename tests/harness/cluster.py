@@ -5,6 +5,17 @@
     cluster.url                       # redis+cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/
     cluster.owner(key)                # the port of the primary serving key's slot now
     cluster.server(port)              # the RedisServer on that port (kill it for a failover)
+    cluster.replica_of(port)          # the port of that primary's replica
+    cluster.primary_ports()           # the ports of the nodes that are primaries now
+
+With proxied=True every node announces the port of a fault proxy of its own (harness/proxy.py) in
+front of it, so tokengate and the node's replica reach it only through that proxy:
+`cluster.proxy(port).set_mode("stall")` freezes a node's link (its clients and its replication) while
+the cluster bus (not proxied) still sees it alive. With replication_proxied=True only replication
+goes through such a proxy: every node announces the address 127.0.0.2 (where a proxy listens on
+its port, and a pass-through one on its bus port), which replicas and the cluster bus use, and the
+hostname 127.0.0.1 as its endpoint, which clients use; `cluster.proxy(port).set_mode("stall")` then
+keeps a primary's writes from its replica while it serves its clients.
 
 Every node is made through `lab`, so it is stopped with the lab's scope. cluster-node-timeout is
 2 s: a shard whose primary died has a new one 3-5 s later; cluster-require-full-coverage is off, so
@@ -14,33 +25,62 @@ import subprocess
 
 from .checks import wait_until
 from .processes import free_port
+from .proxy import Proxy
 from .redis import RedisError, Resp
 
 
 class ClusterSet:
-    def __init__(self, lab, work, primaries=3, name="cluster"):
+    def __init__(self, lab, work, primaries=3, name="cluster", proxied=False, replication_proxied=False):
         self.lab = lab
         self.work = work
         self.servers = []
+        self.proxies = {}   # a node's port -> the proxy in front of it (proxied=True)
         ports = set()
         while len(ports) < primaries * 4:   # a client port and a bus port for each node, all distinct
             ports.add(free_port())
         ports = sorted(ports)
         for i in range(primaries * 2):
             port, bus = ports[2 * i], ports[2 * i + 1]
+            announce = []
+            if proxied:
+                self.proxies[port] = lab.proxy(port)
+                announce = ["--cluster-announce-port", str(self.proxies[port].port), "--cluster-announce-bus-port", str(bus)]
+            elif replication_proxied:
+                self.proxies[port] = lab.add(Proxy(port, listen=("127.0.0.2", port)))
+                lab.add(Proxy(bus, listen=("127.0.0.2", bus)))
+                announce = ["--cluster-announce-ip", "127.0.0.2", "--cluster-announce-hostname", "127.0.0.1",
+                            "--cluster-preferred-endpoint-type", "hostname"]
             self.servers.append(lab.redis(f"{name}-{i + 1}", port=port, extra=[
                 "--cluster-enabled", "yes", "--cluster-port", str(bus), "--cluster-node-timeout", "2000",
                 "--cluster-require-full-coverage", "no",
-                "--cluster-config-file", f"{name}-nodes-{i + 1}.conf"]))
+                "--cluster-config-file", f"{name}-nodes-{i + 1}.conf", *announce]))
         self.primaries = primaries
         self.created = ""   # what redis-cli --cluster create said (for a failed start's detail)
 
     @property
     def url(self):
-        return "redis+cluster://" + ",".join(f"127.0.0.1:{s.port}" for s in self.servers[:self.primaries]) + "/"
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{self._announced(s.port)}" for s in self.servers[:self.primaries]) + "/"
 
     def server(self, port):
         return next(server for server in self.servers if server.port == port)
+
+    def proxy(self, port):
+        return self.proxies[port]
+
+    def _announced(self, port):
+        """The port a node's replicas connect to (its own, unless proxied=True)."""
+        return self.proxies[port].port if port in self.proxies else port
+
+    def replica_of(self, port):
+        """The port of a live replica of the primary on `port` (None when it has none)."""
+        for server in self.servers:
+            role = server.alive() and self.ask(server.port, "ROLE")
+            if role and role[0] == "slave" and int(role[2]) == self._announced(port):
+                return server.port
+        return None
+
+    def primary_ports(self):
+        return [s.port for s in self.servers if s.alive() and (self.ask(s.port, "ROLE") or [""])[0] == "master"]
 
     def start(self, timeout=60):
         for server in self.servers:

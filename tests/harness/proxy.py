@@ -6,6 +6,7 @@
     proxy.reset_all()                  # RST both ways on every connection (SO_LINGER 0, then close)
     proxy.set_mode("pass")
     proxy.close()
+    Proxy(redis.port, listen=("127.0.0.2", redis.port))   # on another loopback address, the same port
 """
 import select
 import socket
@@ -22,9 +23,15 @@ class Proxy:
     `delay` seconds before it is forwarded); "stall" (nothing is read or forwarded, sockets stay
     open). reset_all() sends an RST both ways on every connection (SO_LINGER 0, then close)."""
 
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, listen=None):
         self.upstream_port = upstream_port
-        self.listener = listening_socket()
+        if listen is None:
+            self.listener = listening_socket()
+        else:
+            self.listener = socket.socket()
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind(listen)
+            self.listener.listen(512)
         self.port = self.listener.getsockname()[1]
         self.mode = "pass"
         self.delay = 0.0

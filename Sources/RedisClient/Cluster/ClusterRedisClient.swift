@@ -10,9 +10,10 @@ import Synchronization
 ///   looked up again on a `MOVED` (the slot is patched at once), on a failed or lost connection to
 ///   a primary, on `TRYAGAIN`/`CLUSTERDOWN`, and every 5 s (every second while in doubt) while the
 ///   client runs as a service; one lookup at a time, at least 100 ms apart.
-/// - `MOVED` and `ASK` (then `ASKING`) send a script on to the node named, at most 5 times: the
-///   script did not run where it was refused. `TRYAGAIN` and `CLUSTERDOWN` fail the command
-///   (503) and look the map up: never a hot loop of retries.
+/// - Scripts and commands take one redirect path (`ClusterRoute`): `MOVED` and `ASK` (then
+///   `ASKING`) send them on to the node named, at most 5 times (they did not run where they were
+///   refused); `TRYAGAIN` and `CLUSTERDOWN` fail them (503) and look the map up: never a hot loop
+///   of retries.
 /// - Scripts are loaded per node (a promoted replica starts with an empty cache: `NOSCRIPT`, then
 ///   `EVAL`). Only primaries are used; a node that is no longer one has its connections closed.
 /// - While a slot has no primary (a failover under way), its commands fail at once with
@@ -36,9 +37,6 @@ public final class ClusterRedisClient: RedisClient {
         var inDoubt = true
         var isShutDown = false
     }
-
-    /// The most redirects one command follows.
-    static var maximumRedirects: Int { 5 }
 
     init(seeds: [RedisAddress], configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
         self.seeds = seeds
@@ -75,16 +73,21 @@ public final class ClusterRedisClient: RedisClient {
     public func send(_ command: RedisCommand) async throws(RedisError) -> RESPValue {
         let slot = command.key.map { HashSlot(key: $0) }
         var redirects = 0
+        var asking = false
         var node = try await node(for: slot)
         while true {
             do {
-                return try await node.send(command.arguments)
-            } catch let error where error.code == .moved && redirects < Self.maximumRedirects {
-                guard let redirect = ClusterRedirect(error, host: node.address.host) else { throw error }
-                redirects += 1
-                counters.redirects.add(1, ordering: .relaxed)
-                node = state.withLock { state in state.move(redirect.slot, to: redirect.address, make: makeNode) }
-                lookUpSlots()
+                return try await node.send(command.arguments, asking: asking)
+            } catch {
+                switch ClusterRoute(after: error, from: node.address.host, redirects: redirects) {
+                case .fail(let lookUp):
+                    if lookUp { trouble() }
+                    throw error
+                case .follow(let redirect):
+                    redirects += 1
+                    asking = redirect.isAsk
+                    node = follow(redirect)
+                }
             }
         }
     }
@@ -155,21 +158,13 @@ public final class ClusterRedisClient: RedisClient {
     }
 
     /// A script came back with `MOVED`, `ASK`, `TRYAGAIN` or `CLUSTERDOWN` from `node`: it did not
-    /// run there. Sent on to the node a redirect names (after `ASKING` for `ASK`; a `MOVED` patches
-    /// the map), at most `maximumRedirects` times; the rest fail (503) and the map is looked up.
+    /// run there. It takes the redirect path commands take (`ClusterRoute`).
     private func redirected(_ error: RedisError, _ script: RedirectedScript) {
-        guard error.code == .moved || error.code == .ask, script.redirects < Self.maximumRedirects,
-            let redirect = ClusterRedirect(error, host: script.from.host)
-        else {
+        guard case .follow(let redirect) = ClusterRoute(after: error, from: script.from.host, redirects: script.redirects) else {
             trouble()
             return script.completion(.failure(error))
         }
-        counters.redirects.add(1, ordering: .relaxed)
-        let node = state.withLock { state in
-            redirect.isAsk
-                ? state.client(for: redirect.address, make: makeNode) : state.move(redirect.slot, to: redirect.address, make: makeNode)
-        }
-        if !redirect.isAsk { lookUpSlots() }
+        let node = follow(redirect)
         node.run(
             script.script,
             keys: script.keys,
@@ -180,6 +175,17 @@ public final class ClusterRedisClient: RedisClient {
             on: script.eventLoop,
             script.completion
         )
+    }
+
+    /// The client of the node `redirect` names; a `MOVED` also patches the slot and looks the map up.
+    private func follow(_ redirect: ClusterRedirect) -> RedisNodeClient {
+        counters.redirects.add(1, ordering: .relaxed)
+        let node = state.withLock { state in
+            redirect.isAsk
+                ? state.client(for: redirect.address, make: makeNode) : state.move(redirect.slot, to: redirect.address, make: makeNode)
+        }
+        if !redirect.isAsk { lookUpSlots() }
+        return node
     }
 
     /// Starts a lookup of the slot map unless one is under way (then returns that one). Lookups

@@ -114,9 +114,14 @@ public final class RedisNodeClient: Sendable {
 
     /// Sends one command and returns its reply. An error reply is thrown as `.server`.
     public func send(_ arguments: [String]) async throws(RedisError) -> RESPValue {
+        try await send(arguments, asking: false)
+    }
+
+    /// `send`, with `ASKING` first when `asking` (Cluster: a slot being migrated here).
+    func send(_ arguments: [String], asking: Bool) async throws(RedisError) -> RESPValue {
         let lane = pickLane()
         return try await awaiting { completion in
-            send(arguments, asking: false, wait: nil, on: lane.eventLoop, lane: lane) { completion(self.reply($0)) }
+            send(arguments, asking: asking, wait: nil, on: lane.eventLoop, lane: lane) { completion(self.reply($0)) }
         }
     }
 

@@ -123,12 +123,13 @@ public struct AuthService: Sendable {
         let name = Username.canonical(rawName)
         let counted = name ?? rawName.lowercased()
         let limitedAddress = IPAddress.limitKey(address, ipv6Prefix: configuration.ipv6LimitPrefix)
-        try await admitLogin(user: counted, address: limitedAddress)
+        let attempt = SessionStore.LoginAttempt(user: counted, address: limitedAddress)
+        try await admitLogin(attempt)
         // One users file for the whole login: a reload in between must not record the new file's
         // credential for a password the old file accepted.
         let users = self.users
         let verified = await users.verify(username: name ?? "", password: password)
-        try await store.endLoginAttempt(user: counted, address: limitedAddress, failed: !verified, limits: loginLimits)
+        try await store.endLoginAttempt(attempt, failed: !verified, limits: loginLimits)
         guard verified, let user = name else {
             logger.info("login failed", metadata: ["address": "\(address)"])
             throw .invalidCredentials
@@ -142,11 +143,11 @@ public struct AuthService: Sendable {
     /// find every slot taken by password checks still in flight wait (with growing pauses, up to
     /// `loginSlotWait`), so parallel correct logins all get through while parallel guesses never
     /// check more passwords than the limits allow.
-    private func admitLogin(user: String, address: String) async throws(TokenGateError) {
+    private func admitLogin(_ attempt: SessionStore.LoginAttempt) async throws(TokenGateError) {
         let deadline = ContinuousClock.now + Self.loginSlotWait
         var pause = Duration.milliseconds(5)
         while true {
-            switch try await store.beginLoginAttempt(user: user, address: address, limits: loginLimits) {
+            switch try await store.beginLoginAttempt(attempt, limits: loginLimits) {
             case .admitted:
                 return
             case .refused(let retryAfter):

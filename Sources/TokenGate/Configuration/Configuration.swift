@@ -144,18 +144,18 @@ public struct Configuration: Sendable {
         dev: Bool,
         readFile: (String) throws -> String
     ) -> (keys: [SigningKey], ephemeral: Bool) {
-        let text: String
         switch (read(.signingKeyFile), read(.signingKey)) {
         case (.some, .some):
             read.report("\(Setting.signingKeyFile.environmentName) and \(Setting.signingKey.environmentName): set only one")
-            return ([], false)
         case (let path?, nil):
-            do { text = try readFile(path) } catch {
-                read.refuse(.signingKeyFile, "cannot read \(path)")
-                return ([], false)
+            do { return (try SecretFiles.signingKeys(path, readFile: readFile), false) } catch {
+                read.refuse(.signingKeyFile, problems: error.problems)
             }
         case (nil, let value?):
-            text = value
+            do { return (try SigningKey.parseList(value), false) } catch {
+                // Never the key itself: the message says what is wrong with it.
+                read.refuse(.signingKey, error.message)
+            }
         case (nil, nil):
             guard dev else {
                 read.report(
@@ -165,13 +165,7 @@ public struct Configuration: Sendable {
             }
             return ([SigningKey(hs256: Array(Identifier.random().utf8) + Array(Identifier.random().utf8))], true)
         }
-        do {
-            return (try SigningKey.parseList(text), false)
-        } catch {
-            // Never the key itself: the message says what is wrong with it.
-            read.report("signing key: \(error.message)")
-            return ([], false)
-        }
+        return ([], false)
     }
 
     /// The service API: its own listener and its keys, both or neither.
@@ -179,12 +173,10 @@ public struct Configuration: Sendable {
         switch (read(.adminListen), read(.adminKeysFile)) {
         case (let address?, let path?):
             do {
-                let keys = try ServiceKeys(parsing: try readFile(path))
+                let keys = try SecretFiles.serviceKeys(path, readFile: readFile)
                 return AdminAPI(host: address.host, port: address.port, keys: keys, keysFile: path)
-            } catch let error as ConfigurationError {
-                for problem in error.problems { read.refuse(.adminKeysFile, problem) }
             } catch {
-                read.refuse(.adminKeysFile, "cannot read \(path)")
+                read.refuse(.adminKeysFile, problems: error.problems)
             }
         case (nil, nil):
             break

@@ -33,6 +33,12 @@ struct SettingReader {
         problems.append("\(setting.environmentName): \(reason)")
     }
 
+    /// Refuses `setting` with problems that already name it (`SecretFiles`' lines).
+    mutating func refuse(_ setting: Setting, problems lines: [String]) {
+        refused.insert(setting)
+        problems += lines
+    }
+
     /// Reports a problem in its own words (naming the settings it concerns).
     mutating func report(_ line: String) { problems.append(line) }
 }

@@ -418,47 +418,49 @@ enum Scripts {
     )
 
     /// One of a login's failed-login counters (`docs/security.md`): a hash with the failures of its
-    /// window ('f') and the attempts whose password is being checked right now ('i', last changed at
-    /// 'iat', Unix ms). A login may go ahead while failures plus attempts in flight are under the
-    /// limit, so parallel guesses can never check more passwords than the limit allows; an attempt
-    /// that finds every slot taken by attempts in flight waits for one (a correct password gives its
-    /// slot back at once), instead of being refused for failures that did not happen.
-    /// KEYS: counter. ARGV: limit, window (s), stale (ms: attempts in flight longer than this are
-    /// forgotten, as an instance that died mid-check leaves them). Returns {0} (go ahead: one slot
-    /// taken), {1, seconds} (refused: the window's failures reached the limit) or {2} (wait).
+    /// window ('f') and one field per attempt whose password is being checked right now (the
+    /// attempt's id, valued with the Unix ms at which it is forgotten: an instance that died or lost
+    /// Redis during the check never gives it back). A login may go ahead while failures plus attempts
+    /// in flight are under the limit, so parallel guesses can never check more passwords than the
+    /// limit allows; an attempt that finds every slot taken by attempts in flight waits for one (a
+    /// correct password gives its slot back at once), instead of being refused for failures that did
+    /// not happen. An attempt's slot is named by its id, so taking it again or giving it back again
+    /// (a retry after a failure whose outcome is unknown) changes nothing.
+    /// KEYS: counter. ARGV: limit, window (s), stale (ms: how long the slot is held at most), the
+    /// attempt's id. Returns {0} (go ahead: the attempt holds a slot), {1, seconds} (refused: the
+    /// window's failures reached the limit) or {2} (wait).
     static let loginBegin = script(
         "login_begin",
         """
         local _, ms = clock()
-        local s = redis.call('HMGET', KEYS[1], 'f', 'i', 'iat')
-        local f, i = tonumber(s[1] or '0'), tonumber(s[2] or '0')
+        local s = redis.call('HGETALL', KEYS[1])
+        local f, held, gone, mine = 0, 0, {}, false
+        for n = 1, #s, 2 do
+          if s[n] == 'f' then f = tonumber(s[n + 1]) or 0
+          elseif (tonumber(s[n + 1]) or 0) > ms then
+            held = held + 1
+            if s[n] == ARGV[4] then mine = true end
+          else gone[#gone + 1] = s[n] end
+        end
+        if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+        if mine then return {0} end
         if f >= tonumber(ARGV[1]) then return {1, math.max(1, redis.call('TTL', KEYS[1]))} end
-        if i > 0 and ms - tonumber(s[3] or '0') > tonumber(ARGV[3]) then i = 0 end
-        if f + i >= tonumber(ARGV[1]) then return {2} end
-        redis.call('HSET', KEYS[1], 'i', i + 1, 'iat', ms)
+        if f + held >= tonumber(ARGV[1]) then return {2} end
+        redis.call('HSET', KEYS[1], ARGV[4], string.format('%d', ms + tonumber(ARGV[3])))
         if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
         return {0}
         """
     )
 
-    /// KEYS: counter. ARGV: '1' when the password was wrong, window (s). Gives back the slot
-    /// `loginBegin` took; a failure is counted instead (its window starting at the first failure).
-    /// A counter left with no failure and nothing in flight is deleted.
+    /// KEYS: counter. ARGV: '1' when the password was wrong, window (s), the attempt's id. Gives back
+    /// the slot `loginBegin` took; a failure is counted instead (its window starting at the first
+    /// failure), once: sent again, it finds the slot gone and changes nothing. A counter left with no
+    /// failure and nothing in flight is gone (an empty hash).
     static let loginEnd = script(
         "login_end",
         """
-        local _, ms = clock()
-        local s = redis.call('HMGET', KEYS[1], 'f', 'i')
-        local f, i = tonumber(s[1] or '0'), math.max(0, tonumber(s[2] or '0') - 1)
-        if ARGV[1] == '1' then
-          f = f + 1
-          if f == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
-        end
-        if f == 0 and i == 0 then
-          redis.call('DEL', KEYS[1])
-        else
-          redis.call('HSET', KEYS[1], 'f', f, 'i', i, 'iat', ms)
-          if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+        if redis.call('HDEL', KEYS[1], ARGV[3]) == 1 and ARGV[1] == '1' then
+          if redis.call('HINCRBY', KEYS[1], 'f', 1) == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
         end
         return 0
         """

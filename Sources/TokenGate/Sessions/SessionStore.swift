@@ -411,47 +411,128 @@ public struct SessionStore: Sendable {
         case refused(retryAfter: Int)
     }
 
-    /// Attempts in flight longer than this are forgotten (an instance died during the check).
-    static let staleAttemptMilliseconds = 30_000
+    /// How long an attempt holds its slots at most: an instance that dies during the check, or
+    /// cannot give them back before this, leaves nothing that blocks later than this.
+    static let staleAttempt = Duration.seconds(30)
+
+    /// One login's password check as the failed-login counters know it: who, from where, and the id
+    /// its slots are held under, so that taking or giving them back again (a retry after a failure
+    /// whose outcome is unknown) changes nothing.
+    public struct LoginAttempt: Sendable {
+        let user: String
+        let address: String
+        let id = Identifier.random()
+
+        /// An attempt of `user` from `address` (the address as the limits count it).
+        public init(user: String, address: String) {
+            self.user = user
+            self.address = address
+        }
+    }
 
     /// The three counters of a login attempt and their limits.
-    private func loginCounters(user: String, address: String, limits: LoginLimits) -> [(key: String, limit: Int)] {
+    private func loginCounters(_ attempt: LoginAttempt, limits: LoginLimits) -> [(key: String, limit: Int)] {
         [
-            (keys.failedLogins(user: user, address: address), limits.perUserAndAddress),
-            (keys.failedLogins(user: user), limits.perUser),
-            (keys.failedLogins(address: address), limits.perAddress),
+            (keys.failedLogins(user: attempt.user, address: attempt.address), limits.perUserAndAddress),
+            (keys.failedLogins(user: attempt.user), limits.perUser),
+            (keys.failedLogins(address: attempt.address), limits.perAddress),
         ]
     }
 
-    /// Takes a slot for one password check of `user` from `address` in each counter (three keys in
-    /// different hash slots: three scripts, sent together). Admitted only when every counter has
-    /// room; otherwise the slots taken are given back.
-    public func beginLoginAttempt(user: String, address: String, limits: LoginLimits) async throws(TokenGateError) -> LoginAdmission {
-        let counters = loginCounters(user: user, address: address, limits: limits)
-        let replies = try await runTogether(
-            counters.map { (Scripts.loginBegin, [$0.key], [String($0.limit), String(limits.window), String(Self.staleAttemptMilliseconds)]) }
+    /// Takes a slot for `attempt` in each counter (three keys in different hash slots, so on Redis
+    /// Cluster up to three shards: three scripts, sent together). Admitted only when every counter
+    /// has room; otherwise the slots taken are given back. When any counter fails (its shard is
+    /// failing over), the attempt fails at once with `store_unavailable`, and the slots it took, or
+    /// may have taken (a script sent but not answered), are given back in the background
+    /// (`giveBack`).
+    public func beginLoginAttempt(_ attempt: LoginAttempt, limits: LoginLimits) async throws(TokenGateError) -> LoginAdmission {
+        let counters = loginCounters(attempt, limits: limits)
+        let stale = String(Self.staleAttempt.components.seconds * 1000)
+        let results = await runEach(
+            Scripts.loginBegin,
+            counters.map { ([$0.key], [String($0.limit), String(limits.window), stale, attempt.id]) }
         )
         var admitted: [String] = []
         var refusal: Int?
         var busy = false
-        for (counter, reply) in zip(counters, replies) {
-            guard let items = reply.array, let code = items.first?.int else { throw unexpected("login_begin") }
-            switch code {
-            case 0: admitted.append(counter.key)
-            case 1: refusal = max(refusal ?? 0, Int(items.count > 1 ? items[1].int ?? 1 : 1))
-            default: busy = true
+        var taken: [String] = []
+        var failed: TokenGateError?
+        for (counter, result) in zip(counters, results) {
+            switch result {
+            case .failure(let error):
+                failed = failure(error, script: Scripts.loginBegin)
+                if error.mayHaveRun { taken.append(counter.key) }
+            case .success(let reply):
+                guard let items = reply.array, let code = items.first?.int else {
+                    failed = unexpected("login_begin")
+                    taken.append(counter.key)
+                    continue
+                }
+                switch code {
+                case 0: admitted.append(counter.key)
+                case 1: refusal = max(refusal ?? 0, Int(items.count > 1 ? items[1].int ?? 1 : 1))
+                default: busy = true
+                }
             }
         }
+        if let failed {
+            giveBack(attempt, keys: admitted + taken, failed: false, window: limits.window)
+            throw failed
+        }
         if admitted.count == counters.count { return .admitted }
-        _ = try await runTogether(admitted.map { (Scripts.loginEnd, [$0], ["0", String(limits.window)]) })
+        guard await giveBackNow(attempt, keys: admitted, failed: false, window: limits.window) else { throw .storeUnavailable }
         if let refusal { return .refused(retryAfter: refusal) }
         return busy ? .busy : .refused(retryAfter: 1)
     }
 
     /// Gives back the slots of an admitted attempt; with `failed`, counts a failure in each counter.
-    public func endLoginAttempt(user: String, address: String, failed: Bool, limits: LoginLimits) async throws(TokenGateError) {
-        let counters = loginCounters(user: user, address: address, limits: limits)
-        _ = try await runTogether(counters.map { (Scripts.loginEnd, [$0.key], [failed ? "1" : "0", String(limits.window)]) })
+    /// A counter that fails is given back in the background until it is; the caller gets
+    /// `store_unavailable`.
+    public func endLoginAttempt(_ attempt: LoginAttempt, failed: Bool, limits: LoginLimits) async throws(TokenGateError) {
+        let keys = loginCounters(attempt, limits: limits).map(\.key)
+        guard await giveBackNow(attempt, keys: keys, failed: failed, window: limits.window) else { throw .storeUnavailable }
+    }
+
+    /// Gives back `attempt`'s slots in `keys` (counting a failure with `failed`) now; those that
+    /// fail are left to `giveBack`. True when every one answered.
+    private func giveBackNow(_ attempt: LoginAttempt, keys: [String], failed: Bool, window: Int) async -> Bool {
+        let left = await giveBackOnce(attempt, keys: keys, failed: failed, window: window)
+        if left.isEmpty { return true }
+        giveBack(attempt, keys: left, failed: failed, window: window)
+        return false
+    }
+
+    /// Sends `loginEnd` for each of `keys`; the keys it failed for.
+    private func giveBackOnce(_ attempt: LoginAttempt, keys: [String], failed: Bool, window: Int) async -> [String] {
+        let results = await runEach(Scripts.loginEnd, keys.map { ([$0], [failed ? "1" : "0", String(window), attempt.id]) })
+        return zip(keys, results).compactMap { key, result in
+            guard case .failure(let error) = result else { return nil }
+            _ = failure(error, script: Scripts.loginEnd)
+            return key
+        }
+    }
+
+    /// Gives back `attempt`'s slots in `keys` in the background (the reaper's), sending each again,
+    /// at most every 250 ms, until it answered or Redis has forgotten the slot anyway; so once a
+    /// failed shard has a primary again, nothing of the attempt is held there for long. Without a
+    /// reaper (an operator's command, a test), each is sent once.
+    private func giveBack(_ attempt: LoginAttempt, keys: [String], failed: Bool, window: Int) {
+        guard !keys.isEmpty else { return }
+        let store = self
+        // Redis forgets the slots by itself at the latest this long after they were taken.
+        let forgotten = ContinuousClock.now + Self.staleAttempt
+        let job: @Sendable () async -> Void = {
+            var left = keys
+            var pause = Duration.milliseconds(25)
+            while !left.isEmpty && ContinuousClock.now + pause < forgotten {
+                try? await Task.sleep(for: pause)
+                left = await store.giveBackOnce(attempt, keys: left, failed: failed, window: window)
+                pause = min(pause * 2, .milliseconds(250))
+            }
+        }
+        if reaper?.submit(job) == true { return }
+        let arguments = [failed ? "1" : "0", String(window), attempt.id]
+        for key in keys { redis.run(Scripts.loginEnd, keys: [key], arguments: arguments, wait: nil, on: nil) { _ in } }
     }
 
     /// Counts a wrong service key from `address`. Returns 0 while the address is under `limit`
@@ -466,26 +547,23 @@ public struct SessionStore: Sendable {
         (try? await redis.send(RedisCommand(["PING"]))) == .status("PONG")
     }
 
-    /// Runs scripts concurrently (their commands pipelined on the connection); their replies in
-    /// order. Any failure fails the whole.
-    private func runTogether(_ calls: [(RedisScript, [String], [String])]) async throws(TokenGateError) -> [RESPValue] {
-        let results = await withTaskGroup(of: (Int, Result<RESPValue, TokenGateError>).self) { group in
+    /// Runs `script` once per (keys, arguments), concurrently (their commands pipelined on the
+    /// connection); their results in order, each within the Redis timeout. Failures are not yet
+    /// logged or counted (the caller does that, with `failure`).
+    private func runEach(_ script: RedisScript, _ calls: [([String], [String])]) async -> [Result<RESPValue, RedisError>] {
+        await withTaskGroup(of: (Int, Result<RESPValue, RedisError>).self) { group in
             for (index, call) in calls.enumerated() {
                 group.addTask {
-                    do throws(TokenGateError) {
-                        return (index, .success(try await self.run(call.0, keys: call.1, arguments: call.2)))
+                    do throws(RedisError) {
+                        return (index, .success(try await self.redis.run(script, keys: call.0, arguments: call.1)))
                     } catch {
                         return (index, .failure(error))
                     }
                 }
             }
-            var results = [Result<RESPValue, TokenGateError>?](repeating: nil, count: calls.count)
+            var results = [Result<RESPValue, RedisError>](repeating: .failure(RedisError(.unavailable, "not run")), count: calls.count)
             for await (index, result) in group { results[index] = result }
             return results
-        }
-        return try results.map { result throws(TokenGateError) in
-            guard let result else { throw TokenGateError.storeUnavailable }
-            return try result.get()
         }
     }
 
@@ -540,6 +618,17 @@ final class Throttle: Sendable {
             if let previous = last, now - previous < interval { return false }
             last = now
             return true
+        }
+    }
+}
+
+extension RedisError {
+    /// Whether a command that failed this way may have run all the same (it was sent and its answer
+    /// never came), so that what it may have taken must be given back.
+    fileprivate var mayHaveRun: Bool {
+        switch kind {
+        case .server, .connectionFailed, .unavailable, .shutdown: false
+        default: true
         }
     }
 }

@@ -32,7 +32,8 @@ def render_template(template, servers, app, listen):
         else:
             out.append(line)
     text = "".join(out)
-    return text.replace("${APP_UPSTREAM_SERVER}", app).replace("${LISTEN_ADDRESS}", listen)
+    text = text.replace("${APP_UPSTREAM_SERVER}", app).replace("${LISTEN_ADDRESS}", listen)
+    return text.replace("${TG_BACKEND}", "tokengate")
 
 
 def test_compose_and_docker(topology):
@@ -58,7 +59,7 @@ def test_compose_and_docker(topology):
         template = handle.read()
     placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", template))
     check("the template's placeholders are exactly the compose nginx environment",
-          placeholders == {"TG_UPSTREAM_SERVER", "APP_UPSTREAM_SERVER", "LISTEN_ADDRESS"}
+          placeholders == {"TG_UPSTREAM_SERVER", "APP_UPSTREAM_SERVER", "LISTEN_ADDRESS", "TG_BACKEND"}
           and all(re.search(rf"^      {p}: \S", nginx, re.M) for p in placeholders), str(sorted(placeholders)))
     with open(topology.env["NGINX_RENDERED"]) as handle:
         rendered = handle.read()

@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1
-# TokenGate: release build in the Swift image, run in debian:bookworm-slim as a non-root user.
+# TokenGate: release build in the Swift image, run in debian:bookworm-slim as a non-root user
+# (10001) on a read-only root file system.
 #
 #   docker build -t tokengate .
-#   docker run --rm tokengate key generate > deploy/secrets/signing.key
+#   docker run --rm tokengate key generate
 #
-# No key, password or users file is baked in: give them at run time (see docker-compose.yml).
+# No key, password or users file is baked in: give them at run time. docker-compose.yml runs
+# `tokengate init` once to write the missing ones into a volume at /var/lib/tokengate/secrets.
 
-ARG SWIFT_VERSION=6.1
+# The Swift version the project is built and tested with.
+ARG SWIFT_VERSION=6.3
 
 # ---- build ---------------------------------------------------------------------------------------
 FROM swift:${SWIFT_VERSION}-bookworm AS build
@@ -32,15 +35,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 tokengate \
  && useradd --system --uid 10001 --gid tokengate --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin tokengate
+      --shell /usr/sbin/nologin tokengate \
+ && install -d -o 10001 -g 10001 -m 0700 /var/lib/tokengate/secrets \
+ && install -d -o 10001 -g 10001 -m 0755 /var/lib/tokengate/app-secrets
 COPY --from=build /out/tokengate /usr/local/bin/tokengate
 COPY deploy/docker/healthcheck /usr/local/bin/tokengate-healthcheck
 
 USER 10001:10001
 ENV TOKENGATE_LISTEN=0.0.0.0:8080
 EXPOSE 8080
-# /healthz answers 200 while the process serves; bash's /dev/tcp does the request (no curl needed).
-HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 CMD ["/usr/local/bin/tokengate-healthcheck"]
+# /readyz answers 200 only while Redis answers (a replica that cannot reach Redis is unhealthy);
+# bash's /dev/tcp does the request (no curl needed).
+HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 CMD ["/usr/local/bin/tokengate-healthcheck"]
 # tokengate runs as PID 1 and handles SIGTERM/SIGINT itself: it stops accepting, lets in-flight
 # requests finish, closes Redis, then exits. Give it a few seconds (compose: stop_grace_period).
 STOPSIGNAL SIGTERM

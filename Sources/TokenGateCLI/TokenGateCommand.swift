@@ -5,6 +5,6 @@ struct TokenGateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokengate",
         abstract: "An auth front that issues short-lived JWTs, each one a Redis key with the same TTL.",
-        subcommands: [Serve.self, UserCommand.self, Sessions.self, Revoke.self, Doctor.self, KeyCommand.self, AdminKeyCommand.self]
+        subcommands: [Serve.self, Init.self, UserCommand.self, Sessions.self, Revoke.self, Doctor.self, KeyCommand.self, AdminKeyCommand.self]
     )
 }

@@ -32,7 +32,8 @@ def render_template(template, servers, app, listen):
         else:
             out.append(line)
     text = "".join(out)
-    return text.replace("${APP_UPSTREAM_SERVER}", app).replace("${LISTEN_ADDRESS}", listen)
+    text = text.replace("${APP_UPSTREAM_SERVER}", app).replace("${LISTEN_ADDRESS}", listen)
+    return text.replace("${TG_BACKEND}", "tokengate")
 
 
 def test_compose_and_docker(topology):
@@ -58,7 +59,7 @@ def test_compose_and_docker(topology):
         template = handle.read()
     placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", template))
     check("the template's placeholders are exactly the compose nginx environment",
-          placeholders == {"TG_UPSTREAM_SERVER", "APP_UPSTREAM_SERVER", "LISTEN_ADDRESS"}
+          placeholders == {"TG_UPSTREAM_SERVER", "APP_UPSTREAM_SERVER", "LISTEN_ADDRESS", "TG_BACKEND"}
           and all(re.search(rf"^      {p}: \S", nginx, re.M) for p in placeholders), str(sorted(placeholders)))
     with open(topology.env["NGINX_RENDERED"]) as handle:
         rendered = handle.read()
@@ -67,11 +68,12 @@ def test_compose_and_docker(topology):
                                topology.env["NGINX_URL"].replace("http://", ""))
     check("the native config is the template with only the addresses filled in", rendered == expected)
     check("compose: 3 tokengate replicas", re.search(r"^      replicas: 3$", tokengate, re.M) is not None)
-    check("compose: signing key and users file come from secrets files, not the image",
-          "TOKENGATE_SIGNING_KEY_FILE: /run/secrets/tokengate_signing_key" in tokengate
-          and "TOKENGATE_USERS_FILE: /run/secrets/tokengate_users" in tokengate
+    check("compose: signing key and users file come from the secrets volume init writes, not the image",
+          "TOKENGATE_SIGNING_KEY_FILE: /var/lib/tokengate/secrets/signing.key" in tokengate
+          and "TOKENGATE_USERS_FILE: /var/lib/tokengate/secrets/users.htpasswd" in tokengate
           and "TOKENGATE_SIGNING_KEY:" not in tokengate
-          and re.search(r"^  tokengate_signing_key:\n    file: \S+/deploy/secrets/signing.key$", full, re.M) is not None)
+          and "- secrets:/var/lib/tokengate/secrets:ro" in tokengate
+          and "    - init\n    - --dir\n    - /var/lib/tokengate/secrets\n" in service_block(full, "init"))
     check("compose: TOKENGATE_LISTEN=0.0.0.0:8080, Redis at redis:6379",
           "TOKENGATE_LISTEN: 0.0.0.0:8080" in tokengate and "redis://redis:6379" in tokengate)
     check("compose: redis 7 with noeviction, appendonly yes and a health check",

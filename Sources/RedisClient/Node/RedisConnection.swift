@@ -102,8 +102,10 @@ final class RedisConnection: Sendable {
         let channel: any Channel
         do {
             channel = try await ClientBootstrap(group: eventLoop)
+                // TCP_NODELAY is ClientBootstrap's default (a TCP-level option). The SOL_SOCKET-level
+                // `.socketOption(.tcp_nodelay)` this once set is SO_DEBUG, which needs CAP_NET_ADMIN:
+                // as a non-root user (the image's 10001) every connection failed with EACCES.
                 .connectTimeout(timeout)
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { [tls] channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {

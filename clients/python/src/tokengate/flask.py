@@ -24,6 +24,7 @@ unavailable is a 503, never the view (fail closed).
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import weakref
@@ -67,6 +68,7 @@ _PROXIED_RESPONSE_HEADERS = (
 _MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
+_PROXY_SECRET_HEADER = "HTTP_X_TOKENGATE_PROXY_SECRET"
 
 
 def public(view: View) -> View:
@@ -127,6 +129,7 @@ class _Settings:
     client: Client
     login_view: str | None
     proxies: tuple[Network, ...]
+    proxy_secret: str | None = None
 
 
 class TokenGate:
@@ -147,6 +150,12 @@ class TokenGate:
       a comma-separated string) of an nginx that already asked TokenGate (``auth_request``): from
       them, ``X-Auth-User``/``X-Auth-Session`` are taken as the identity and TokenGate is not
       asked again. From anywhere else those headers are removed from the request;
+    - ``proxy_secret`` / ``TOKENGATE_PROXY_SECRET``: a per-deployment secret the proxy adds as
+      ``X-TokenGate-Proxy-Secret`` (docs/forward-auth.md). When set, a request from a trusted proxy
+      is believed only when it carries it (compared in constant time), so another process on the
+      same host cannot name a user by calling the app's port. The header never reaches a view.
+      A believed request's ``X-Next-Token`` (put there by a proxy that cannot pass it to the client
+      itself: Traefik) goes on to the client with the answer;
     - ``proxy_auth_routes`` / ``TOKENGATE_PROXY_AUTH_ROUTES`` (default on): serve ``/auth/*`` and
       ``/tokengate.js`` by passing them to TokenGate, so that a browser that only sees this app's
       origin can log out, refresh and close its session. Turn it off when a balancer routes those
@@ -170,6 +179,7 @@ class TokenGate:
         client: Client | None = None,
         login_view: str | None = None,
         trusted_proxies: str | Iterable[str] | None = None,
+        proxy_secret: str | None = None,
         proxy_auth_routes: bool | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -179,6 +189,7 @@ class TokenGate:
             "TOKENGATE_ADMIN_KEY": admin_key,
             "TOKENGATE_LOGIN_VIEW": login_view,
             "TOKENGATE_TRUSTED_PROXIES": trusted_proxies,
+            "TOKENGATE_PROXY_SECRET": proxy_secret,
             "TOKENGATE_PROXY_AUTH_ROUTES": proxy_auth_routes,
         }
         self._timeout = timeout
@@ -206,6 +217,7 @@ class TokenGate:
             client=client,
             login_view=settings["TOKENGATE_LOGIN_VIEW"] or None,
             proxies=_networks(settings["TOKENGATE_TRUSTED_PROXIES"]),
+            proxy_secret=settings["TOKENGATE_PROXY_SECRET"] or None,
         )
         self._apps[app] = state
         self._last = state
@@ -242,7 +254,11 @@ class TokenGate:
     def _guard(self) -> Response | None:
         state = self._state()
         g.tokengate = None
-        trusted = _within(request.remote_addr, state.proxies)
+        sent = request.environ.pop(_PROXY_SECRET_HEADER, None)
+        trusted = _within(request.remote_addr, state.proxies) and (
+            state.proxy_secret is None
+            or (sent is not None and hmac.compare_digest(sent.encode(), state.proxy_secret.encode()))
+        )
         if not trusted:
             # Only a trusted proxy may name the user: a client's own X-Auth-* never reaches the view.
             for name in _IDENTITY_HEADERS:
@@ -274,7 +290,7 @@ class TokenGate:
         session_id = request.headers.get("X-Auth-Session")
         if not user or not session_id:
             return None
-        return Identity(user=user, session_id=session_id)
+        return Identity(user=user, session_id=session_id, next_token=request.headers.get("X-Next-Token") or None)
 
     def _client_address(self, state: _Settings) -> str | None:
         """The browser's address: the peer, or behind trusted proxies the nearest address in

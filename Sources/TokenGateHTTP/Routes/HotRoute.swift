@@ -4,12 +4,17 @@ import NIOCore
 import NIOHTTP1
 import TokenGate
 
-/// The hot routes, each defined once: `GET /api/me` and forward-auth's `GET /auth/verify`.
+/// The hot routes, each defined once: `GET /api/me` and forward-auth's check, `/auth/verify`.
 ///
 /// Both need a live token and nothing else. `FastPathHandler` answers them in the channel
 /// pipeline when the router would do nothing more (`answeredInPipeline`); otherwise the router
 /// does (`register`), behind `AuthMiddleware`. Either way the answer is `answer(to:expiresIn:)`, and
 /// it is counted under the route's path.
+///
+/// The check is any method on `/auth/verify` or on any path below it: Envoy's `ext_authz` appends
+/// the guarded request's path to the check's and keeps its method (`POST /echo` asks
+/// `POST /auth/verify/echo`), and every other proxy asks `GET /auth/verify`. One byte comparison
+/// tells them all apart from the other paths, so the plain `GET /auth/verify` costs nothing more.
 enum HotRoute: String, CaseIterable, Sendable {
     case me = "/api/me"
     case verify = "/auth/verify"
@@ -17,12 +22,27 @@ enum HotRoute: String, CaseIterable, Sendable {
     /// The route's path (its label in the metrics).
     var path: String { rawValue }
 
-    /// The route of an origin-form request target, its query ignored (an absolute-form target goes
-    /// to the router).
-    init?(target: String) {
-        let path = target.utf8.firstIndex(of: UInt8(ascii: "?")).map { target[..<$0] } ?? Substring(target)
-        self.init(rawValue: String(path))
+    /// The route of an origin-form request target (or path), its query ignored: `/api/me`, or
+    /// `/auth/verify` and every path below it (an absolute-form target goes to the router).
+    /// Whether the method fits is `accepts(isGET:)`.
+    init?(target: some StringProtocol) {
+        let utf8 = target.utf8
+        for route in Self.allCases where utf8.starts(with: route.rawValue.utf8) {
+            // The path ends there, or (the check) goes on below it.
+            guard let next = utf8.dropFirst(route.rawValue.utf8.count).first else {
+                self = route
+                return
+            }
+            guard next == UInt8(ascii: "?") || (next == UInt8(ascii: "/") && route == .verify) else { return nil }
+            self = route
+            return
+        }
+        return nil
     }
+
+    /// Whether the route answers `method`: the check any (a proxy may keep the guarded request's
+    /// method), `/api/me` only GET (the router answers its HEAD).
+    func accepts(isGET: Bool) -> Bool { self == .verify || isGET }
 
     /// Whether the fast path answers the hot routes: only where the router would add nothing,
     /// i.e. no successor token to issue (rotation off) and no cookie or CSRF check (cookie mode off).
@@ -68,13 +88,18 @@ enum HotRoute: String, CaseIterable, Sendable {
         return Response(status: .ok, headers: fields, body: body.readableBytes > 0 ? .init(byteBuffer: body) : .init())
     }
 
-    /// The routes on the router, for the requests the fast path leaves to it.
+    /// The routes on the router, for the requests the fast path leaves to it: `GET /api/me`.
+    /// The check, any method on any path below `/auth/verify`, is more than a router path says:
+    /// `AuthMiddleware` answers it (`check(_:)`).
     static func register(on router: Router<TokenGateRequestContext>, auth: AuthService) {
-        for route in allCases {
-            router.get(RouterPath(route.path)) { _, context in
-                let identity = try context.requireIdentity()
-                return route.response(to: identity, expiresIn: auth.secondsLeft(identity))
-            }
+        router.get(RouterPath(HotRoute.me.path)) { _, context in
+            let identity = try context.requireIdentity()
+            return HotRoute.me.response(to: identity, expiresIn: auth.secondsLeft(identity))
         }
+    }
+
+    /// Whether `request` is forward-auth's check (any method on `/auth/verify` or below it).
+    static func isCheck(_ request: Request) -> Bool {
+        HotRoute(target: request.uri.path) == .verify
     }
 }

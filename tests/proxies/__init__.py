@@ -10,7 +10,7 @@ rotation, and cookie mode. The same checks run for every proxy (test_01) and wit
 Environment: TOKENGATE_BINARY (default .build/debug/tokengate).
 """
 USERS = {"alice": "alice-Pa55word"}
-REDIS_TIMEOUT = 0.5
+REDIS_TIMEOUT = 1.0
 MODES = {
     "plain": {},
     "rotate": {"TOKENGATE_ROTATION": "per-request"},

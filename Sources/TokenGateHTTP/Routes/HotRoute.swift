@@ -24,20 +24,29 @@ enum HotRoute: String, CaseIterable, Sendable {
 
     /// The route of an origin-form request target (or path), its query ignored: `/api/me`, or
     /// `/auth/verify` and every path below it (an absolute-form target goes to the router).
-    /// Whether the method fits is `accepts(isGET:)`.
-    init?(target: some StringProtocol) {
-        let utf8 = target.utf8
-        for route in Self.allCases where utf8.starts(with: route.rawValue.utf8) {
-            // The path ends there, or (the check) goes on below it.
-            guard let next = utf8.dropFirst(route.rawValue.utf8.count).first else {
-                self = route
-                return
-            }
-            guard next == UInt8(ascii: "?") || (next == UInt8(ascii: "/") && route == .verify) else { return nil }
-            self = route
-            return
-        }
+    /// Whether the method fits is `accepts(isGET:)`. Compared as the target's own bytes, with no
+    /// copy and nothing generic: it runs for every request head.
+    init?(target: String) {
+        var target = target
+        guard let route = target.withUTF8({ Self.route(of: $0) }) else { return nil }
+        self = route
+    }
+
+    private static func route(of bytes: UnsafeBufferPointer<UInt8>) -> HotRoute? {
+        if starts(bytes, with: "/auth/verify", below: true) { return .verify }
+        if starts(bytes, with: "/api/me", below: false) { return .me }
         return nil
+    }
+
+    /// Whether `bytes` is `path`, followed by nothing, a query, or (`below`) a path below it.
+    private static func starts(_ bytes: UnsafeBufferPointer<UInt8>, with path: StaticString, below: Bool) -> Bool {
+        let count = path.utf8CodeUnitCount
+        guard bytes.count >= count, bytes.prefix(count).elementsEqual(UnsafeBufferPointer(start: path.utf8Start, count: count)) else {
+            return false
+        }
+        guard bytes.count > count else { return true }
+        let next = bytes[count]
+        return next == UInt8(ascii: "?") || (below && next == UInt8(ascii: "/"))
     }
 
     /// Whether the route answers `method`: the check any (a proxy may keep the guarded request's

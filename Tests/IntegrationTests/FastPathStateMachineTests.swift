@@ -104,12 +104,25 @@ struct FastPathStateMachineTests {
         #expect(describe(machine.read(.end(nil))) == "answer /api/me")
     }
 
-    @Test("with rotation or cookie mode the hot routes go to the router; HEAD, other paths and absolute targets always do")
+    @Test("the check is any method on /auth/verify or any path below it (Envoy's ext_authz); /api/me only GET")
+    func checks() {
+        for (method, uri) in [(HTTPMethod.POST, "/auth/verify/echo?x=1"), (.HEAD, "/auth/verify"), (.PUT, "/auth/verify/"), (.GET, "/auth/verify?")] {
+            var machine = machine()
+            #expect(describe(machine.read(head(method, uri))) == "none")
+            #expect(describe(machine.read(.body(ByteBuffer(string: "a body")))) == "none")
+            #expect(describe(machine.read(.end(nil))) == "answer /auth/verify", "\(method) \(uri)")
+        }
+    }
+
+    @Test("with rotation or cookie mode the hot routes go to the router; HEAD /api/me, other paths and absolute targets always do")
     func notOurs() {
         var off = machine(answersHotRoutes: false)
         #expect(describe(off.read(head(.GET, "/auth/verify"))) == "forward GET /auth/verify")
         var on = machine()
-        #expect(describe(on.read(head(.HEAD, "/auth/verify"))) == "forward HEAD /auth/verify")
+        #expect(describe(on.read(head(.HEAD, "/api/me"))) == "forward HEAD /api/me")
+        #expect(describe(on.read(.end(nil))) == "forward end")
+        #expect(on.hummingbirdAnswered() == nil)
+        #expect(describe(on.read(head(.POST, "/api/me/x"))) == "forward POST /api/me/x")
         #expect(describe(on.read(.end(nil))) == "forward end")
         #expect(on.hummingbirdAnswered() == nil)
         #expect(describe(on.read(head(.GET, "/auth/verifyx"))) == "forward GET /auth/verifyx")

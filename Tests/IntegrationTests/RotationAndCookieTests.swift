@@ -108,10 +108,34 @@ struct RotationTests {
         let harness = try HTTPTests.Harness([.rotation: "per-request"])
         try await harness.run { client in
             let parent = try await HTTPTests.login(client)
-            let missing = try await client.execute(uri: "/api/nothing-here", method: .get, headers: HTTPTests.bearer(parent.token))
+            let missing = try await client.execute(
+                uri: "/auth/sessions/AAAAAAAAAAAAAAAAAAAAAA",
+                method: .delete,
+                headers: HTTPTests.bearer(parent.token)
+            )
             HTTPTests.expectError(missing, .notFound, "not_found")
             let successor = try #require(missing.headers[.xNextToken])
             #expect(try await client.execute(uri: "/api/me", method: .get, headers: HTTPTests.bearer(successor)).status == .ok)
+        }
+    }
+
+    @Test("only what something answers spends a token: the check (any method, any path below /auth/verify) or a route")
+    func onlyAnsweredRequestsSpend() async throws {
+        // Grace 0: a token used again once it was spent ends its session (401).
+        let harness = try HTTPTests.Harness([.rotation: "per-request", .reuseGrace: "0"])
+        try await harness.run { client in
+            var token = try await HTTPTests.login(client).token
+            for (uri, method) in [("/api/nothing-here", HTTPRequest.Method.get), ("/auth/verifyx", .get), ("/api/me", .post)] {
+                let refused = try await client.execute(uri: uri, method: method, headers: HTTPTests.bearer(token))
+                #expect(refused.status == .notFound, "\(method) \(uri)")
+                #expect(refused.headers[.xNextToken] == nil, "\(method) \(uri)")
+            }
+            for (uri, method) in [("/auth/verify", HTTPRequest.Method.get), ("/auth/verify/echo?x=1", .post), ("/auth/verify/", .put)] {
+                let check = try await client.execute(uri: uri, method: method, headers: HTTPTests.bearer(token))
+                #expect(check.status == .ok, "\(method) \(uri)")
+                #expect(check.headers[.xAuthUser] == "alice", "\(method) \(uri)")
+                token = try #require(check.headers[.xNextToken])
+            }
         }
     }
 }

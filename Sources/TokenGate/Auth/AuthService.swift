@@ -220,12 +220,14 @@ public struct AuthService: Sendable {
     }
 
     /// The full check for a protected request: claims, then one Redis script. `activity` restarts
-    /// the idle clock. With per-request rotation the admission carries the token's successor.
+    /// the idle clock. With per-request rotation the admission carries the token's successor, unless
+    /// `spend` is false (a request nothing answers: its token is checked, not spent).
     /// `completion` runs on `eventLoop` (any loop when nil; at once when the token itself is
     /// refused), with no task: the HTTP fast path calls this from its channel handler.
     public func authenticate(
         _ token: Substring.UTF8View,
         activity: Bool,
+        spend: Bool = true,
         on eventLoop: (any EventLoop)?,
         _ completion: @escaping @Sendable (Result<Admission, TokenGateError>) -> Void
     ) {
@@ -234,7 +236,7 @@ public struct AuthService: Sendable {
             completion(.failure(error))
             return
         }
-        if configuration.rotation == .perRequest {
+        if configuration.rotation == .perRequest, spend {
             rotate(claims, activity: activity, on: eventLoop) { result in
                 completion(result.map { Admission(identity: claims, successor: $0.token) })
             }
@@ -251,8 +253,8 @@ public struct AuthService: Sendable {
     }
 
     /// `authenticate`, awaited.
-    public func authenticate(_ token: Substring.UTF8View, activity: Bool) async throws(TokenGateError) -> Admission {
-        try await awaiting { authenticate(token, activity: activity, on: nil, $0) }
+    public func authenticate(_ token: Substring.UTF8View, activity: Bool, spend: Bool = true) async throws(TokenGateError) -> Admission {
+        try await awaiting { authenticate(token, activity: activity, spend: spend, on: nil, $0) }
     }
 
     /// Issues a successor token in the same session. Does not count as user activity. With

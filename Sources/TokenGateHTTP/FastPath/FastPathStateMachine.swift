@@ -132,7 +132,7 @@ struct FastPathStateMachine<Clock: _Concurrency.Clock> where Clock.Duration == D
             // request is cut off like a trickled head. (For Hummingbird's the clock keeps running,
             // with twice the time, until its answer.)
             idleClock.start()
-            if answersHotRoutes, forwarded == 0, head.method == .GET, let route = HotRoute(target: head.uri) {
+            if answersHotRoutes, forwarded == 0, let route = HotRoute(target: head.uri), route.accepts(isGET: head.method == .GET) {
                 state = .reading(route, head)
                 return .none
             }
@@ -144,7 +144,7 @@ struct FastPathStateMachine<Clock: _Concurrency.Clock> where Clock.Duration == D
             forwarded += 1
             return expectsContinue ? .forwardAfterContinue(part) : .forward(part)
         case (.reading, .body):
-            return .none  // a GET body means nothing to these routes
+            return .none  // a body means nothing to these routes (Envoy may send the guarded request's)
         case (.reading(let route, let head), .end):
             idleClock.stop()
             closeRequested = !head.isKeepAlive

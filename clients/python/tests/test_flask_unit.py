@@ -263,6 +263,27 @@ def test_identity_headers_only_from_trusted_proxies() -> None:
     assert web.get("/echo", environ_base={"REMOTE_ADDR": "10.1.2.3"}).json["user"] == "alice"
 
 
+def test_proxy_secret_one_host() -> None:
+    """With TOKENGATE_PROXY_SECRET, a trusted address is not enough (one host: any local process has
+    it): the identity is believed only with the secret, which no view sees; the request's
+    X-Next-Token (Traefik's way with per-request rotation) goes on to the client."""
+    forged = {"X-Auth-User": "mallory", "X-Auth-Session": "s-m"}
+    app, client, _ = make(trusted_proxies="127.0.0.1", proxy_secret="s3cret")
+    web = app.test_client()
+    local = {"REMOTE_ADDR": "127.0.0.1"}
+    assert web.get("/echo", headers=forged, environ_base=local).status_code == 401
+    wrong = {**forged, "X-TokenGate-Proxy-Secret": "guess"}
+    assert web.get("/echo", headers=wrong, environ_base=local).status_code == 401
+    right = {**forged, "X-TokenGate-Proxy-Secret": "s3cret", "X-Next-Token": "next"}
+    answer = web.get("/echo", headers=right, environ_base=local)
+    assert answer.json == {"user": "mallory", "session": "s-m", "x_auth_user": "mallory"}
+    assert answer.headers["X-Next-Token"] == "next" and answer.headers["Cache-Control"] == "no-store"
+    seen = {}
+    app.view_functions["echo"] = lambda: seen.update(secret=request.headers.get("X-TokenGate-Proxy-Secret")) or "ok"
+    web.get("/echo", headers=right, environ_base=local)
+    assert seen == {"secret": None}
+
+
 def test_start_session_and_end_sessions_helpers() -> None:
     app, client, _ = make(trusted_proxies=["127.0.0.1"])
     web = app.test_client()

@@ -24,6 +24,7 @@ unavailable is a 503, never the view (fail closed).
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import logging
 import weakref
@@ -102,6 +103,7 @@ _MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
 _VERIFY_HEADER_NAMES = frozenset(name.lower() for name in VERIFY_HEADERS)
+_PROXY_SECRET_HEADER = "HTTP_X_TOKENGATE_PROXY_SECRET"
 
 
 def public(target: Marked) -> Marked:
@@ -170,6 +172,7 @@ class TokenGateState:
     client: Client
     login_view: str | None
     proxies: tuple[Network, ...] = field(repr=False)
+    proxy_secret: str | None = field(default=None, repr=False)
 
     def start_session(self, user: str, response: Response | None = None) -> Session:
         """:meth:`TokenGate.start_session` for this app."""
@@ -207,6 +210,12 @@ class TokenGate:
       a comma-separated string) of an nginx that already asked TokenGate (``auth_request``): from
       them, ``X-Auth-User``/``X-Auth-Session`` are taken as the identity and TokenGate is not
       asked again. From anywhere else those headers are removed from the request;
+    - ``proxy_secret`` / ``TOKENGATE_PROXY_SECRET``: a per-deployment secret the proxy adds as
+      ``X-TokenGate-Proxy-Secret`` (docs/forward-auth.md). When set, a request from a trusted proxy
+      is believed only when it carries it (compared in constant time), so another process on the
+      same host cannot name a user by calling the app's port. The header never reaches a view.
+      A believed request's ``X-Next-Token`` (put there by a proxy that cannot pass it to the client
+      itself: Traefik) goes on to the client with the answer;
     - ``proxy_auth_routes`` / ``TOKENGATE_PROXY_AUTH_ROUTES`` (default on): serve ``/auth/*`` and
       ``/tokengate.js`` by passing them to TokenGate, so that a browser that only sees this app's
       origin can log out, refresh and close its session. Turn it off when a balancer routes those
@@ -232,6 +241,7 @@ class TokenGate:
         client: Client | None = None,
         login_view: str | None = None,
         trusted_proxies: str | Iterable[str] | None = None,
+        proxy_secret: str | None = None,
         proxy_auth_routes: bool | None = None,
         timeout: float | None = None,
     ) -> None:
@@ -241,6 +251,7 @@ class TokenGate:
             "TOKENGATE_ADMIN_KEY": admin_key,
             "TOKENGATE_LOGIN_VIEW": login_view,
             "TOKENGATE_TRUSTED_PROXIES": trusted_proxies,
+            "TOKENGATE_PROXY_SECRET": proxy_secret,
             "TOKENGATE_PROXY_AUTH_ROUTES": proxy_auth_routes,
         }
         self._timeout = timeout
@@ -275,6 +286,7 @@ class TokenGate:
             client=client,
             login_view=settings["TOKENGATE_LOGIN_VIEW"] or None,
             proxies=_networks(settings["TOKENGATE_TRUSTED_PROXIES"]),
+            proxy_secret=settings["TOKENGATE_PROXY_SECRET"] or None,
         )
         proxy_routes = _flag(settings["TOKENGATE_PROXY_AUTH_ROUTES"], "TOKENGATE_PROXY_AUTH_ROUTES")
         app.extensions["tokengate"] = state
@@ -343,11 +355,15 @@ def _state() -> TokenGateState:
 def _guard() -> ResponseReturnValue | None:
     state = _state()
     g.tokengate = None
+    # The proxy's secret is for this check only: no view ever sees it.
+    sent = request.environ.pop(_PROXY_SECRET_HEADER, None)
     if _is_public(state) or _is_preflight():
         # No identity here, and none a client could put in: the identity headers go.
         _drop_identity_headers()
         return None
-    trusted = _within(request.remote_addr, state.proxies)
+    trusted = _within(request.remote_addr, state.proxies) and (
+        state.proxy_secret is None or (sent is not None and hmac.compare_digest(sent.encode(), state.proxy_secret.encode()))
+    )
     identity = _trusted_identity() if trusted else None
     if identity is None:
         _drop_identity_headers()
@@ -390,7 +406,7 @@ def _trusted_identity() -> Identity | None:
     if not user or not session_id:
         return None
     try:
-        return Identity(user=decode_user_header(user), session_id=session_id)
+        return Identity(user=decode_user_header(user), session_id=session_id, next_token=request.headers.get("X-Next-Token") or None)
     except ValueError:
         return None
 

@@ -406,9 +406,10 @@ def _trusted_identity() -> Identity | None:
     if not user or not session_id:
         return None
     try:
-        return Identity(user=decode_user_header(user), session_id=session_id, next_token=request.headers.get("X-Next-Token") or None)
+        user = decode_user_header(user)
     except ValueError:
         return None
+    return Identity(user=user, session_id=session_id, next_token=request.headers.get("X-Next-Token") or None)
 
 
 def _client_address(state: TokenGateState) -> str | None:

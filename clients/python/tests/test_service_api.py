@@ -182,6 +182,7 @@ def test_sessions_lists_what_they_were_started_with(tokengate: TokenGate) -> Non
 APP_IDS = [
     "Carol Smith", "dave+tag@example.com", "Kate", "\u212aate", "kate", "a" * 65, "Zo\u00eb", "\u540d\u524d", "{x}", "x",
     "a/b", " padded ", "UTF-8''x", "e\u0301", "\u00e9", "100%", "\u00e9" * 127 + "x",
+    ".", "..",   # ids, not dot segments: the client sends them as %2E (a URL would drop them, or the service refuse them)
 ]
 
 

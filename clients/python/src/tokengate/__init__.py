@@ -193,6 +193,14 @@ def encode_user_header(user: str) -> str:
     return _USER_MARKER + "".join(chr(b) if b in _ATTR_CHARS else f"%{b:02X}" for b in user.encode())
 
 
+def _segment(user: str) -> str:
+    """The user id as one percent-encoded path segment. The ids ``.`` and ``..`` are sent as
+    ``%2E`` and ``%2E%2E``: as they are, a URL would drop them as dot segments (and the service
+    refuses a dot segment)."""
+    encoded = quote(user, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
+
+
 def decode_user_header(value: str) -> str:
     """The user id an ``X-Auth-User`` value carries (``encode_user_header`` reversed). Raises
     ``ValueError`` for an encoded value that is not percent-encoded UTF-8."""
@@ -399,7 +407,7 @@ class Client:
 
     def sessions(self, user: str) -> list[SessionInfo]:
         """The user's live sessions (``GET /admin/v1/users/{user}/sessions``)."""
-        answer = self._admin("GET", f"/admin/v1/users/{quote(user, safe='')}/sessions")
+        answer = self._admin("GET", f"/admin/v1/users/{_segment(user)}/sessions")
         return [
             SessionInfo(
                 session_id=item["session_id"],
@@ -415,14 +423,14 @@ class Client:
 
     def end_sessions(self, user: str) -> None:
         """Ends every session of the user at once: password changed, account disabled."""
-        self._admin("DELETE", f"/admin/v1/users/{quote(user, safe='')}/sessions")
+        self._admin("DELETE", f"/admin/v1/users/{_segment(user)}/sessions")
 
     def end_session(self, user: str, session_id: str) -> None:
         """Ends one session of the user; ``NotFound`` when it is not one of theirs. An empty or dot
         id is refused here: a URL would turn it into the path that ends every session."""
         if session_id in ("", ".", ".."):
             raise InvalidRequest("invalid_request", "session_id must be a session id", 400)
-        self._admin("DELETE", f"/admin/v1/users/{quote(user, safe='')}/sessions/{quote(session_id, safe='')}")
+        self._admin("DELETE", f"/admin/v1/users/{_segment(user)}/sessions/{quote(session_id, safe='')}")
 
     def _admin(self, method: str, path: str, body: Mapping[str, str] | None = None) -> Any:
         if not self.admin_url or not self._admin_key:

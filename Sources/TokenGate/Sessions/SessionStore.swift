@@ -553,17 +553,23 @@ public struct SessionStore: Sendable {
     private func runEach(_ script: RedisScript, _ calls: [([String], [String])]) async -> [Result<RESPValue, RedisError>] {
         await withTaskGroup(of: (Int, Result<RESPValue, RedisError>).self) { group in
             for (index, call) in calls.enumerated() {
-                group.addTask {
-                    do throws(RedisError) {
-                        return (index, .success(try await self.redis.run(script, keys: call.0, arguments: call.1)))
-                    } catch {
-                        return (index, .failure(error))
-                    }
-                }
+                // The do/catch lives in `result(of:)`: Swift 6.3's release builds miscompile a
+                // child task that returns a tuple from inside `do throws(E)` (its index came back
+                // out of range, and every login trapped), so the child only pairs the two.
+                group.addTask { (index, await self.result(of: script, keys: call.0, arguments: call.1)) }
             }
             var results = [Result<RESPValue, RedisError>](repeating: .failure(RedisError(.unavailable, "not run")), count: calls.count)
             for await (index, result) in group { results[index] = result }
             return results
+        }
+    }
+
+    /// One script's reply, or its error, as a value.
+    private func result(of script: RedisScript, keys: [String], arguments: [String]) async -> Result<RESPValue, RedisError> {
+        do throws(RedisError) {
+            return .success(try await redis.run(script, keys: keys, arguments: arguments))
+        } catch {
+            return .failure(error)
         }
     }
 

@@ -70,7 +70,7 @@ def test_the_placeholder_secret_cannot_start_a_service(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENGATE_")}
     env["TOKENGATE_SIGNING_KEY_FILE"] = str(key)
     result = subprocess.run([BINARY, "serve", "--listen", "127.0.0.1:0"], env=env, capture_output=True, text=True, timeout=30)
-    assert result.returncode == 78 and "signing key: line 1: must be at least 32 bytes" in result.stderr, result.stderr
+    assert result.returncode == 78 and "TOKENGATE_SIGNING_KEY_FILE: line 1: must be at least 32 bytes" in result.stderr, result.stderr
 
 
 def test_the_service_the_budget_and_the_deployment_select_the_same_pods():

@@ -28,7 +28,8 @@ import os
 import re
 import socket
 import subprocess
-import time
+
+from harness.checks import wait_until
 
 PROJECT = "tgcomposetest"   # every container, network and volume the suite creates carries this name
 DOCKER = "/usr/bin/docker"
@@ -121,9 +122,5 @@ class Stack:
 
 
 def wait_for(condition, timeout, interval=0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+    """The harness's poll (harness.checks.wait_until), at the pace a container's start allows."""
+    return wait_until(condition, timeout, interval)

@@ -99,21 +99,7 @@ public enum TokenGateApplication {
     ) -> some ApplicationProtocol {
         Application(
             router: adminRouter(parts),
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [
-                        FastPathHandler.Installer {
-                            FastPathHandler(
-                                auth: parts.auth,
-                                metrics: parts.metrics,
-                                idleTimeout: configuration.clientTimeout,
-                                answersHotRoutes: false
-                            )
-                        }
-                    ],
-                    idleTimeout: nil
-                )
-            ),
+            server: server(parts, configuration: configuration, answersHotRoutes: false),
             configuration: .init(
                 address: .hostname(admin.host, port: admin.port),
                 serverName: nil,
@@ -140,20 +126,7 @@ public enum TokenGateApplication {
         Application(
             router: router(parts),
             // FastPathHandler answers the hot routes in the pipeline and keeps the idle timer.
-            server: .http1(
-                configuration: .init(
-                    additionalChannelHandlers: [
-                        FastPathHandler.Installer {
-                            FastPathHandler(
-                                auth: parts.auth,
-                                metrics: parts.metrics,
-                                idleTimeout: configuration.clientTimeout
-                            )
-                        }
-                    ],
-                    idleTimeout: nil
-                )
-            ),
+            server: server(parts, configuration: configuration, answersHotRoutes: true),
             configuration: .init(
                 address: .hostname(configuration.host, port: configuration.port),
                 serverName: nil,
@@ -163,6 +136,26 @@ public enum TokenGateApplication {
             services: [parts.redis, parts.reaper] + additionalServices,
             onServerRunning: onServerRunning,
             logger: logger
+        )
+    }
+
+    /// HTTP/1 with `FastPathHandler` in the pipeline: the idle clock for both listeners (a silent
+    /// or trickling client is cut off at `CLIENT_TIMEOUT`), and the hot routes only where asked.
+    private static func server(_ parts: Parts, configuration: Configuration, answersHotRoutes: Bool) -> HTTPServerBuilder {
+        .http1(
+            configuration: .init(
+                additionalChannelHandlers: [
+                    FastPathHandler.Installer {
+                        FastPathHandler(
+                            auth: parts.auth,
+                            metrics: parts.metrics,
+                            idleTimeout: configuration.clientTimeout,
+                            answersHotRoutes: answersHotRoutes
+                        )
+                    }
+                ],
+                idleTimeout: nil
+            )
         )
     }
 }

@@ -64,7 +64,7 @@ stop_redis() {
 }
 
 # Creates (once) and updates the Python environment that the Python tests and the Flask sample app
-# use: ${TOKENGATE_VENV:-$ROOT/.venv}, with the tokengate package from clients/python and the
+# use: ${TOKENGATE_VENV:-$ROOT/.venv}, with the tokengate-client package from clients/python and the
 # packages in tests/requirements.txt (pinned). Sets PYTHON to its interpreter.
 ensure_venv() {
     local venv="${TOKENGATE_VENV:-$ROOT/.venv}"

@@ -3,7 +3,7 @@
 
 Its users live in its own SQLite table (passwords hashed with werkzeug.security); its login view
 checks them and starts the session through TokenGate's service API. Every view is protected by
-`tokengate.flask.TokenGate` unless marked `@public`:
+`tokengate_client.flask.TokenGate` unless marked `@public`:
 
     /app/            a page that uses /tokengate.js: each operation gets its token, a closed tab
                      clears the backend
@@ -46,8 +46,8 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, g, jsonify, render_template, request
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from tokengate import TokenGateError, Unavailable
-from tokengate.flask import TokenGate, public
+from tokengate_client import TokenGateError, Unavailable
+from tokengate_client.flask import TokenGate, public
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAILED_LOGIN_LIMIT = 10  # per username, in FAILED_LOGIN_WINDOW seconds

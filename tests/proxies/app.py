@@ -42,7 +42,7 @@ class EchoApp:
         headers = [("Content-Type", "application/json"), ("X-From-App", "1")]
         successor = environ.get("HTTP_X_NEXT_TOKEN") if trusted else None
         if successor:
-            # As tokengate.flask does: a live token in the answer, never stored by a cache.
+            # As tokengate_client.flask does: a live token in the answer, never stored by a cache.
             headers += [("X-Next-Token", successor), ("Cache-Control", "no-store")]
         data = json.dumps(body).encode()
         start_response("200 OK", headers + [("Content-Length", str(len(data)))])

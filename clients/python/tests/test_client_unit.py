@@ -17,8 +17,8 @@ import pytest
 import urllib3
 from werkzeug.datastructures import Headers
 
-import tokengate
-from tokengate import (
+import tokengate_client as tokengate
+from tokengate_client import (
     ConfigurationError,
     CSRFFailed,
     InvalidCredentials,

@@ -14,9 +14,9 @@ from flask import Blueprint, Flask, g, jsonify, redirect
 from flask.views import MethodView
 from harness import TTL, TokenGate, http, wait_until
 
-from tokengate import Client, InvalidRequest, InvalidToken, NotFound, StoreUnavailable, Unavailable
-from tokengate.flask import TokenGate as FlaskTokenGate
-from tokengate.flask import public
+from tokengate_client import Client, InvalidRequest, InvalidToken, NotFound, StoreUnavailable, Unavailable
+from tokengate_client.flask import TokenGate as FlaskTokenGate
+from tokengate_client.flask import public
 
 
 def make_app(tg: TokenGate, **options) -> Flask:  # noqa: ANN003

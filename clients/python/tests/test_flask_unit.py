@@ -12,8 +12,8 @@ import pytest
 from flask import Blueprint, Flask, Response, g, request
 from flask.views import MethodView
 
-import tokengate
-from tokengate import (
+import tokengate_client as tokengate
+from tokengate_client import (
     Client,
     ConfigurationError,
     CSRFFailed,
@@ -29,8 +29,8 @@ from tokengate import (
     TokenRevoked,
     Unavailable,
 )
-from tokengate import flask as tgflask
-from tokengate.flask import TokenGate, public
+from tokengate_client import flask as tgflask
+from tokengate_client.flask import TokenGate, public
 
 WWW = 'Bearer realm="tokengate"'
 

@@ -9,7 +9,7 @@ import json
 import pytest
 from harness import TokenGate, http
 
-from tokengate import Client, InvalidRequest, InvalidToken, MissingToken, RateLimited, TokenRevoked
+from tokengate_client import Client, InvalidRequest, InvalidToken, MissingToken, RateLimited, TokenRevoked
 
 WRONG_KEY = "tgsk_" + "W" * 43
 

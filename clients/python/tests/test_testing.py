@@ -1,4 +1,4 @@
-"""tokengate.testing.FakeTokenGate and the real service agree: every scenario here runs twice, once
+"""tokengate_client.testing.FakeTokenGate and the real service agree: every scenario here runs twice, once
 against the real tokengate (and Redis), once against the fake, with the same assertions, through the
 Flask guard as an app's tests would use it."""
 
@@ -13,10 +13,10 @@ import pytest
 from flask import Flask, g, jsonify
 from harness import TTL, TokenGate
 
-from tokengate import Client, InvalidRequest, MissingToken, NotFound, Session, TokenRevoked, Unavailable
-from tokengate.flask import TokenGate as FlaskTokenGate
-from tokengate.flask import public
-from tokengate.testing import FakeTokenGate
+from tokengate_client import Client, InvalidRequest, MissingToken, NotFound, Session, TokenRevoked, Unavailable
+from tokengate_client.flask import TokenGate as FlaskTokenGate
+from tokengate_client.flask import public
+from tokengate_client.testing import FakeTokenGate
 
 REALM = 'Bearer realm="tokengate"'
 INVALID = 'Bearer realm="tokengate", error="invalid_token"'

@@ -10,7 +10,7 @@ import sqlite3
 from harness import TokenGate, http
 
 import app as sample
-from tokengate import Client
+from tokengate_client import Client
 
 PASSWORD = "carol-Pa55word"
 

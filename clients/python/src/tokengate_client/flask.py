@@ -1,6 +1,6 @@
 """Guard every view of a Flask app with TokenGate: deny by default, ``@public`` to opt out.
 
-    from tokengate.flask import TokenGate, public
+    from tokengate_client.flask import TokenGate, public
 
     app = Flask(__name__)
     app.config["TOKENGATE_URL"] = "http://127.0.0.1:8080"
@@ -66,7 +66,7 @@ from . import (
 
 __all__ = ["TokenGate", "TokenGateState", "current_user", "end_sessions", "public", "start_session"]
 
-log = logging.getLogger("tokengate.flask")
+log = logging.getLogger("tokengate_client.flask")
 Marked = TypeVar("Marked")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 _PUBLIC_BLUEPRINTS: weakref.WeakSet[Blueprint] = weakref.WeakSet()
@@ -165,7 +165,7 @@ def _within(address: str | None, networks: tuple[Network, ...]) -> bool:
 @dataclass(frozen=True)
 class TokenGateState:
     """One app's TokenGate, in ``app.extensions["tokengate"]`` (``init_app`` puts it there): the
-    extension that installed it, the app's :class:`tokengate.Client`, its login view and trusted
+    extension that installed it, the app's :class:`tokengate_client.Client`, its login view and trusted
     proxies."""
 
     extension: TokenGate
@@ -202,7 +202,7 @@ class TokenGate:
     - ``url`` / ``TOKENGATE_URL``: TokenGate's public URL (needed unless ``client`` is given);
     - ``admin_url`` / ``TOKENGATE_ADMIN_URL`` and ``admin_key`` / ``TOKENGATE_ADMIN_KEY``: the
       service API, for :meth:`start_session` and :meth:`end_sessions`;
-    - ``client``: a ready :class:`tokengate.Client` instead of the three above;
+    - ``client``: a ready :class:`tokengate_client.Client` instead of the three above;
     - ``login_view`` / ``TOKENGATE_LOGIN_VIEW``: an endpoint name; a browser's GET (``Accept``
       prefers ``text/html``) without a valid token is redirected there (``?next=<path>``)
       instead of answered 401. That endpoint is public (no redirect loop);
@@ -222,7 +222,7 @@ class TokenGate:
       paths to TokenGate itself;
     - ``timeout`` / ``TOKENGATE_TIMEOUT``: seconds per call to TokenGate (default 2).
 
-    In a guarded view ``g.tokengate`` is the :class:`tokengate.Identity` (``.user``,
+    In a guarded view ``g.tokengate`` is the :class:`tokengate_client.Identity` (``.user``,
     ``.session_id``); it is None in public views. A refused request gets TokenGate's JSON error
     (401 with ``WWW-Authenticate``, 403 ``csrf_failed``); TokenGate or its Redis unavailable gets
     503 ``store_unavailable`` with ``Retry-After: 1``, never the view. Each app's state is a
@@ -299,7 +299,7 @@ class TokenGate:
 
     @property
     def client(self) -> Client:
-        """The current app's :class:`tokengate.Client`; outside an app context, the one given as
+        """The current app's :class:`tokengate_client.Client`; outside an app context, the one given as
         ``client=`` (there is no "last app" to fall back to)."""
         if has_app_context():
             state = current_app.extensions.get("tokengate")
@@ -317,15 +317,15 @@ class TokenGate:
     def unauthorized_handler(self, handler: Handler) -> Handler:
         """Decorates the function that answers a refused request instead of the built-in answer
         (TokenGate's JSON error, or the redirect to the login view). It is called with the
-        :class:`tokengate.TokenGateError` (``.status``, ``.code``, ``.headers``) and returns any
+        :class:`tokengate_client.TokenGateError` (``.status``, ``.code``, ``.headers``) and returns any
         Flask response value; the view never runs. TokenGate unavailable stays a 503."""
         self._unauthorized = handler
         return handler
 
     def user_loader(self, loader: Handler) -> Handler:
-        """Decorates the function that turns a verified :class:`tokengate.Identity` into the app's
+        """Decorates the function that turns a verified :class:`tokengate_client.Identity` into the app's
         own user object, e.g. ``lambda identity: User.query.get(identity.user)``; read it as
-        ``tokengate.flask.current_user`` (None on public views, loaded once per request)."""
+        ``tokengate_client.flask.current_user`` (None on public views, loaded once per request)."""
         self._user_loader = loader
         return loader
 
@@ -510,7 +510,7 @@ def _load_user() -> Any:
 
 current_user: Any = LocalProxy(_load_user)
 """The current request's user: what the ``user_loader`` returns for ``g.tokengate`` (the
-:class:`tokengate.Identity` itself without a loader), None in public views."""
+:class:`tokengate_client.Identity` itself without a loader), None in public views."""
 
 
 # -- /auth/* and /tokengate.js passed through ------------------------------------------------------

@@ -1,6 +1,6 @@
 """An in-process stand-in for TokenGate, for an app's own unit tests (no server, no Redis).
 
-    from tokengate.testing import FakeTokenGate
+    from tokengate_client.testing import FakeTokenGate
 
     fake = FakeTokenGate()
     fake.install(app)                      # after TokenGate(app) / init_app(app), e.g. in a fixture
@@ -10,7 +10,7 @@
     fake.end_sessions("carol")                                 # revoked: 401 token_revoked
     fake.unavailable = True                                    # TokenGate down: 503, never the view
 
-``FakeTokenGate`` is a :class:`tokengate.Client`: it can also be given as ``client=`` to the Flask
+``FakeTokenGate`` is a :class:`tokengate_client.Client`: it can also be given as ``client=`` to the Flask
 extension or used wherever a Client is. It answers as TokenGate does for the same calls (the
 package's own tests run the same scenarios against the real service and this fake): the same
 exceptions with the same codes, statuses and ``WWW-Authenticate`` headers, the same user-id rules

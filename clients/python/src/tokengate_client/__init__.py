@@ -436,7 +436,7 @@ class Client:
         if not self.admin_url or not self._admin_key:
             raise ConfigurationError(
                 "this call needs TokenGate's service API: Client(url, admin_url=..., admin_key=...) "
-                "(TOKENGATE_ADMIN_URL and TOKENGATE_ADMIN_KEY for tokengate.flask)"
+                "(TOKENGATE_ADMIN_URL and TOKENGATE_ADMIN_KEY for tokengate_client.flask)"
             )
         headers = {"Authorization": f"Bearer {self._admin_key}"}
         payload = None

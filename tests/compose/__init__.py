@@ -14,11 +14,13 @@ would, through the published port on 127.0.0.1, or to a container on the project
       keys gone; /auth/close gone within CLOSE_GRACE + 1 s;
   04. --scale tokengate=5 reaches all five without restarting nginx; a replica killed under load
       gives no wrong answer;
-  05. stop within the grace period, `down` then `up`: the same secrets (the old token verifies, the
-      demo password logs in), Redis data kept (append-only file);
+  05. a replica stopped under load: every answer right, exit 0 within the grace period; `down`
+      then `up`: the same secrets (the old token verifies, the demo password logs in), Redis data
+      kept (append-only file);
   06. the Cluster override file: login, use, logout through it;
-  07. your own signing key and users file put into the volume (the runbook's steps): kept by init;
-  08. everything the suite created is removed.
+  07. the Sentinel override file: login, use, logout, and logins again after the primary stops;
+  08. your own signing key and users file put into the volume (the runbook's steps): kept by init;
+  09. everything the suite created is removed.
 
 The TokenGate containers run as the image's non-root user (10001): this suite runs TokenGate
 unprivileged, so a failure that only a non-root process sees (as SO_DEBUG was) cannot hide.
@@ -28,8 +30,10 @@ import os
 import re
 import socket
 import subprocess
+import threading
 
 from harness.checks import wait_until
+from harness.http import Conn
 
 PROJECT = "tgcomposetest"   # every container, network and volume the suite creates carries this name
 DOCKER = "/usr/bin/docker"
@@ -46,6 +50,10 @@ def run(args, cwd=None, timeout=600, stdin=None, env=None, check=False):
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(args)} exited {result.returncode}: {result.stderr[-2000:]}")
     return result.returncode, result.stdout, result.stderr
+
+
+# Every override file, for the `down` that must catch whatever services a scenario left up.
+ALL_FILES = ["docker-compose.yml", "docker-compose.cluster.yml", "docker-compose.sentinel.yml"]
 
 
 class Stack:
@@ -124,3 +132,51 @@ class Stack:
 def wait_for(condition, timeout, interval=0.25):
     """The harness's poll (harness.checks.wait_until), at the pace a container's start allows."""
     return wait_until(condition, timeout, interval)
+
+
+class VerifyLoad:
+    """Clients verifying a live token (200 expected) and a logged-out one (401) through nginx in a
+    loop, counting every answer and keeping the wrong ones: what users of a scaled stack rely on
+    while replicas come and go."""
+
+    def __init__(self, port, live, revoked, clients=8):
+        self.port, self.live, self.revoked = port, live, revoked
+        self.counts = {"live": 0, "revoked": 0}
+        self.wrong = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client) for _ in range(clients)]
+
+    def _client(self):
+        conn = Conn(self.port)
+        while not self._stop.is_set():
+            for kind, token, expected in (("live", self.live, 200), ("revoked", self.revoked, 401)):
+                try:
+                    status = conn.request("GET", "/auth/verify", token=token)[0]
+                except OSError as error:
+                    status = repr(error)
+                    conn = Conn(self.port)
+                with self._lock:
+                    self.counts[kind] += 1
+                    if status != expected:
+                        self.wrong.append((kind, status))
+
+    @property
+    def total(self):
+        with self._lock:
+            return self.counts["live"] + self.counts["revoked"]
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def answered(self, more, timeout=60):
+        """Waits until `more` further answers have come (the load ran on meanwhile)."""
+        target = self.total + more
+        return wait_until(lambda: self.total >= target, timeout, 0.05)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)

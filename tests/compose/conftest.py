@@ -10,7 +10,7 @@ import pytest
 from harness import checks
 from harness.checks import precondition, say
 
-from . import PROJECT, TEST_OVERRIDE, Stack, run
+from . import ALL_FILES, PROJECT, TEST_OVERRIDE, Stack, run
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -53,7 +53,7 @@ def stack(work):
     stack = Stack(directory, free_port())
     # Whatever an interrupted earlier run left in the engine's cache.
     stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "5",
-                  files=["docker-compose.yml", "docker-compose.cluster.yml"], timeout=300)
+                  files=ALL_FILES, timeout=300)
     say(f"   fresh copy {directory}, published port 127.0.0.1:{stack.port}, project {PROJECT}")
     yield stack
     if any(tally.failed for tally in checks.TALLIES.values()):
@@ -61,7 +61,7 @@ def stack(work):
             say(f"--- {service} log ---\n{stack.logs(service)[-4000:]}")
     # Whatever a scenario left up (also with the Cluster override's services).
     stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "20",
-                  files=["docker-compose.yml", "docker-compose.cluster.yml"], timeout=300)
+                  files=ALL_FILES, timeout=300)
 
 
 def build_images(stack):

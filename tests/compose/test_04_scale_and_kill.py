@@ -7,13 +7,12 @@ through nginx: every answer is the right one (200 for the live token, 401 for th
 routes around the dead replica; then the stack is scaled back to 3.
 """
 import re
-import threading
 import time
 
 from harness.checks import check, note, require
 from harness.http import Conn, http_call, login
 
-from . import wait_for
+from . import VerifyLoad, wait_for
 
 VERIFY = re.compile(r'^\w*http_requests_total\{[^}]*route="[^"]*verify[^"]*"[^}]*\} (\S+)$', re.M)
 
@@ -59,33 +58,14 @@ def test_scale_and_kill(stack):
     live, _ = login(conn, user, password)
     revoked, _ = login(conn, user, password)
     Conn(stack.port).request("POST", "/auth/logout", token=revoked)
-    wrong, counts, stop = [], {"live": 0, "revoked": 0}, threading.Event()
-    lock = threading.Lock()
-
-    def client():
-        mine = Conn(stack.port)
-        while not stop.is_set():
-            for kind, token, expected in (("live", live, 200), ("revoked", revoked, 401)):
-                status = mine.request("GET", "/auth/verify", token=token)[0]
-                with lock:
-                    counts[kind] += 1
-                    if status != expected:
-                        wrong.append((kind, status))
-
-    threads = [threading.Thread(target=client) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    time.sleep(1.0)   # load running before the kill
-    victim = replicas[0]
-    killed = stack.docker("kill", victim)[0] == 0
-    time.sleep(3.0)   # load going on while the replica is dead
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=30)
+    with VerifyLoad(stack.port, live, revoked) as load:
+        load.answered(500)                       # the load runs before the kill
+        killed = stack.docker("kill", replicas[0])[0] == 0
+        load.answered(2000)                      # and goes on while the replica is dead
     check("docker kill of one replica under load", killed)
-    check(f"no wrong answer: the live token 200, the logged-out one 401 ({counts['live'] + counts['revoked']} requests)",
-          not wrong, wrong[:10])
-    note(f"kill under load: {counts['live']} live + {counts['revoked']} revoked verifies, {len(wrong)} wrong")
+    check(f"no wrong answer: the live token 200, the logged-out one 401 ({load.total} requests)", not load.wrong,
+          load.wrong[:10])
+    note(f"kill under load: {load.counts['live']} live + {load.counts['revoked']} revoked verifies, {len(load.wrong)} wrong")
 
     code, out, err = stack.compose("up", "-d", "--scale", "tokengate=3", timeout=600)
     check("scaled back to 3 replicas, all healthy", code == 0 and wait_for(lambda: stack.all_healthy("tokengate", 3), 120),

@@ -1,10 +1,13 @@
 """05. Stop within the grace period, `down` then `up`: the same secrets, Redis data kept
 
-`docker-compose stop` ends every replica with SIGTERM well within its 15 s grace period (exit 0,
-not killed); after `down` (containers and network gone, volumes kept) and `up -d`, init keeps the
-secrets it made (it prints no new demo login), the token issued before `down` still verifies
-(same signing key, its Redis key survived in the append-only file), the demo password still logs
-in (same users file), and a key written to Redis before `down` is still there.
+`docker stop` of one replica while 8 clients verify a live and a logged-out token through nginx:
+every answer is the right one (nothing in flight is cut; nginx moves on to the other replicas) and
+the replica exits 0 on SIGTERM within its grace period. `docker-compose stop` ends every replica
+with SIGTERM well within its 15 s grace period (exit 0, not killed); after `down` (containers and
+network gone, volumes kept) and `up -d`, init keeps the secrets it made (it prints no new demo
+login), the token issued before `down` still verifies (same signing key, its Redis key survived in
+the append-only file), the demo password still logs in (same users file), and a key written to Redis
+before `down` is still there.
 """
 import threading
 import time
@@ -12,7 +15,7 @@ import time
 from harness.checks import check, note, require
 from harness.http import Conn, http_call, login
 
-from . import wait_for
+from . import VerifyLoad, wait_for
 
 MARKER = "compose-test:marker"
 
@@ -21,6 +24,26 @@ def test_down_up(stack):
     user, password = stack.credentials()
     conn = Conn(stack.port)
     require("a marker key written to Redis", stack.redis_cli("set", MARKER, "kept")[1].strip() == "OK")
+    live, _ = login(conn, user, password)
+    revoked, _ = login(conn, user, password)
+    Conn(stack.port).request("POST", "/auth/logout", token=revoked)
+    victim = stack.containers("tokengate")[0]
+    with VerifyLoad(stack.port, live, revoked) as load:
+        load.answered(500)
+        started = time.monotonic()
+        code = stack.docker("stop", "--time", "15", victim, timeout=60)[0]
+        stopped = time.monotonic() - started
+        load.answered(1000)
+    exit_code = stack.inspect(victim).get("State", {}).get("ExitCode")
+    check("docker stop of one replica under load: exit 0 on SIGTERM, within the grace period",
+          code == 0 and exit_code == 0 and stopped < 15, f"exit {exit_code}, {stopped:.1f} s")
+    check(f"no answer cut or wrong while it stopped: the live token 200, the logged-out one 401 ({load.total} requests)",
+          not load.wrong, load.wrong[:10])
+    note(f"stop of one replica under load: {stopped:.1f} s, {load.total} verifies, {len(load.wrong)} wrong")
+    code, out, err = stack.compose("up", "-d", timeout=300)
+    require("docker-compose up -d starts it again", code == 0 and wait_for(lambda: stack.all_healthy("tokengate", 3), 120),
+            (out + err)[-1000:])
+
     token, _ = login(conn, user, password)
     issued = time.monotonic()
     replicas = stack.containers("tokengate")

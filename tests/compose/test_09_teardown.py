@@ -1,17 +1,17 @@
-"""08. Teardown: everything the suite created is removed
+"""09. Teardown: everything the suite created is removed
 
-`docker-compose down --volumes --remove-orphans` (with the Cluster override's services) leaves no
+`docker-compose down --volumes --remove-orphans` (with both override files' services) leaves no
 container, network or volume of the project; the built images stay in the suite's engine as a
 cache for the next run (tests/compose/run stops that engine afterwards).
 """
 from harness.checks import check
 
-from . import PROJECT
+from . import ALL_FILES, PROJECT
 
 
 def test_teardown(stack):
     code, out, err = stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "15",
-                                   files=["docker-compose.yml", "docker-compose.cluster.yml"], timeout=300)
+                                   files=ALL_FILES, timeout=300)
     check("docker-compose down --volumes --remove-orphans exits 0", code == 0, (out + err)[-1000:])
     label = f"label=com.docker.compose.project={PROJECT}"
     left = {

@@ -1,4 +1,4 @@
-"""07. Your own secrets: docs/operations.md's steps, with a fresh set of volumes
+"""08. Your own secrets: docs/operations.md's steps, with a fresh set of volumes
 
 After `down -v` (the generated secrets and the sessions deleted), a signing key and a users file of
 one's own are put into the volume with the runbook's `docker compose run --rm -T --entrypoint sh init
@@ -8,14 +8,14 @@ service key), the own user logs in and the demo user no longer exists.
 from harness.checks import check, require
 from harness.http import Conn, login
 
-from . import wait_for
+from . import ALL_FILES, wait_for
 
 SECRETS = "/var/lib/tokengate/secrets"
 
 
 def test_own_secrets(stack):
     stack.files = ["docker-compose.yml"]
-    code, out, err = stack.compose("down", "--volumes", "--timeout", "15", files=["docker-compose.yml", "docker-compose.cluster.yml"],
+    code, out, err = stack.compose("down", "--volumes", "--timeout", "15", files=ALL_FILES,
                                    timeout=300)
     require("docker-compose down --volumes exits 0", code == 0, (out + err)[-1000:])
     code, key, err = stack.docker("run", "--rm", "--network", "none", "tokengate:latest", "key", "generate")

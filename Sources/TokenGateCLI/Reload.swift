@@ -34,6 +34,7 @@ struct ReloadService: Service {
             )
             return
         }
+        Environment.warnAboutExposedSecrets(configuration)
         let keys = files.signingKeys ?? auth.signingKeys
         let users = files.users ?? auth.users
         let generation = auth.reload(signingKeys: keys, users: users, serviceKeys: files.serviceKeys)

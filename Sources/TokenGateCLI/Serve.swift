@@ -68,6 +68,7 @@ struct Serve: AsyncParsableCommand {
             Environment.fail(error.problems)
         }
         let logger = Environment.makeLogger(level: level)
+        Environment.warnAboutExposedSecrets(configuration)
         let users = loadUsers(configuration)
         if configuration.ephemeralKey {
             logger.warning("DEV MODE: using a throw-away signing key; tokens die with this process. Never use --dev in production.")
@@ -117,7 +118,11 @@ struct Serve: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("tokengate: DEV MODE: demo user 'demo' with password 'demo-password'\n".utf8))
                 return UserStore(hashes: ["demo": DemoUser.hash])
             }
-            FileHandle.standardError.write(Data("tokengate: warning: no users file (\(Setting.usersFile.environmentName)); nobody can log in\n".utf8))
+            let line =
+                configuration.admin == nil
+                ? "warning: no users file (\(Setting.usersFile.environmentName)); nobody can log in"
+                : "no users file (\(Setting.usersFile.environmentName)): /auth/login refuses every name and password; sessions start through the service API"
+            FileHandle.standardError.write(Data("tokengate: \(line)\n".utf8))
             return UserStore(hashes: [:])
         }
         do { return try SecretFiles.users(path, readFile: Environment.readFile) } catch { Environment.fail(error.problems) }

@@ -33,6 +33,18 @@ enum Environment {
         try String(contentsOfFile: path, encoding: .utf8)
     }
 
+    /// Warns on standard error about each secret file of `configuration` that every user of the
+    /// machine can read or change (`SecretFiles.exposure`); at start-up and on every reload.
+    static func warnAboutExposedSecrets(_ configuration: Configuration) {
+        for (setting, path) in SecretFiles.paths(configuration) {
+            var status = stat()
+            guard stat(path, &status) == 0,
+                let line = SecretFiles.exposure(of: path, mode: UInt32(status.st_mode), setting: setting)
+            else { continue }
+            FileHandle.standardError.write(Data("tokengate: \(line)\n".utf8))
+        }
+    }
+
     static func fail(_ lines: [String]) -> Never {
         for line in lines { FileHandle.standardError.write(Data("tokengate: \(line)\n".utf8)) }
         exit(78)  // EX_CONFIG

@@ -81,4 +81,16 @@ struct SecretFilesTests {
         let atStart = Self.problems { () throws(ConfigurationError) in _ = try Configuration.parse(values, readFile: Self.files(files)) }
         #expect(atStart == refused, "\(atStart) vs \(refused)")
     }
+
+    @Test("a secret file every user of the machine can read or change gets one warning naming its setting; 600, 640 and 440 get none")
+    func exposure() {
+        #expect(SecretFiles.exposure(of: "/k", mode: 0o100600, setting: .signingKeyFile) == nil)
+        #expect(SecretFiles.exposure(of: "/k", mode: 0o100640, setting: .signingKeyFile) == nil)
+        #expect(SecretFiles.exposure(of: "/k", mode: 0o100440, setting: .usersFile) == nil)
+        #expect(
+            SecretFiles.exposure(of: "/k", mode: 0o100644, setting: .signingKeyFile)
+                == "TOKENGATE_SIGNING_KEY_FILE: warning: every user of this machine can read /k (mode 0644); chmod 600 it (640 with a group the service runs in)"
+        )
+        #expect(SecretFiles.exposure(of: "/u", mode: 0o100662, setting: .usersFile)?.hasPrefix("TOKENGATE_USERS_FILE: warning: every user of this machine can change /u (mode 0662)") == true)
+    }
 }

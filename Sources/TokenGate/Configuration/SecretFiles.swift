@@ -50,6 +50,25 @@ public enum SecretFiles {
         return (keys, users, service)
     }
 
+    /// The secret files `configuration` reads, each with its setting: the signing keys, the users
+    /// and the service API's keys (those that are set).
+    public static func paths(_ configuration: Configuration) -> [(setting: Setting, path: String)] {
+        var paths: [(setting: Setting, path: String)] = []
+        if let path = configuration.signingKeyFile { paths.append((.signingKeyFile, path)) }
+        if let path = configuration.usersFile { paths.append((.usersFile, path)) }
+        if let admin = configuration.admin { paths.append((.adminKeysFile, admin.keysFile)) }
+        return paths
+    }
+
+    /// The warning for a secret file that every user of the machine may read or write (`mode`: its
+    /// permission bits), or nil. A warning and not a refusal: Kubernetes and Docker mount secrets
+    /// with modes of their own, and the service's user is not always the files' owner.
+    public static func exposure(of path: String, mode: UInt32, setting: Setting) -> String? {
+        guard mode & 0o006 != 0 else { return nil }
+        let octal = String(mode & 0o777, radix: 8)
+        return "\(setting.environmentName): warning: every user of this machine can \(mode & 0o002 != 0 ? "change" : "read") \(path) (mode 0\(octal)); chmod 600 it (640 with a group the service runs in)"
+    }
+
     private static func read(_ path: String, _ setting: Setting, _ readFile: (String) throws -> String) throws(ConfigurationError) -> String {
         do { return try readFile(path) } catch { throw ConfigurationError(["\(setting.environmentName): cannot read \(path)"]) }
     }

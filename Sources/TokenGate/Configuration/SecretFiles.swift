@@ -66,7 +66,9 @@ public enum SecretFiles {
     public static func exposure(of path: String, mode: UInt32, setting: Setting) -> String? {
         guard mode & 0o006 != 0 else { return nil }
         let octal = String(mode & 0o777, radix: 8)
-        return "\(setting.environmentName): warning: every user of this machine can \(mode & 0o002 != 0 ? "change" : "read") \(path) (mode 0\(octal)); chmod 600 it (640 with a group the service runs in)"
+        let access = mode & 0o002 != 0 ? "change" : "read"
+        return "\(setting.environmentName): warning: every user of this machine can \(access) \(path) (mode 0\(octal)); "
+            + "chmod 600 it (640 with a group the service runs in)"
     }
 
     private static func read(_ path: String, _ setting: Setting, _ readFile: (String) throws -> String) throws(ConfigurationError) -> String {

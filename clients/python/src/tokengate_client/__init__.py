@@ -9,12 +9,13 @@ live; ``start_session``, ``sessions``, ``end_sessions`` and ``end_session`` use 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import urllib3
 
-from . import _core
+from . import _core, _guard
 from ._core import (
     ERRORS,
     VERIFY_HEADERS,
@@ -102,6 +103,16 @@ class Client:
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
         )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
+        """The client the environment describes: ``TOKENGATE_URL``, ``TOKENGATE_ADMIN_URL``,
+        ``TOKENGATE_ADMIN_KEY``, ``TOKENGATE_TIMEOUT`` (the names the Flask extension reads from
+        ``app.config`` and the ASGI middleware from the environment)."""
+        settings = _guard.Settings.read(os.environ if environ is None else environ)
+        if not settings.url:
+            raise ConfigurationError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL)")
+        return cls(settings.url, admin_url=settings.admin_url, admin_key=settings.admin_key, timeout=settings.timeout)
 
     def __repr__(self) -> str:  # never the key
         return f"Client(url={self.url!r}, admin_url={self.admin_url!r})"

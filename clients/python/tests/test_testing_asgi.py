@@ -18,7 +18,7 @@ from harness import TTL, TokenGate
 
 from tokengate_client import Identity, InvalidRequest, MissingToken, NotFound, Session, TokenRevoked, Unavailable
 from tokengate_client.aio import AsyncClient
-from tokengate_client.asgi import TokenGateMiddleware, public, require_identity
+from tokengate_client.asgi import Refused, TokenGateMiddleware, public, refused_handler, require_identity
 from tokengate_client.testing import FakeTokenGate
 
 with warnings.catch_warnings():
@@ -190,3 +190,11 @@ def test_the_fake_installs_into_an_app_made_for_the_real_service() -> None:
     assert web.get("/api/me", headers=erin).status_code == 200
     with pytest.raises(RuntimeError):
         fake.install(object())
+    # The dependency alone answers FastAPI's way ({"detail": ...}); refused_handler gives the contract's body.
+    assert alone.get("/api/me").json() == {"detail": "a bearer token is required"}
+    contract = FastAPI(exception_handlers={Refused: refused_handler})
+    contract.get("/api/me")(bare_me)
+    fake.install(contract)
+    refused = TestClient(contract).get("/api/me")
+    assert (refused.status_code, refused.json(), refused.headers["WWW-Authenticate"]) == (
+        401, {"error": "missing_token", "message": "a bearer token is required"}, REALM)

@@ -105,9 +105,7 @@ class Guard:
     def client_for(self, scope: Scope) -> AsyncClient:
         """The client that answers for this request's app: ``app.state.tokengate_client`` when set
         (what ``FakeTokenGate.install(app)`` sets), else the guard's own."""
-        app = scope.get("app")
-        state = getattr(getattr(app, "state", None), "_state", None)
-        installed = state.get("tokengate_client") if isinstance(state, dict) else None
+        installed = getattr(getattr(scope.get("app"), "state", None), "tokengate_client", None)
         if isinstance(installed, AsyncClient):
             return installed
         if self.client is None:

@@ -210,3 +210,24 @@ def test_a_middleware_without_any_tokengate_fails_closed(caplog: pytest.LogCaptu
     answer = run(drive(TokenGateMiddleware(app, environ={}), http_scope()))
     assert answer[0]["status"] == 503 and json.loads(answer[1]["body"])["error"] == "store_unavailable"
     assert "TOKENGATE_URL" in caplog.text
+
+
+def test_a_middleware_wrapped_around_a_starlette_app_sees_its_routes_and_its_fake() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from tokengate_client.asgi import public
+
+    async def page(request: Any) -> PlainTextResponse:
+        identity = request.state.tokengate
+        return PlainTextResponse(identity.user if identity else "anyone")
+
+    inner = Starlette(routes=[Route("/me", page), public(Route("/open", page))])
+    wrapped = TokenGateMiddleware(inner, environ={})  # outside the app: no scope["app"] yet
+    tg = FakeTokenGate()
+    tg.install(inner)
+    carol = [(b"authorization", f"Bearer {tg.mint('Carol Smith').access_token}".encode())]
+    assert run(drive(wrapped, http_scope("/open")))[1]["body"] == b"anyone"
+    assert run(drive(wrapped, http_scope("/me")))[0]["status"] == 401
+    assert run(drive(wrapped, http_scope("/me", headers=carol)))[1]["body"] == b"Carol Smith"

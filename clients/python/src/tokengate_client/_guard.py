@@ -113,14 +113,14 @@ def within(address: str | None, ranges: tuple[Network, ...]) -> bool:
     return any(ip in network or (mapped is not None and mapped in network) for network in ranges)
 
 
-def vouched(peer: str | None, sent_secret: str | None, settings: Settings) -> bool:
+def vouched(peer: str | None, sent_secret: str | None, proxies: tuple[Network, ...], proxy_secret: str | None) -> bool:
     """Whether the request comes from a trusted proxy (and, with a proxy secret, carries it;
     compared in constant time): only then are its identity headers believed."""
-    if not within(peer, settings.trusted_proxies):
+    if not within(peer, proxies):
         return False
-    if settings.proxy_secret is None:
+    if proxy_secret is None:
         return True
-    return sent_secret is not None and hmac.compare_digest(sent_secret.encode(), settings.proxy_secret.encode())
+    return sent_secret is not None and hmac.compare_digest(sent_secret.encode(), proxy_secret.encode())
 
 
 def client_address(peer: str | None, forwarded_for: str | None, ranges: tuple[Network, ...]) -> str | None:

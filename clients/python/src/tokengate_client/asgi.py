@@ -102,10 +102,11 @@ class Guard:
             if not path.startswith("/"):
                 raise ConfigurationError(f"public_paths: {path!r} is not a path (it must start with /)")
 
-    def client_for(self, scope: Scope) -> AsyncClient:
-        """The client that answers for this request's app: ``app.state.tokengate_client`` when set
-        (what ``FakeTokenGate.install(app)`` sets), else the guard's own."""
-        installed = getattr(getattr(scope.get("app"), "state", None), "tokengate_client", None)
+    def client_for(self, scope: Scope, app: Any = None) -> AsyncClient:
+        """The client that answers for this request's app (``scope["app"]``, else ``app``):
+        ``app.state.tokengate_client`` when set (what ``FakeTokenGate.install(app)`` sets), else
+        the guard's own."""
+        installed = getattr(getattr(scope.get("app") or app, "state", None), "tokengate_client", None)
         if isinstance(installed, AsyncClient):
             return installed
         if self.client is None:
@@ -128,7 +129,9 @@ class Guard:
 
     # -- the check -----------------------------------------------------------------------------------
 
-    async def identify(self, scope: Scope, headers: Iterable[tuple[str, str]], vouched: Identity | None) -> Identity:
+    async def identify(
+        self, scope: Scope, headers: Iterable[tuple[str, str]], vouched: Identity | None, app: Any = None
+    ) -> Identity:
         """The request's identity (the proxy's, when vouched for, else TokenGate's verify answer);
         raises the contract's error, ``Unavailable``/``StoreUnavailable`` when it cannot be known."""
         if vouched is not None:
@@ -139,7 +142,7 @@ class Guard:
         peer = _peer(scope)
         address = _guard.client_address(peer, lowered.get("x-forwarded-for"), self.settings.trusted_proxies)
         sent = _guard.verify_headers(lowered.items(), method, target, lowered.get("host") or _server_host(scope), address)
-        return await self.client_for(scope).verify(sent)
+        return await self.client_for(scope, app).verify(sent)
 
 
 class TokenGateMiddleware:
@@ -202,7 +205,8 @@ class TokenGateMiddleware:
             return
         vouched = None
         secret = stripped.get(b"x-tokengate-proxy-secret")
-        if _guard.vouched(_peer(scope), secret.decode("latin-1") if secret is not None else None, guard.settings):
+        sent = secret.decode("latin-1") if secret is not None else None
+        if _guard.vouched(_peer(scope), sent, guard.settings.trusted_proxies, guard.settings.proxy_secret):
             user, sid = stripped.get(b"x-auth-user"), stripped.get(b"x-auth-session")
             vouched = _guard.vouched_identity(
                 user.decode("latin-1") if user else None, sid.decode("latin-1") if sid else None, lowered_text.get("x-next-token")
@@ -210,7 +214,7 @@ class TokenGateMiddleware:
             if vouched is not None:  # a believed proxy's headers stay, as it sent them
                 scope["headers"] = [*kept, (b"x-auth-user", user or b""), (b"x-auth-session", sid or b"")]
         try:
-            identity = await guard.identify(scope, text, vouched)
+            identity = await guard.identify(scope, text, vouched, self.app)
         except ConfigurationError as error:
             log.error("TokenGate is not configured (%s): answering 503", error)
             await _answer(scope, send, _guard.unavailable())

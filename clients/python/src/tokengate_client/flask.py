@@ -311,8 +311,7 @@ def _guard() -> ResponseReturnValue | None:
         # No identity here, and none a client could put in: the identity headers go.
         _drop_identity_headers()
         return None
-    settings = _shared.Settings(trusted_proxies=state.proxies, proxy_secret=state.proxy_secret)
-    trusted = _shared.vouched(request.remote_addr, sent, settings)
+    trusted = _shared.vouched(request.remote_addr, sent, state.proxies, state.proxy_secret)
     identity = _trusted_identity() if trusted else None
     if identity is None:
         _drop_identity_headers()

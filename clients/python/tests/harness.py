@@ -209,3 +209,31 @@ def stop_waitress(server) -> None:  # noqa: ANN001
     if not closed.wait(5):  # the loop is gone already: close from here
         close_all()
     server.task_dispatcher.shutdown(timeout=5)
+
+
+@pytest.fixture
+def serve_asgi() -> Iterator[Callable[..., str]]:
+    """Serves an ASGI app with uvicorn (h11, lifespan on) in a thread on a free port of 127.0.0.1;
+    returns its base URL. The peer address is the socket's (no proxy-header rewriting), and a
+    header block may be up to 64 KiB (uvicorn's h11 default, 16 KiB, would answer 400 itself
+    before the guard's 431)."""
+    import uvicorn
+
+    started: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def start(app, **options) -> str:  # noqa: ANN001, ANN003
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, http="h11", lifespan="on", log_level="warning",
+                                proxy_headers=False, h11_max_incomplete_event_size=64 * 1024, **options)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        started.append((server, thread))
+        if not wait_until(lambda: server.started, 10):
+            raise RuntimeError("uvicorn did not start")
+        port = server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in started:
+        server.should_exit = True
+        thread.join(10)

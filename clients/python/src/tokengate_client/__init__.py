@@ -9,14 +9,40 @@ live; ``start_session``, ``sessions``, ``end_sessions`` and ``end_session`` use 
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+import os
+from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import urllib3
+
+from . import _core, _guard
+from ._core import (
+    ERRORS,
+    VERIFY_HEADERS,
+    Call,
+    ConfigurationError,
+    CSRFFailed,
+    Forwarded,
+    HeadersTooLarge,
+    Identity,
+    InvalidCredentials,
+    InvalidRequest,
+    InvalidToken,
+    MissingToken,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    Session,
+    SessionExpired,
+    SessionInfo,
+    StoreUnavailable,
+    TokenExpired,
+    TokenGateError,
+    TokenRevoked,
+    Unavailable,
+    decode_user_header,
+    encode_user_header,
+)
 
 __all__ = [
     "Client",
@@ -47,251 +73,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
-
-
-class TokenGateError(Exception):
-    """An answer of TokenGate's that is not a success: the contract's ``code``, its ``message``
-    and the HTTP ``status``. Never carries a token or a key."""
-
-    def __init__(self, code: str, message: str, status: int, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
-        self.status = status
-        self.headers: Mapping[str, str] = dict(headers or {})
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Picklable (multiprocessing, Celery, caches) whatever a subclass's __init__ takes.
-        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
-
-
-def _restore_error(cls: type[TokenGateError], args: tuple[Any, ...], state: dict[str, Any]) -> TokenGateError:
-    error = cls.__new__(cls)
-    Exception.__init__(error, *args)
-    error.__dict__.update(state)
-    return error
-
-
-class InvalidRequest(TokenGateError):
-    """400 ``invalid_request``."""
-
-
-class PayloadTooLarge(TokenGateError):
-    """413 ``payload_too_large``."""
-
-
-class HeadersTooLarge(TokenGateError):
-    """431 ``headers_too_large``: the request's header fields (cookies, mostly) are over 16 KiB."""
-
-
-class InvalidCredentials(TokenGateError):
-    """401 ``invalid_credentials``."""
-
-
-class MissingToken(TokenGateError):
-    """401 ``missing_token``: no token (or no service key) was sent."""
-
-
-class InvalidToken(TokenGateError):
-    """401 ``invalid_token``: a bad token, or a wrong service key."""
-
-
-class TokenExpired(TokenGateError):
-    """401 ``token_expired``."""
-
-
-class TokenRevoked(TokenGateError):
-    """401 ``token_revoked``: logged out, closed, idle or replaced."""
-
-
-class SessionExpired(TokenGateError):
-    """401 ``session_expired``: the session reached its maximum age."""
-
-
-class CSRFFailed(TokenGateError):
-    """403 ``csrf_failed`` (cookie mode)."""
-
-
-class NotFound(TokenGateError):
-    """404 ``not_found``."""
-
-
-class RateLimited(TokenGateError):
-    """429 ``rate_limited``; ``retry_after`` is in seconds."""
-
-    @property
-    def retry_after(self) -> int | None:
-        value = self.headers.get("retry-after")
-        return int(value) if value and value.isdigit() else None
-
-
-class StoreUnavailable(TokenGateError):
-    """503 ``store_unavailable``: TokenGate could not ask Redis. Deny the request."""
-
-
-class Unavailable(TokenGateError):
-    """TokenGate itself could not be reached or gave no answer of its own (refused, timed out,
-    reset, a proxy's error page). Deny the request: fail closed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("unavailable", message, 503)
-
-
-class ConfigurationError(ValueError):
-    """A call needs a setting that was not given (the service API's ``admin_url``/``admin_key``,
-    or TokenGate's URL). A programming error, not an answer of TokenGate's."""
-
-
-# The contract's error codes and their classes; a code not listed maps to TokenGateError itself.
-_ERRORS: dict[str, type[TokenGateError]] = {
-    "invalid_request": InvalidRequest,
-    "payload_too_large": PayloadTooLarge,
-    "headers_too_large": HeadersTooLarge,
-    "invalid_credentials": InvalidCredentials,
-    "missing_token": MissingToken,
-    "invalid_token": InvalidToken,
-    "token_expired": TokenExpired,
-    "token_revoked": TokenRevoked,
-    "session_expired": SessionExpired,
-    "csrf_failed": CSRFFailed,
-    "not_found": NotFound,
-    "rate_limited": RateLimited,
-    "store_unavailable": StoreUnavailable,
-}
-
-# Request headers /auth/verify reads: the token (header or cookie), the guarded request's method and
-# URI, what the cookie-mode CSRF check compares, and the client's address.
-VERIFY_HEADERS = (
-    "Authorization",
-    "Cookie",
-    "Origin",
-    "Sec-Fetch-Site",
-    "X-CSRF-Token",
-    "X-Original-Method",
-    "X-Original-URI",
-    "X-Forwarded-For",
-    "Host",
-)
-
-
-# X-Auth-User: a printable-ASCII id as it is; any other id as RFC 8187's UTF-8''<percent-encoded bytes>.
-_USER_MARKER = "UTF-8''"
-_ATTR_CHARS = frozenset(b"!#$&+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_ENCODED = re.compile(r"(?:[!#$&+\-.^_`|~0-9A-Za-z]|%[0-9A-Fa-f]{2})*")
-
-
-def encode_user_header(user: str) -> str:
-    """The ``X-Auth-User`` value TokenGate writes for ``user``: the id itself when it is printable
-    ASCII that neither starts nor ends with a space nor starts with ``UTF-8''`` (in any case),
-    otherwise ``UTF-8''`` and the id's UTF-8 bytes percent-encoded (RFC 8187)."""
-    plain = (
-        user.isascii() and user.isprintable() and not user.startswith(" ") and not user.endswith(" ")
-        and not user.lower().startswith(_USER_MARKER.lower())
-    )
-    if plain:
-        return user
-    return _USER_MARKER + "".join(chr(b) if b in _ATTR_CHARS else f"%{b:02X}" for b in user.encode())
-
-
-def _segment(user: str) -> str:
-    """The user id as one percent-encoded path segment. The ids ``.`` and ``..`` are sent as
-    ``%2E`` and ``%2E%2E``: as they are, a URL would drop them as dot segments (and the service
-    refuses a dot segment)."""
-    encoded = quote(user, safe="")
-    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
-
-
-def decode_user_header(value: str) -> str:
-    """The user id an ``X-Auth-User`` value carries (``encode_user_header`` reversed). Raises
-    ``ValueError`` for an encoded value that is not percent-encoded UTF-8."""
-    if not value.startswith(_USER_MARKER):
-        return value
-    encoded = value[len(_USER_MARKER):]
-    if not _ENCODED.fullmatch(encoded):
-        raise ValueError("X-Auth-User is not RFC 8187-encoded")
-    return unquote_to_bytes(encoded).decode("utf-8")
-
-
-@dataclass(frozen=True)
-class Identity:
-    """A verified request: its user (the id exactly as the session was started with) and session,
-    and what TokenGate asked to pass on to the browser (the successor token under per-request
-    rotation, cookies in cookie mode)."""
-
-    user: str
-    session_id: str
-    next_token: str | None = field(default=None, repr=False)  # a live token: kept out of logs
-    set_cookie: tuple[str, ...] = field(default=(), repr=False)
-
-
-@dataclass(frozen=True)
-class Forwarded:
-    """TokenGate's answer to a request passed through (:meth:`Client.forward`): status, headers
-    (names as sent, repeated ones kept) and body."""
-
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes = field(repr=False)
-
-    def header(self, name: str) -> str | None:
-        """The first value of the header ``name`` (any case), or None."""
-        lowered = name.lower()
-        return next((value for key, value in self.headers if key.lower() == lowered), None)
-
-    def header_list(self, name: str) -> list[str]:
-        """Every value of the header ``name`` (any case)."""
-        lowered = name.lower()
-        return [value for key, value in self.headers if key.lower() == lowered]
-
-
-@dataclass(frozen=True)
-class Session(Mapping[str, Any]):
-    """A started session: the body of ``/auth/login`` (``access_token``, ``token_type``,
-    ``expires_in``, ``session_id``), readable as attributes or as a mapping, and in cookie mode
-    the ``Set-Cookie`` values to pass on to the browser."""
-
-    access_token: str
-    token_type: str
-    expires_in: int
-    session_id: str
-    set_cookie: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, Any]:
-        """The login answer's JSON shape (what the browser's ``TokenGate.adopt`` takes)."""
-        return {
-            "access_token": self.access_token,
-            "token_type": self.token_type,
-            "expires_in": self.expires_in,
-            "session_id": self.session_id,
-        }
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return 4
-
-    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
-        return f"Session(session_id={self.session_id!r}, expires_in={self.expires_in})"
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """One live session of a user, as ``GET /auth/sessions`` lists it: ``created_at`` and
-    ``last_seen`` are RFC 3339 UTC strings, ``expires_in`` seconds, ``user_agent`` and ``ip`` what
-    the session was started with (None when not given); ``current`` is always False on the service
-    API."""
-
-    session_id: str
-    created_at: str
-    last_seen: str
-    expires_in: int
-    user_agent: str | None
-    ip: str | None
-    current: bool = False
+_ERRORS = ERRORS  # the contract's codes and their classes (the name the package's tests use)
+
+# The shared types are documented (and pickled) under the package's own name.
+for _public in (TokenGateError, *ERRORS.values(), Unavailable, ConfigurationError, Identity, Forwarded, Session, SessionInfo):
+    _public.__module__ = __name__
+del _public
 
 
 class Client:
@@ -308,14 +95,24 @@ class Client:
         admin_key: str | None = None,
         timeout: float = 2.0,
     ) -> None:
-        self.url = _base_url(url, "url")
-        self.admin_url = _base_url(admin_url, "admin_url") if admin_url else None
+        self.url = _core.base_url(url, "url")
+        self.admin_url = _core.base_url(admin_url, "admin_url") if admin_url else None
         self._admin_key = admin_key or None
         self.timeout = float(timeout)
         # No automatic retries: a request that may have reached TokenGate is never sent twice.
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
         )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
+        """The client the environment describes: ``TOKENGATE_URL``, ``TOKENGATE_ADMIN_URL``,
+        ``TOKENGATE_ADMIN_KEY``, ``TOKENGATE_TIMEOUT`` (the names the Flask extension reads from
+        ``app.config`` and the ASGI middleware from the environment)."""
+        settings = _guard.Settings.read(os.environ if environ is None else environ)
+        if not settings.url:
+            raise ConfigurationError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL)")
+        return cls(settings.url, admin_url=settings.admin_url, admin_key=settings.admin_key, timeout=settings.timeout)
 
     def __repr__(self) -> str:  # never the key
         return f"Client(url={self.url!r}, admin_url={self.admin_url!r})"
@@ -333,53 +130,29 @@ class Client:
         ``headers`` is the incoming request's headers (any case); the ones TokenGate reads are
         passed on. Raises the contract's error (e.g. ``MissingToken``, ``TokenRevoked``,
         ``CSRFFailed``), ``StoreUnavailable`` or ``Unavailable``."""
-        lowered = {name.lower(): value for name, value in headers.items()}
-        forwarded = {name: lowered[name.lower()] for name in VERIFY_HEADERS if name.lower() in lowered}
+        call = _core.verify_call(self.url, headers)
         # A connect-refused verify never reached TokenGate: one retry, on another pooled connection.
         for attempt in range(2):
             try:
-                response = self._pool.request("GET", self.url + "/auth/verify", headers=forwarded, redirect=False)
+                response = self._send(call)
                 break
-            except (ValueError, UnicodeError) as error:
-                # A header value HTTP cannot carry (CR/LF, beyond Latin-1): the request's own fault.
-                if isinstance(error, urllib3.exceptions.HTTPError):
-                    raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
-                raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
             except urllib3.exceptions.HTTPError as error:
                 if attempt == 0 and _refused(error):
                     continue
                 raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
-        if response.status != 200:
-            raise _error(response)
-        user = response.headers.get("X-Auth-User")
-        session_id = response.headers.get("X-Auth-Session")
-        if not user or not session_id:
-            raise Unavailable("TokenGate's verify answer has no X-Auth-User/X-Auth-Session")
-        try:
-            user = decode_user_header(user)
-        except ValueError:
-            raise Unavailable("TokenGate's verify answer has an X-Auth-User that does not decode") from None
-        return Identity(
-            user=user,
-            session_id=session_id,
-            next_token=response.headers.get("X-Next-Token") or None,
-            set_cookie=tuple(response.headers.getlist("Set-Cookie")),
-        )
+        return _core.verify_answer(response.status, response.headers.items(), response.data)
 
     def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Forwarded:
         """Passes a request on to TokenGate's public listener as it is (``target``: an origin-form
         path and query, e.g. ``/auth/refresh``) and returns the answer, whatever its status; for
         serving ``/auth/*`` from the app's own origin. Raises ``Unavailable`` when TokenGate does
         not answer, ``InvalidRequest`` for a header HTTP cannot carry."""
-        if not target.startswith("/"):
-            raise ValueError("target must be an origin-form path")
+        call = _core.forward_call(self.url, method, target, headers, body)
         try:
-            response = self._pool.request(method, self.url + target, body=body, headers=dict(headers), redirect=False)
+            response = self._send(call)
         except urllib3.exceptions.HTTPError as error:
             raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
-        except (ValueError, UnicodeError):
-            raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
-        return Forwarded(response.status, tuple(response.headers.items()), response.data)
+        return _core.forward_answer(response.status, response.headers.items(), response.data)
 
     # -- the service API ---------------------------------------------------------------------------
 
@@ -388,79 +161,39 @@ class Client:
         ``user`` is the app's own id, kept exactly as given (case and Unicode untouched): 1-255
         bytes of UTF-8 without control characters, else ``InvalidRequest``. ``user_agent`` and
         ``ip`` are the browser's, shown in the session list."""
-        body: dict[str, str] = {"user": user}
-        if user_agent is not None:
-            body["user_agent"] = user_agent[:256]
-        if ip is not None:
-            body["ip"] = ip
-        answer = self._admin("POST", "/admin/v1/sessions", body)
-        try:
-            return Session(
-                access_token=str(answer["access_token"]),
-                token_type=str(answer["token_type"]),
-                expires_in=int(answer["expires_in"]),
-                session_id=str(answer["session_id"]),
-                set_cookie=tuple(str(value) for value in answer.get("set_cookie", [])),
-            )
-        except (KeyError, TypeError, ValueError):
-            raise Unavailable("TokenGate's answer to start_session is not a login answer") from None
+        call = _core.start_session_call(self.admin_url, self._admin_key, user, user_agent, ip)
+        return _core.session_from(self._admin(call))
 
     def sessions(self, user: str) -> list[SessionInfo]:
         """The user's live sessions (``GET /admin/v1/users/{user}/sessions``)."""
-        answer = self._admin("GET", f"/admin/v1/users/{_segment(user)}/sessions")
-        return [
-            SessionInfo(
-                session_id=item["session_id"],
-                created_at=item["created_at"],
-                last_seen=item["last_seen"],
-                expires_in=int(item["expires_in"]),
-                user_agent=item.get("user_agent"),
-                ip=item.get("ip"),
-                current=bool(item.get("current", False)),
-            )
-            for item in answer
-        ]
+        return _core.sessions_from(self._admin(_core.sessions_call(self.admin_url, self._admin_key, user)))
 
     def end_sessions(self, user: str) -> None:
         """Ends every session of the user at once: password changed, account disabled."""
-        self._admin("DELETE", f"/admin/v1/users/{_segment(user)}/sessions")
+        self._admin(_core.end_sessions_call(self.admin_url, self._admin_key, user))
 
     def end_session(self, user: str, session_id: str) -> None:
         """Ends one session of the user; ``NotFound`` when it is not one of theirs. An empty or dot
         id is refused here: a URL would turn it into the path that ends every session."""
-        if session_id in ("", ".", ".."):
-            raise InvalidRequest("invalid_request", "session_id must be a session id", 400)
-        self._admin("DELETE", f"/admin/v1/users/{_segment(user)}/sessions/{quote(session_id, safe='')}")
+        self._admin(_core.end_session_call(self.admin_url, self._admin_key, user, session_id))
 
-    def _admin(self, method: str, path: str, body: Mapping[str, str] | None = None) -> Any:
-        if not self.admin_url or not self._admin_key:
-            raise ConfigurationError(
-                "this call needs TokenGate's service API: Client(url, admin_url=..., admin_key=...) "
-                "(TOKENGATE_ADMIN_URL and TOKENGATE_ADMIN_KEY for tokengate_client.flask)"
-            )
-        headers = {"Authorization": f"Bearer {self._admin_key}"}
-        payload = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            payload = json.dumps(body).encode()
+    # -- I/O: the only urllib3 calls ---------------------------------------------------------------
+
+    def _send(self, call: Call) -> urllib3.BaseHTTPResponse:
         try:
-            response = self._pool.request(method, self.admin_url + path, body=payload, headers=headers, redirect=False)
+            return self._pool.request(call.method, call.url, body=call.body, headers=call.headers, redirect=False)
+        except urllib3.exceptions.HTTPError:
+            raise
+        except (ValueError, UnicodeError):
+            # A header value HTTP cannot carry that the core's check let through: the request's own fault.
+            raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
+
+    def _admin(self, call: Call) -> Any:
+        try:
+            response = self._send(call)
         except urllib3.exceptions.HTTPError as error:
             raise Unavailable(f"TokenGate's service API at {self.admin_url} did not answer: {type(error).__name__}") from None
-        if response.status == 204:
-            return None
-        if response.status != 200:
-            raise _error(response)
-        try:
-            return json.loads(response.data)
-        except ValueError:
-            raise Unavailable("TokenGate's service API answered something that is not JSON") from None
-
-
-def _base_url(url: object, name: str) -> str:
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-        raise ConfigurationError(f"{name} must be an http(s) URL of TokenGate, e.g. http://127.0.0.1:8080")
-    return url.rstrip("/")
+        return _core.admin_answer(response.status, response.headers.items(), response.data)
 
 
 def _refused(error: BaseException) -> bool:
@@ -470,14 +203,3 @@ def _refused(error: BaseException) -> bool:
     if isinstance(error, urllib3.exceptions.NameResolutionError):
         return False
     return isinstance(error.__cause__ or error.__context__, ConnectionRefusedError)
-
-
-def _error(response: urllib3.BaseHTTPResponse) -> TokenGateError:
-    """The contract's error for a failed answer; `Unavailable` when the answer is not TokenGate's."""
-    try:
-        body = json.loads(response.data)
-        code, message = body["error"], body["message"]
-    except (ValueError, KeyError, TypeError):
-        return Unavailable(f"an answer that is not TokenGate's: HTTP {response.status}")
-    headers = {name.lower(): value for name, value in response.headers.items()}
-    return _ERRORS.get(code, TokenGateError)(code, message, response.status, headers)

@@ -24,14 +24,12 @@ unavailable is a 503, never the view (fail closed).
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar, Union
-from urllib.parse import quote, quote_from_bytes
+from typing import Any, Callable, TypeVar
+from urllib.parse import quote
 
 from flask import (
     Blueprint,
@@ -51,18 +49,16 @@ from werkzeug.local import LocalProxy
 from werkzeug.wrappers import Response as BaseResponse
 
 from . import (
-    VERIFY_HEADERS,
     Client,
     ConfigurationError,
     CSRFFailed,
-    HeadersTooLarge,
     Identity,
     Session,
     StoreUnavailable,
     TokenGateError,
     Unavailable,
-    decode_user_header,
 )
+from . import _guard as _shared
 
 __all__ = ["TokenGate", "TokenGateState", "current_user", "end_sessions", "public", "start_session"]
 
@@ -70,12 +66,6 @@ log = logging.getLogger("tokengate_client.flask")
 Marked = TypeVar("Marked")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 _PUBLIC_BLUEPRINTS: weakref.WeakSet[Blueprint] = weakref.WeakSet()
-# What TokenGate reads of a request at most (README: 431 headers_too_large over 16 KiB).
-_MAX_HEADER_BYTES = 16 * 1024
-# Path characters passed on as they are in X-Original-URI and pass-through targets (RFC 3986 pchar).
-_PATH_SAFE = "/!$&'()*+,;=:@-._~"
-_QUERY_SAFE = _PATH_SAFE + "?%"
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # What passes between the browser and TokenGate through `proxy_auth_routes`, each way.
 _PROXIED_REQUEST_HEADERS = (
@@ -102,7 +92,6 @@ _PROXIED_RESPONSE_HEADERS = (
 _MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
-_VERIFY_HEADER_NAMES = frozenset(name.lower() for name in VERIFY_HEADERS)
 _PROXY_SECRET_HEADER = "HTTP_X_TOKENGATE_PROXY_SECRET"
 
 
@@ -123,45 +112,6 @@ def _is_public_view(view: Any) -> bool:
     return bool(getattr(view, "_tokengate_public", False) or getattr(cls, "_tokengate_public", False))
 
 
-def _networks(value: Any) -> tuple[Network, ...]:
-    if not value:
-        return ()
-    if isinstance(value, str):
-        value = value.split(",")
-    networks = []
-    for entry in value:
-        text = str(entry).strip()
-        if not text:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise ConfigurationError(f"TOKENGATE_TRUSTED_PROXIES: {text!r} is not an address or CIDR range") from None
-    return tuple(networks)
-
-
-def _flag(value: Any, name: str) -> bool:
-    if value is None or isinstance(value, bool):
-        return value is not False
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name}: {value!r} is not on or off")
-
-
-def _within(address: str | None, networks: tuple[Network, ...]) -> bool:
-    if not address or not networks:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
-
-
 @dataclass(frozen=True)
 class TokenGateState:
     """One app's TokenGate, in ``app.extensions["tokengate"]`` (``init_app`` puts it there): the
@@ -171,7 +121,7 @@ class TokenGateState:
     extension: TokenGate
     client: Client
     login_view: str | None
-    proxies: tuple[Network, ...] = field(repr=False)
+    proxies: tuple[_shared.Network, ...] = field(repr=False)
     proxy_secret: str | None = field(default=None, repr=False)
 
     def start_session(self, user: str, response: Response | None = None) -> Session:
@@ -285,10 +235,10 @@ class TokenGate:
             extension=self,
             client=client,
             login_view=settings["TOKENGATE_LOGIN_VIEW"] or None,
-            proxies=_networks(settings["TOKENGATE_TRUSTED_PROXIES"]),
+            proxies=_shared.networks(settings["TOKENGATE_TRUSTED_PROXIES"]),
             proxy_secret=settings["TOKENGATE_PROXY_SECRET"] or None,
         )
-        proxy_routes = _flag(settings["TOKENGATE_PROXY_AUTH_ROUTES"], "TOKENGATE_PROXY_AUTH_ROUTES")
+        proxy_routes = _shared.flag(settings["TOKENGATE_PROXY_AUTH_ROUTES"], "TOKENGATE_PROXY_AUTH_ROUTES")
         app.extensions["tokengate"] = state
         if proxy_routes:
             app.add_url_rule("/auth/<path:rest>", "_tokengate.auth", _proxy, methods=_PROXIED_METHODS)
@@ -361,9 +311,7 @@ def _guard() -> ResponseReturnValue | None:
         # No identity here, and none a client could put in: the identity headers go.
         _drop_identity_headers()
         return None
-    trusted = _within(request.remote_addr, state.proxies) and (
-        state.proxy_secret is None or (sent is not None and hmac.compare_digest(sent.encode(), state.proxy_secret.encode()))
-    )
+    trusted = _shared.vouched(request.remote_addr, sent, state.proxies, state.proxy_secret)
     identity = _trusted_identity() if trusted else None
     if identity is None:
         _drop_identity_headers()
@@ -392,7 +340,8 @@ def _is_public(state: TokenGateState) -> bool:
 def _is_preflight() -> bool:
     """A CORS preflight: the browser asks before the real request and never sends credentials with
     it; it goes on to the app's own CORS handling (flask-cors, or Flask's automatic OPTIONS)."""
-    return request.method == "OPTIONS" and "Origin" in request.headers and "Access-Control-Request-Method" in request.headers
+    headers = request.headers
+    return _shared.is_preflight(request.method, headers.get("Origin"), headers.get("Access-Control-Request-Method"))
 
 
 def _drop_identity_headers() -> None:
@@ -401,59 +350,30 @@ def _drop_identity_headers() -> None:
 
 
 def _trusted_identity() -> Identity | None:
-    user = request.headers.get("X-Auth-User")
-    session_id = request.headers.get("X-Auth-Session")
-    if not user or not session_id:
-        return None
-    try:
-        user = decode_user_header(user)
-    except ValueError:
-        return None
-    return Identity(user=user, session_id=session_id, next_token=request.headers.get("X-Next-Token") or None)
+    headers = request.headers
+    return _shared.vouched_identity(headers.get("X-Auth-User"), headers.get("X-Auth-Session"), headers.get("X-Next-Token"))
 
 
 def _client_address(state: TokenGateState) -> str | None:
     """The browser's address: the peer, or behind trusted proxies the nearest address in
     X-Forwarded-For that is not one of them."""
-    peer = request.remote_addr
-    if not _within(peer, state.proxies):
-        return peer
-    for hop in reversed(request.headers.get("X-Forwarded-For", "").split(",")):
-        hop = hop.strip()
-        if hop and not _within(hop, state.proxies):
-            return hop
-    return peer
+    return _shared.client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), state.proxies)
 
 
 def _target() -> str:
     """The request's path and query as an origin-form target of ASCII only (percent-encoded), so
     that no path a client can send (non-Latin-1, CR/LF) breaks a header or a request line."""
-    target = quote(request.path, safe=_PATH_SAFE)
-    if request.query_string:
-        target += "?" + quote_from_bytes(request.query_string, safe=_QUERY_SAFE)
-    return target
+    return _shared.target(request.path, request.query_string)
 
 
 def _loggable_path() -> str:
-    return quote(request.path, safe=_PATH_SAFE)[:200]
+    return quote(request.path, safe=_shared.PATH_SAFE, errors="surrogatepass")[:200]
 
 
 def _verify_headers(state: TokenGateState) -> dict[str, str]:
-    headers = {name: value for name, value in request.headers.items()}
-    # The method and path of the request being guarded (cookie-mode CSRF needs the method).
-    headers["X-Original-Method"] = request.method
-    headers["X-Original-URI"] = _target()
-    headers["Host"] = request.host
-    address = _client_address(state)
-    if address:
-        headers["X-Forwarded-For"] = address
-    else:
-        headers.pop("X-Forwarded-For", None)
-    size = sum(len(name) + len(value) + 4 for name, value in headers.items() if name.lower() in _VERIFY_HEADER_NAMES)
-    if size > _MAX_HEADER_BYTES:
-        # What TokenGate would refuse anyway (a 17 KB cookie): its answer without asking.
-        raise HeadersTooLarge("headers_too_large", "the request's header fields are too large", 431)
-    return headers
+    # The method and path of the request being guarded (cookie-mode CSRF needs the method); over
+    # 16 KiB of what TokenGate reads (a 17 KB cookie) is its 431 without asking it.
+    return _shared.verify_headers(request.headers.items(), request.method, _target(), request.host, _client_address(state))
 
 
 def _refusal(error: TokenGateError, state: TokenGateState) -> ResponseReturnValue:

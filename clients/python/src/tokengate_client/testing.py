@@ -44,7 +44,7 @@ from . import (
 )
 
 if TYPE_CHECKING:
-    from flask import Flask
+    from .aio import AsyncClient
 
 __all__ = ["FakeTokenGate"]
 
@@ -75,20 +75,41 @@ class FakeTokenGate(Client):
         self._sessions: dict[str, _FakeSession] = {}
         self._tokens: dict[str, str] = {}  # token -> session id, live tokens only
         self._expired: set[str] = set()
+        self._aio: AsyncClient | None = None
 
     def __repr__(self) -> str:
         return f"FakeTokenGate(sessions={len(self._sessions)}, unavailable={self.unavailable})"
 
     # -- set-up for tests --------------------------------------------------------------------------
 
-    def install(self, app: Flask) -> None:
-        """Makes ``app``'s TokenGate extension (already ``init_app``-ed) ask this fake."""
-        from .flask import TokenGateState
+    def install(self, app: Any) -> None:
+        """Makes ``app``'s TokenGate ask this fake: a Flask app's extension (already
+        ``init_app``-ed), or a Starlette/FastAPI app's ``TokenGateMiddleware`` and
+        ``require_identity`` (through ``app.state.tokengate_client``, set to :attr:`aio`)."""
+        extensions = getattr(app, "extensions", None)
+        if isinstance(extensions, dict):
+            from .flask import TokenGateState
 
-        state = app.extensions.get("tokengate")
-        if not isinstance(state, TokenGateState):
-            raise RuntimeError("install the TokenGate extension on the app first: TokenGate(app) or init_app(app)")
-        app.extensions["tokengate"] = replace(state, client=self)
+            state = extensions.get("tokengate")
+            if not isinstance(state, TokenGateState):
+                raise RuntimeError("install the TokenGate extension on the app first: TokenGate(app) or init_app(app)")
+            extensions["tokengate"] = replace(state, client=self)
+            return
+        app_state = getattr(app, "state", None)
+        if app_state is None:
+            raise RuntimeError("not a Flask app (with the TokenGate extension) nor a Starlette/FastAPI app")
+        app_state.tokengate_client = self.aio
+
+    @property
+    def aio(self) -> AsyncClient:
+        """This fake as a :class:`tokengate_client.aio.AsyncClient` (same sessions, same
+        answers, nothing sent anywhere): ``TokenGateMiddleware(app, client=fake.aio)``. Needs
+        httpx installed (``tokengate-client[asgi]``), as the ASGI side does anyway."""
+        if self._aio is None:
+            from ._fake_aio import AsyncFakeTokenGate
+
+            self._aio = AsyncFakeTokenGate(self)
+        return self._aio
 
     def mint(self, user: str) -> Session:
         """A new session of ``user`` (as the service API starts one); its token verifies."""

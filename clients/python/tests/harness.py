@@ -3,6 +3,7 @@ its service API, and Flask apps served by waitress on free ports of 127.0.0.1.""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -14,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Callable
+from urllib.parse import urlsplit
 
 import pytest
 import urllib3
@@ -45,6 +47,37 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return condition()
+
+
+def call(base: str, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None,
+         body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+    """One request to an app under test (no redirects followed), with a bearer token when given."""
+    all_headers = dict(headers or {})
+    if token:
+        all_headers["Authorization"] = f"Bearer {token}"
+    return http.request(method, base + path, headers=all_headers, body=body, redirect=False)
+
+
+def error_code(response: urllib3.BaseHTTPResponse) -> str | None:
+    """The contract's error code of a JSON refusal, or None."""
+    try:
+        return str(json.loads(response.data).get("error"))
+    except (ValueError, AttributeError):
+        return None
+
+
+def raw_request(base: str, head: bytes) -> int:
+    """Sends ``head`` (a request line and headers, as bytes) as it is and returns the status."""
+    address = urlsplit(base)
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        connection.sendall(head + b"\r\n")
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1])
 
 
 class Redis:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -14,7 +13,7 @@ import pytest
 import urllib3
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from harness import TTL, TokenGate, http
+from harness import TTL, TokenGate, call, error_code, http, raw_request
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -79,33 +78,7 @@ def make_app(tg: TokenGate, **options: Any) -> FastAPI:
     return app
 
 
-def call(base: str, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None,
-         body: bytes | None = None) -> urllib3.BaseHTTPResponse:
-    all_headers = dict(headers or {})
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    return http.request(method, base + path, headers=all_headers, body=body, redirect=False)
 
-
-def error_code(response: urllib3.BaseHTTPResponse) -> str | None:
-    try:
-        return str(json.loads(response.data).get("error"))
-    except (ValueError, AttributeError):
-        return None
-
-
-def raw_request(base: str, head: bytes) -> int:
-    """Sends ``head`` (a request line and headers, as bytes) as it is and returns the status."""
-    address = urlsplit(base)
-    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
-        connection.sendall(head + b"\r\n")
-        answer = b""
-        while b"\r\n" not in answer:
-            chunk = connection.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return int(answer.split(b" ", 2)[1])
 
 
 def login(base: str, user: str) -> dict[str, Any]:

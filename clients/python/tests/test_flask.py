@@ -4,7 +4,6 @@ Flask apps served by waitress."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 from urllib.parse import urlsplit
 
@@ -12,7 +11,7 @@ import pytest
 import urllib3
 from flask import Blueprint, Flask, g, jsonify, redirect
 from flask.views import MethodView
-from harness import TTL, TokenGate, http, wait_until
+from harness import TTL, TokenGate, call, error_code, http, raw_request, wait_until
 
 from tokengate_client import Client, InvalidRequest, InvalidToken, NotFound, StoreUnavailable, Unavailable
 from tokengate_client.flask import TokenGate as FlaskTokenGate
@@ -81,18 +80,6 @@ def make_app(tg: TokenGate, **options) -> Flask:  # noqa: ANN003
 PUBLIC_ENDPOINTS = {"static", "login", "health", "_tokengate.auth", "_tokengate.js"}
 
 
-def call(base: str, method: str, path: str, token: str | None = None, headers: dict | None = None, body: bytes | None = None):
-    all_headers = dict(headers or {})
-    if token:
-        all_headers["Authorization"] = f"Bearer {token}"
-    return http.request(method, base + path, headers=all_headers, body=body, redirect=False)
-
-
-def error_code(response) -> str | None:  # noqa: ANN001
-    try:
-        return json.loads(response.data).get("error")
-    except ValueError:
-        return None
 
 
 PROTECTED_SAMPLES = {"/items/<int:item>": "/items/7"}
@@ -320,19 +307,6 @@ def test_service_api_errors_write_nothing(tokengate: TokenGate, redis) -> None: 
 def tokengate_client(instance: TokenGate, key: str | None = None) -> Client:
     return Client(instance.url, admin_url=instance.admin_url, admin_key=key or instance.admin_key)
 
-
-def raw_request(base: str, head: bytes) -> int:
-    """Sends ``head`` (a request line and headers, as bytes) as it is and returns the status."""
-    address = urlsplit(base)
-    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
-        connection.sendall(head + b"\r\n")
-        answer = b""
-        while b"\r\n" not in answer:
-            chunk = connection.recv(4096)
-            if not chunk:
-                break
-            answer += chunk
-    return int(answer.split(b" ", 2)[1])
 
 
 def test_the_apps_own_ids_reach_the_view_as_they_are(tokengate: TokenGate, serve) -> None:  # noqa: ANN001

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import urllib3
+
+from ._transport import KeepAliveTransport, TransportError
 
 __all__ = [
     "Client",
@@ -172,6 +174,7 @@ VERIFY_HEADERS = (
     "X-Forwarded-For",
     "Host",
 )
+_VERIFY_NAMES = {name.lower(): name for name in VERIFY_HEADERS}
 
 
 # X-Auth-User: a printable-ASCII id as it is; any other id as RFC 8187's UTF-8''<percent-encoded bytes>.
@@ -297,8 +300,9 @@ class SessionInfo:
 class Client:
     """TokenGate's public API (``url``) and, with ``admin_url`` and ``admin_key``, its service API.
 
-    One pooled, keep-alive ``urllib3.PoolManager`` serves every call; the client is thread-safe.
-    ``timeout`` (seconds) bounds connecting and each read.
+    ``verify`` (the hot call) goes over one kept-alive connection per thread
+    (``tokengate_client._transport``); every other call over one pooled ``urllib3.PoolManager``.
+    The client is thread-safe. ``timeout`` (seconds) bounds connecting and each read.
     """
 
     def __init__(
@@ -316,6 +320,7 @@ class Client:
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
         )
+        self._verifier = KeepAliveTransport(self.url, self.timeout)
 
     def __repr__(self) -> str:  # never the key
         return f"Client(url={self.url!r}, admin_url={self.admin_url!r})"
@@ -333,38 +338,42 @@ class Client:
         ``headers`` is the incoming request's headers (any case); the ones TokenGate reads are
         passed on. Raises the contract's error (e.g. ``MissingToken``, ``TokenRevoked``,
         ``CSRFFailed``), ``StoreUnavailable`` or ``Unavailable``."""
-        lowered = {name.lower(): value for name, value in headers.items()}
-        forwarded = {name: lowered[name.lower()] for name in VERIFY_HEADERS if name.lower() in lowered}
-        # A connect-refused verify never reached TokenGate: one retry, on another pooled connection.
-        for attempt in range(2):
-            try:
-                response = self._pool.request("GET", self.url + "/auth/verify", headers=forwarded, redirect=False)
-                break
-            except (ValueError, UnicodeError) as error:
-                # A header value HTTP cannot carry (CR/LF, beyond Latin-1): the request's own fault.
-                if isinstance(error, urllib3.exceptions.HTTPError):
-                    raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
-                raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
-            except urllib3.exceptions.HTTPError as error:
-                if attempt == 0 and _refused(error):
-                    continue
-                raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
-        if response.status != 200:
-            raise _error(response)
-        user = response.headers.get("X-Auth-User")
-        session_id = response.headers.get("X-Auth-Session")
+        names = _VERIFY_NAMES
+        forwarded: dict[str, str] = {}
+        for name, value in headers.items():
+            canonical = names.get(name.lower())
+            if canonical is not None:
+                forwarded[canonical] = value
+        try:
+            status, pairs, body = self._verifier.get("/auth/verify", forwarded)
+        except TransportError as error:
+            raise Unavailable(f"TokenGate at {self.url} did not answer: {error.reason}") from None
+        except ValueError:
+            # A header value HTTP cannot carry (CR/LF, beyond Latin-1): the request's own fault.
+            raise InvalidRequest("invalid_request", "the request's headers cannot be passed on", 400) from None
+        if status != 200:
+            raise _error_from(status, pairs, body)
+        user: str | None = None
+        session_id: str | None = None
+        next_token: str | None = None
+        set_cookie: list[str] = []
+        for name, value in pairs:
+            lowered = name.lower()
+            if lowered == "x-auth-user":
+                user = value if user is None else user
+            elif lowered == "x-auth-session":
+                session_id = value if session_id is None else session_id
+            elif lowered == "x-next-token":
+                next_token = value if next_token is None else next_token
+            elif lowered == "set-cookie":
+                set_cookie.append(value)
         if not user or not session_id:
             raise Unavailable("TokenGate's verify answer has no X-Auth-User/X-Auth-Session")
         try:
             user = decode_user_header(user)
         except ValueError:
             raise Unavailable("TokenGate's verify answer has an X-Auth-User that does not decode") from None
-        return Identity(
-            user=user,
-            session_id=session_id,
-            next_token=response.headers.get("X-Next-Token") or None,
-            set_cookie=tuple(response.headers.getlist("Set-Cookie")),
-        )
+        return Identity(user=user, session_id=session_id, next_token=next_token or None, set_cookie=tuple(set_cookie))
 
     def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Forwarded:
         """Passes a request on to TokenGate's public listener as it is (``target``: an origin-form
@@ -463,21 +472,18 @@ def _base_url(url: object, name: str) -> str:
     return url.rstrip("/")
 
 
-def _refused(error: BaseException) -> bool:
-    """True when the connection was refused outright: the request never reached anyone."""
-    if not isinstance(error, urllib3.exceptions.NewConnectionError):
-        return False
-    if isinstance(error, urllib3.exceptions.NameResolutionError):
-        return False
-    return isinstance(error.__cause__ or error.__context__, ConnectionRefusedError)
-
-
 def _error(response: urllib3.BaseHTTPResponse) -> TokenGateError:
     """The contract's error for a failed answer; `Unavailable` when the answer is not TokenGate's."""
+    return _error_from(response.status, response.headers.items(), response.data)
+
+
+def _error_from(status: int, headers: Iterable[tuple[str, str]], data: bytes) -> TokenGateError:
+    """The contract's error for a failed answer (status, header fields, body); `Unavailable` when
+    the answer is not TokenGate's."""
     try:
-        body = json.loads(response.data)
+        body = json.loads(data)
         code, message = body["error"], body["message"]
     except (ValueError, KeyError, TypeError):
-        return Unavailable(f"an answer that is not TokenGate's: HTTP {response.status}")
-    headers = {name.lower(): value for name, value in response.headers.items()}
-    return _ERRORS.get(code, TokenGateError)(code, message, response.status, headers)
+        return Unavailable(f"an answer that is not TokenGate's: HTTP {status}")
+    lowered = {name.lower(): value for name, value in headers}
+    return _ERRORS.get(code, TokenGateError)(code, message, status, lowered)

@@ -102,7 +102,13 @@ _PROXIED_RESPONSE_HEADERS = (
 _MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
-_VERIFY_HEADER_NAMES = frozenset(name.lower() for name in VERIFY_HEADERS)
+# The headers of VERIFY_HEADERS passed on as the client sent them, with their WSGI environ keys; the
+# others (X-Original-Method, X-Original-URI, Host, X-Forwarded-For) the guard sets itself.
+_PASSED_HEADERS = tuple(
+    (name, "HTTP_" + name.upper().replace("-", "_"))
+    for name in VERIFY_HEADERS
+    if name not in ("X-Original-Method", "X-Original-URI", "Host", "X-Forwarded-For")
+)
 _PROXY_SECRET_HEADER = "HTTP_X_TOKENGATE_PROXY_SECRET"
 
 
@@ -439,7 +445,9 @@ def _loggable_path() -> str:
 
 
 def _verify_headers(state: TokenGateState) -> dict[str, str]:
-    headers = {name: value for name, value in request.headers.items()}
+    # Only what TokenGate reads, straight from the WSGI environ (no copy of every header).
+    environ = request.environ
+    headers = {name: environ[key] for name, key in _PASSED_HEADERS if key in environ}
     # The method and path of the request being guarded (cookie-mode CSRF needs the method).
     headers["X-Original-Method"] = request.method
     headers["X-Original-URI"] = _target()
@@ -447,9 +455,7 @@ def _verify_headers(state: TokenGateState) -> dict[str, str]:
     address = _client_address(state)
     if address:
         headers["X-Forwarded-For"] = address
-    else:
-        headers.pop("X-Forwarded-For", None)
-    size = sum(len(name) + len(value) + 4 for name, value in headers.items() if name.lower() in _VERIFY_HEADER_NAMES)
+    size = sum(len(name) + len(value) + 4 for name, value in headers.items())
     if size > _MAX_HEADER_BYTES:
         # What TokenGate would refuse anyway (a 17 KB cookie): its answer without asking.
         raise HeadersTooLarge("headers_too_large", "the request's header fields are too large", 431)

@@ -6,7 +6,10 @@ across threads or a fork."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,13 +31,14 @@ class Raw:
     """A TCP server that reads each request (up to its empty line) and answers what ``script``
     returns for (connection number, request); records every connection and request."""
 
-    def __init__(self, script: Script) -> None:
+    def __init__(self, script: Script, tls: ssl.SSLContext | None = None) -> None:
         self.script = script
+        self.tls = tls
         self.close_after_answer = False
         self.connections = 0
         self.requests: list[tuple[int, bytes]] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.listener.getsockname()[1]}"
         self.open: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -50,6 +54,12 @@ class Raw:
 
     def _serve(self, conn: socket.socket, number: int) -> None:
         data = b""
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                conn.close()
+                return
         with conn:
             while True:
                 while b"\r\n\r\n" not in data:
@@ -254,3 +264,26 @@ def test_a_path_prefix_in_the_url_is_kept(raw) -> None:  # noqa: ANN001
     server = raw(lambda number, request: OK)
     tokengate.Client(server.url + "/tokengate/").verify(BEARER)
     assert server.requests[0][1].startswith(b"GET /tokengate/auth/verify HTTP/1.1\r\n")
+
+
+def test_https_is_the_same_transport_over_tls(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server = Raw(lambda number, request: OK, tls=context)
+    try:
+        # Not trusted: the certificate is checked (Unavailable, fail closed).
+        with pytest.raises(Unavailable):
+            tokengate.Client(server.url).verify(BEARER)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted from here on
+        client = tokengate.Client(server.url)
+        for _ in range(3):
+            assert client.verify(BEARER).user == "alice"
+        assert server.connections == 2  # the refused handshake, then one kept-alive connection
+    finally:
+        server.close()

@@ -222,7 +222,7 @@ def _read_answer(sock: socket.socket) -> tuple[Answer, bool]:
     recv = sock.recv
     try:
         data = recv(_RECV)
-    except (ConnectionResetError, BrokenPipeError) as error:
+    except (ConnectionResetError, BrokenPipeError, ssl.SSLEOFError, ssl.SSLZeroReturnError) as error:
         raise _Closed(type(error).__name__) from None
     if not data:
         raise _Closed("closed before answering")

@@ -180,9 +180,18 @@ def test_refused_is_unavailable_and_only_a_verify_is_tried_twice(monkeypatch: py
         return original(method, *args, **kwargs)
 
     monkeypatch.setattr(client._pool, "request", counting)
+    connecting = socket.create_connection
+
+    def connect(*args: Any, **kwargs: Any) -> socket.socket:
+        sent.append("GET")
+        return connecting(*args, **kwargs)
+
+    # verify's own transport (tokengate_client._transport) connects with socket.create_connection.
+    monkeypatch.setattr(socket, "create_connection", connect)
     with pytest.raises(Unavailable):
         client.verify({"Authorization": f"Bearer {TOKEN}"})
     assert sent == ["GET", "GET"]
+    monkeypatch.setattr(socket, "create_connection", connecting)
     for call, method in ((lambda: client.start_session("alice"), "POST"), (lambda: client.end_sessions("alice"), "DELETE"),
                          (lambda: client.end_session("alice", "s"), "DELETE")):
         sent.clear()

@@ -43,6 +43,7 @@ from ._core import (
     decode_user_header,
     encode_user_header,
 )
+from ._transport import KeepAliveTransport, TransportError
 
 __all__ = [
     "Client",
@@ -84,7 +85,9 @@ del _public
 class Client:
     """TokenGate's public API (``url``) and, with ``admin_url`` and ``admin_key``, its service API.
 
-    One pooled, keep-alive ``urllib3.PoolManager`` serves every call; the client is thread-safe.
+    ``verify`` (the call made for every guarded request) goes over a kept-alive connection of each
+    thread's own (``_transport.KeepAliveTransport``); the other calls share one pooled, keep-alive
+    ``urllib3.PoolManager``. The client is thread-safe.
     ``timeout`` (seconds) bounds connecting and each read.
     """
 
@@ -103,6 +106,8 @@ class Client:
         self._pool = urllib3.PoolManager(
             num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
         )
+        # verify, the per-request call: a kept-alive connection of each thread's own (_transport.py).
+        self._verifier = KeepAliveTransport(self.url, self.timeout)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
@@ -131,16 +136,11 @@ class Client:
         passed on. Raises the contract's error (e.g. ``MissingToken``, ``TokenRevoked``,
         ``CSRFFailed``), ``StoreUnavailable`` or ``Unavailable``."""
         call = _core.verify_call(self.url, headers)
-        # A connect-refused verify never reached TokenGate: one retry, on another pooled connection.
-        for attempt in range(2):
-            try:
-                response = self._send(call)
-                break
-            except urllib3.exceptions.HTTPError as error:
-                if attempt == 0 and _refused(error):
-                    continue
-                raise Unavailable(f"TokenGate at {self.url} did not answer: {type(error).__name__}") from None
-        return _core.verify_answer(response.status, response.headers.items(), response.data)
+        try:
+            status, pairs, body = self._verifier.get("/auth/verify", call.headers)
+        except TransportError as error:
+            raise Unavailable(f"TokenGate at {self.url} did not answer: {error.reason}") from None
+        return _core.verify_answer(status, pairs, body)
 
     def forward(self, method: str, target: str, headers: Mapping[str, str], body: bytes | None = None) -> Forwarded:
         """Passes a request on to TokenGate's public listener as it is (``target``: an origin-form
@@ -194,12 +194,3 @@ class Client:
         except urllib3.exceptions.HTTPError as error:
             raise Unavailable(f"TokenGate's service API at {self.admin_url} did not answer: {type(error).__name__}") from None
         return _core.admin_answer(response.status, response.headers.items(), response.data)
-
-
-def _refused(error: BaseException) -> bool:
-    """True when the connection was refused outright: the request never reached anyone."""
-    if not isinstance(error, urllib3.exceptions.NewConnectionError):
-        return False
-    if isinstance(error, urllib3.exceptions.NameResolutionError):
-        return False
-    return isinstance(error.__cause__ or error.__context__, ConnectionRefusedError)

@@ -59,6 +59,7 @@ from . import (
     Unavailable,
 )
 from . import _guard as _shared
+from ._core import VERIFY_HEADERS
 
 __all__ = ["TokenGate", "TokenGateState", "current_user", "end_sessions", "public", "start_session"]
 
@@ -92,6 +93,14 @@ _PROXIED_RESPONSE_HEADERS = (
 _MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
+# The headers of VERIFY_HEADERS passed on as the client sent them, with their WSGI environ keys (the
+# guard sets X-Original-Method, X-Original-URI, Host and X-Forwarded-For itself): read straight from
+# the environ, without a copy of every header of the request.
+_PASSED_HEADERS = tuple(
+    (name, "HTTP_" + name.upper().replace("-", "_"))
+    for name in VERIFY_HEADERS
+    if name not in ("X-Original-Method", "X-Original-URI", "Host", "X-Forwarded-For")
+)
 _PROXY_SECRET_HEADER = "HTTP_X_TOKENGATE_PROXY_SECRET"
 
 
@@ -373,7 +382,9 @@ def _loggable_path() -> str:
 def _verify_headers(state: TokenGateState) -> dict[str, str]:
     # The method and path of the request being guarded (cookie-mode CSRF needs the method); over
     # 16 KiB of what TokenGate reads (a 17 KB cookie) is its 431 without asking it.
-    return _shared.verify_headers(request.headers.items(), request.method, _target(), request.host, _client_address(state))
+    environ = request.environ
+    passed = [(name, environ[key]) for name, key in _PASSED_HEADERS if key in environ]
+    return _shared.verify_headers(passed, request.method, _target(), request.host, _client_address(state))
 
 
 def _refusal(error: TokenGateError, state: TokenGateState) -> ResponseReturnValue:

@@ -193,3 +193,23 @@ def test_no_request_a_client_can_send_makes_the_middleware_fail(tokengate: Token
     assert (big.status, error_code(big)) == (431, "headers_too_large")
     assert call(base, "GET", "/api/me", headers={"X-Trace": "x" * 17000}).status == 401  # not TokenGate's business
     assert call(base, "GET", "/tokengate.js").status == 200
+
+
+def test_cookie_mode_sessions_started_by_the_project(start_tokengate: Callable[..., TokenGate],
+                                                    site: Callable[..., str]) -> None:
+    instance = start_tokengate({"TOKENGATE_COOKIE": "on"})
+    base = site(instance)
+    login = call(base, "POST", "/login", body=b'{"user": "ivan"}')
+    assert login.status == 200 and login.headers["Cache-Control"] == "no-store"
+    cookies = login.headers.getlist("Set-Cookie")
+    token_cookie = next(c for c in cookies if c.startswith("__Host-tg_token="))
+    attributes = {part.strip().split("=", 1)[0].lower() for part in token_cookie.split(";")[1:]}
+    assert {"path", "secure", "httponly", "samesite"} <= attributes, token_cookie
+    jar = "; ".join(c.split(";", 1)[0] for c in cookies)
+    page = call(base, "GET", "/report", headers={"Cookie": jar})
+    assert page.status == 200 and b"ivan" in page.data
+    # A state-changing request on the cookie alone needs TokenGate's double-submit token.
+    refused = call(base, "POST", "/api/notes", headers={"Cookie": jar, "Origin": base})
+    assert (refused.status, error_code(refused)) == (403, "csrf_failed")
+    csrf = next(c.split(";", 1)[0].split("=", 1)[1] for c in cookies if c.startswith("__Host-tg_csrf="))
+    assert call(base, "POST", "/api/notes", headers={"Cookie": jar, "Origin": base, "X-CSRF-Token": csrf}).status == 201

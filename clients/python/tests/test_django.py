@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import urllib3
 from django.core.handlers.wsgi import WSGIHandler
-from harness import Redis, TokenGate, http
-from test_flask import raw_request
+from harness import Redis, TokenGate, call, error_code, raw_request
 
 from tokengate_client import Client, StoreUnavailable, Unavailable
 
@@ -33,21 +32,6 @@ def site(settings: Any, serve: Callable[..., str]) -> Callable[..., str]:
         return serve(WSGIHandler())
 
     return start
-
-
-def call(base: str, method: str, path: str, token: str | None = None, headers: dict[str, str] | None = None,
-         body: bytes | None = None) -> urllib3.BaseHTTPResponse:
-    sent = dict(headers or {})
-    if token:
-        sent["Authorization"] = f"Bearer {token}"
-    return http.request(method, base + path, headers=sent, body=body, redirect=False)
-
-
-def error_code(response: urllib3.BaseHTTPResponse) -> str | None:
-    try:
-        return json.loads(response.data).get("error")
-    except ValueError:
-        return None
 
 
 def admin(tg: TokenGate) -> Client:

@@ -28,14 +28,12 @@ unavailable is a 503, never the view (fail closed). The settings have the Flask 
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
 import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar, Union
-from urllib.parse import quote, quote_from_bytes
+from typing import Any, Callable, TypeVar
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -46,17 +44,15 @@ from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
 from . import (
-    VERIFY_HEADERS,
     Client,
     ConfigurationError,
-    HeadersTooLarge,
     Identity,
     Session,
     StoreUnavailable,
     TokenGateError,
     Unavailable,
-    decode_user_header,
 )
+from . import _guard as _shared
 
 __all__ = [
     "TokenGateMiddleware",
@@ -70,17 +66,10 @@ __all__ = [
 
 log = logging.getLogger("tokengate_client.django")
 Marked = TypeVar("Marked")
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 UnauthorizedHandler = Callable[[HttpRequest, TokenGateError], HttpResponseBase]
 
-# What TokenGate reads of a request at most (README: 431 headers_too_large over 16 KiB).
-_MAX_HEADER_BYTES = 16 * 1024
-# Path characters passed on as they are in X-Original-URI and pass-through targets (RFC 3986 pchar).
-_PATH_SAFE = "/!$&'()*+,;=:@-._~"
-_QUERY_SAFE = _PATH_SAFE + "?%"
 _IDENTITY_META = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
 _PROXY_SECRET_META = "HTTP_X_TOKENGATE_PROXY_SECRET"
-_VERIFY_HEADER_NAMES = frozenset(name.lower() for name in VERIFY_HEADERS)
 # The settings this module reads; a change of any of them (override_settings) is seen at once.
 _SETTINGS = (
     "TOKENGATE_URL",
@@ -142,7 +131,7 @@ class _State:
     paths and the unauthorized handler."""
 
     client: Client
-    proxies: tuple[Network, ...] = field(repr=False)
+    proxies: tuple[_shared.Network, ...] = field(repr=False)
     proxy_secret: str | None = field(repr=False)
     public_paths: tuple[str, ...]
     unauthorized: UnauthorizedHandler | None
@@ -178,22 +167,17 @@ def _setting(name: str) -> Any:
 
 
 def _read_settings() -> _State:
+    # The shared reading of the TOKENGATE_* names (the Flask config's and the environment's).
+    read = _shared.Settings.read({name: _setting(name) for name in _SETTINGS})
     given = _setting("TOKENGATE_CLIENT")
     if given is not None:
         if not isinstance(given, Client):
             raise ConfigurationError("TOKENGATE_CLIENT must be a tokengate_client.Client (or a FakeTokenGate)")
         ready: Client = given
     else:
-        url = _setting("TOKENGATE_URL")
-        if not url:
+        if not read.url:
             raise ConfigurationError("tokengate_client.django needs TOKENGATE_URL (the TokenGate service's URL) in settings")
-        timeout = _setting("TOKENGATE_TIMEOUT")
-        ready = Client(
-            url,
-            admin_url=_setting("TOKENGATE_ADMIN_URL") or None,
-            admin_key=_setting("TOKENGATE_ADMIN_KEY") or None,
-            timeout=float(timeout) if timeout is not None else 2.0,
-        )
+        ready = Client(read.url, admin_url=read.admin_url, admin_key=read.admin_key, timeout=read.timeout)
     handler = _setting("TOKENGATE_UNAUTHORIZED_HANDLER")
     if isinstance(handler, str):
         handler = import_string(handler)
@@ -201,8 +185,8 @@ def _read_settings() -> _State:
         raise ConfigurationError("TOKENGATE_UNAUTHORIZED_HANDLER must be a function (request, error) or its dotted path")
     return _State(
         client=ready,
-        proxies=_networks(_setting("TOKENGATE_TRUSTED_PROXIES")),
-        proxy_secret=_setting("TOKENGATE_PROXY_SECRET") or None,
+        proxies=read.trusted_proxies,
+        proxy_secret=read.proxy_secret,
         public_paths=_public_paths(_setting("TOKENGATE_PUBLIC_PATHS")),
         unauthorized=handler,
     )
@@ -220,34 +204,6 @@ def _public_paths(value: Any) -> tuple[str, ...]:
             raise ConfigurationError(f"TOKENGATE_PUBLIC_PATHS: {text!r} must start with /")
         paths.append(text)
     return tuple(paths)
-
-
-def _networks(value: Any) -> tuple[Network, ...]:
-    if not value:
-        return ()
-    if isinstance(value, str):
-        value = value.split(",")
-    networks = []
-    for entry in value:
-        text = str(entry).strip()
-        if not text:
-            continue
-        try:
-            networks.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise ConfigurationError(f"TOKENGATE_TRUSTED_PROXIES: {text!r} is not an address or CIDR range") from None
-    return tuple(networks)
-
-
-def _within(address: str | None, networks: tuple[Network, ...]) -> bool:
-    if not address or not networks:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
-    return any(ip in network or (mapped is not None and mapped in network) for network in networks)
 
 
 # -- the middleware --------------------------------------------------------------------------------
@@ -296,10 +252,10 @@ def _guard(request: HttpRequest, state: _State) -> HttpResponseBase | None:
         # No identity here, and none a client could put in: the identity headers go.
         _drop_identity_headers(request)
         return None
-    trusted = _within(request.META.get("REMOTE_ADDR"), state.proxies) and (
-        state.proxy_secret is None
-        or (isinstance(sent, str) and hmac.compare_digest(sent.encode("latin-1", "replace"), state.proxy_secret.encode()))
-    )
+    peer = request.META.get("REMOTE_ADDR")
+    # WSGI hands header bytes over as Latin-1 characters: compare the bytes that were sent.
+    secret = sent.encode("latin-1", "replace").decode("utf-8", "replace") if isinstance(sent, str) else None
+    trusted = _shared.vouched(peer, secret, state.proxies, state.proxy_secret)
     found = _trusted_identity(request) if trusted else None
     if found is None:
         _drop_identity_headers(request)
@@ -319,7 +275,7 @@ def _is_preflight(request: HttpRequest) -> bool:
     """A CORS preflight: the browser asks before the real request and never sends credentials with
     it; it goes on to the app's own CORS handling (django-cors-headers, or the view's own)."""
     meta = request.META
-    return request.method == "OPTIONS" and "HTTP_ORIGIN" in meta and "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in meta
+    return _shared.is_preflight(str(request.method), meta.get("HTTP_ORIGIN"), meta.get("HTTP_ACCESS_CONTROL_REQUEST_METHOD"))
 
 
 def _is_public(request: HttpRequest, state: _State) -> bool:
@@ -357,43 +313,26 @@ def _drop_identity_headers(request: HttpRequest) -> None:
 
 
 def _trusted_identity(request: HttpRequest) -> Identity | None:
-    user = request.META.get("HTTP_X_AUTH_USER")
-    session_id = request.META.get("HTTP_X_AUTH_SESSION")
-    if not user or not session_id:
-        return None
-    try:
-        user = decode_user_header(user)
-    except ValueError:
-        return None
-    return Identity(user=user, session_id=session_id, next_token=request.META.get("HTTP_X_NEXT_TOKEN") or None)
+    meta = request.META
+    return _shared.vouched_identity(meta.get("HTTP_X_AUTH_USER"), meta.get("HTTP_X_AUTH_SESSION"), meta.get("HTTP_X_NEXT_TOKEN"))
 
 
 def _client_address(request: HttpRequest, state: _State) -> str | None:
     """The browser's address: the peer, or behind trusted proxies the nearest address in
     X-Forwarded-For that is not one of them."""
-    peer: str | None = request.META.get("REMOTE_ADDR") or None
-    if not _within(peer, state.proxies):
-        return peer
-    for hop in reversed(str(request.META.get("HTTP_X_FORWARDED_FOR", "")).split(",")):
-        hop = hop.strip()
-        if hop and not _within(hop, state.proxies):
-            return hop
-    return peer
+    meta = request.META
+    return _shared.client_address(meta.get("REMOTE_ADDR") or None, meta.get("HTTP_X_FORWARDED_FOR"), state.proxies)
 
 
 def _target(request: HttpRequest) -> str:
     """The request's path and query as an origin-form target of ASCII only (percent-encoded), so
     that no path a client can send (non-Latin-1, CR/LF) breaks a header or a request line."""
-    target = quote(request.path, safe=_PATH_SAFE)
-    query = str(request.META.get("QUERY_STRING", ""))
-    if query:
-        # WSGI hands the query's bytes over as Latin-1 characters.
-        target += "?" + quote_from_bytes(query.encode("latin-1", "replace"), safe=_QUERY_SAFE)
-    return target
+    # WSGI hands the query's bytes over as Latin-1 characters.
+    return _shared.target(request.path, str(request.META.get("QUERY_STRING", "")).encode("latin-1", "replace"))
 
 
 def _loggable_path(request: HttpRequest) -> str:
-    return quote(request.path, safe=_PATH_SAFE)[:200]
+    return quote(request.path, safe=_shared.PATH_SAFE, errors="surrogatepass")[:200]
 
 
 def _raw_host(request: HttpRequest) -> str:
@@ -408,54 +347,38 @@ def _raw_host(request: HttpRequest) -> str:
 
 
 def _verify_headers(request: HttpRequest, state: _State) -> dict[str, str]:
-    meta = request.META
-    headers: dict[str, str] = {}
-    for name in VERIFY_HEADERS:
-        value = meta.get("HTTP_" + name.upper().replace("-", "_"))
-        if value:
-            headers[name] = str(value)
-    # The method and path of the request being guarded (cookie-mode CSRF needs the method).
-    headers["X-Original-Method"] = str(request.method)
-    headers["X-Original-URI"] = _target(request)
-    headers["Host"] = _raw_host(request)
+    """What ``/auth/verify`` is told (``HeadersTooLarge`` over 16 KiB, without asking)."""
+    sent = [(name, str(value)) for name, value in request.headers.items() if value]
     address = _client_address(request, state)
-    if address:
-        headers["X-Forwarded-For"] = address
-    else:
-        headers.pop("X-Forwarded-For", None)
-    size = sum(len(name) + len(value) + 4 for name, value in headers.items() if name.lower() in _VERIFY_HEADER_NAMES)
-    if size > _MAX_HEADER_BYTES:
-        # What TokenGate would refuse anyway (a 17 KB cookie): its answer without asking.
-        raise HeadersTooLarge("headers_too_large", "the request's header fields are too large", 431)
-    return headers
+    return _shared.verify_headers(sent, str(request.method), _target(request), _raw_host(request), address)
 
 
 def _refusal(request: HttpRequest, error: TokenGateError, state: _State) -> HttpResponseBase:
     if not 400 <= error.status < 500:
         log.warning("TokenGate answered %s %s with %s: answering 503", request.method, _loggable_path(request), error.code)
-        return _unavailable()
-    if state.unauthorized is not None:
+    elif state.unauthorized is not None:
         return state.unauthorized(request, error)
-    answer = _json_error(error.code, error.message, error.status)
-    for name in ("WWW-Authenticate", "Retry-After"):
-        if name.lower() in error.headers:
-            answer[name] = error.headers[name.lower()]
-    if error.status == 401 and "WWW-Authenticate" not in answer:
-        answer["WWW-Authenticate"] = 'Bearer realm="tokengate"'
-    return answer
+    return _answer(_shared.refusal(error))
+
+
+def _answer(answer: _shared.Answer) -> HttpResponse:
+    """One of the shared answers (a refusal, 503) as a Django response."""
+    status, headers, body = answer
+    response = HttpResponse(body, status=status)
+    for name, value in headers:
+        response[name] = value
+    return response
 
 
 def _json_error(code: str, message: str, status: int) -> HttpResponse:
-    answer = JsonResponse({"error": code, "message": message}, status=status)
+    answer = JsonResponse({"error": code, "message": message}, status=status, json_dumps_params={"separators": (",", ":")})
     answer["Cache-Control"] = "no-store"
     return answer
 
 
 def _unavailable() -> HttpResponse:
     """Fail closed: 503 store_unavailable with Retry-After: 1, never the view."""
-    answer = _json_error("store_unavailable", "authentication is unavailable; try again", 503)
-    answer["Retry-After"] = "1"
-    return answer
+    return _answer(_shared.unavailable())
 
 
 def _add_cookies(response: HttpResponseBase, lines: Iterable[str]) -> None:
@@ -468,10 +391,12 @@ def _add_cookies(response: HttpResponseBase, lines: Iterable[str]) -> None:
 def _pass_on(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     found = getattr(request, "tokengate", None)
     if isinstance(found, Identity):
-        _add_cookies(response, found.set_cookie)
-        if found.next_token:
-            response["X-Next-Token"] = found.next_token
-        if found.next_token or found.set_cookie:
+        passed = _shared.rotation_headers(found)
+        _add_cookies(response, [value for name, value in passed if name == "set-cookie"])
+        for name, value in passed:
+            if name != "set-cookie":
+                response[name] = value
+        if passed:
             # A live token must never be stored by a cache, whatever the view said.
             response["Cache-Control"] = "no-store"
             patch_vary_headers(response, ("Authorization", "Cookie"))

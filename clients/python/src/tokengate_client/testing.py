@@ -11,7 +11,8 @@
     fake.unavailable = True                                    # TokenGate down: 503, never the view
 
 ``FakeTokenGate`` is a :class:`tokengate_client.Client`: it can also be given as ``client=`` to the Flask
-extension or used wherever a Client is. It answers as TokenGate does for the same calls (the
+extension, as ``TOKENGATE_CLIENT`` in a Django project's settings (``override_settings``, or
+pytest-django's ``settings`` fixture), or used wherever a Client is. It answers as TokenGate does for the same calls (the
 package's own tests run the same scenarios against the real service and this fake): the same
 exceptions with the same codes, statuses and ``WWW-Authenticate`` headers, the same user-id rules
 (README "User ids"), and ``Unavailable`` for every call while ``unavailable`` is set. Its tokens are

@@ -239,7 +239,7 @@ def stop_waitress(server) -> None:  # noqa: ANN001
         closed.set()
 
     server.trigger.pull_trigger(close_all)
-    if not closed.wait(5):  # the loop is gone already: close from here
+    if not closed.wait(30):  # the loop is gone already (a loaded machine may take seconds): close from here
         close_all()
     server.task_dispatcher.shutdown(timeout=5)
 

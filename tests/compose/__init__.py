@@ -72,6 +72,14 @@ class Stack:
             command += ["-f", name]
         return run(command + list(args), cwd=self.dir, timeout=timeout, stdin=stdin, env=self.env, check=check)
 
+    def remove_override_services(self, override):
+        """Stops and removes the services that the override file adds (and their anonymous
+        volumes, such as redis:7's /data), so that a later `down` without --volumes leaves none
+        of them behind; the base file's services and the named volumes stay."""
+        base = set(self.compose("config", "--services", files=["docker-compose.yml"])[1].split())
+        added = sorted(set(self.compose("config", "--services", files=["docker-compose.yml", override])[1].split()) - base)
+        return self.compose("rm", "--force", "--stop", "-v", *added, files=["docker-compose.yml", override], timeout=300)
+
     def docker(self, *args, timeout=120, check=False):
         return run([DOCKER, *args], timeout=timeout, env=self.env, check=check)
 

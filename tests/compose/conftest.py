@@ -2,13 +2,13 @@
 by every scenario (they run in file order) and taken down at the end of the run."""
 import os
 import shutil
-import socket
 import subprocess
 
 import pytest
 
 from harness import checks
 from harness.checks import precondition, say
+from harness.processes import free_port
 
 from . import ALL_FILES, PROJECT, TEST_OVERRIDE, Stack, run
 
@@ -30,11 +30,6 @@ def fresh_copy(destination):
     shutil.copy2(os.path.join(ROOT, "tests", "compose", TEST_OVERRIDE), os.path.join(destination, TEST_OVERRIDE))
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @pytest.fixture(scope="session", autouse=True)
 def suite():
@@ -50,6 +45,8 @@ def stack(work):
     fresh_copy(directory)
     precondition("the fresh copy has no secrets", not [name for name in os.listdir(os.path.join(directory, "deploy", "secrets"))
                                                         if name != ".gitignore"])
+    # The harness's free port is below the ephemeral range: a port of that range can be taken
+    # meanwhile as the local end of any outgoing connection, and docker then cannot publish it.
     stack = Stack(directory, free_port())
     # Whatever an interrupted earlier run left in the engine's cache.
     stack.compose("down", "--volumes", "--remove-orphans", "--timeout", "5",

@@ -21,9 +21,10 @@ SENTINEL = ["docker-compose.yml", "docker-compose.sentinel.yml"]
 
 def test_sentinel(stack):
     user, password = stack.credentials()
-    code, out, err = stack.compose("down", "--timeout", "15", files=["docker-compose.yml", "docker-compose.cluster.yml"],
-                                   timeout=300)
-    require("docker-compose down (the Cluster stack) exits 0", code == 0, (out + err)[-1000:])
+    code, out, err = stack.remove_override_services("docker-compose.cluster.yml")
+    require("the Cluster override's services removed, with their /data volumes", code == 0, (out + err)[-1000:])
+    code, out, err = stack.compose("down", "--timeout", "15", timeout=300)
+    require("docker-compose down (the rest of the Cluster stack) exits 0", code == 0, (out + err)[-1000:])
     stack.files = SENTINEL
     started = time.monotonic()
     code, out, err = stack.compose("up", "-d", timeout=900)
@@ -72,5 +73,7 @@ def test_sentinel(stack):
     check("that token after logout: 401", status == 401, status)
     status, _, _ = conn.request("GET", "/reports/7", token=login(conn, user, password)[0])
     check("a new session after the failover opens the guarded app: 200", status == 200, status)
+    code, out, err = stack.remove_override_services("docker-compose.sentinel.yml")
+    check("the Sentinel override's services removed, with their /data volumes", code == 0, (out + err)[-1000:])
     code, out, err = stack.compose("down", "--timeout", "15", timeout=300)
-    check("docker-compose down (the Sentinel stack) exits 0", code == 0, (out + err)[-1000:])
+    check("docker-compose down (the rest of the Sentinel stack) exits 0", code == 0, (out + err)[-1000:])

@@ -72,6 +72,16 @@ class Stack:
             command += ["-f", name]
         return run(command + list(args), cwd=self.dir, timeout=timeout, stdin=stdin, env=self.env, check=check)
 
+    def port_free(self):
+        """Whether the published port can be bound again (docker publishes it through its userland
+        proxy, which needs the port free of every socket, the last stack's closing ones included)."""
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                return False
+        return True
+
     def remove_override_services(self, override):
         """Stops and removes the services that the override file adds (and their anonymous
         volumes, such as redis:7's /data), so that a later `down` without --volumes leaves none

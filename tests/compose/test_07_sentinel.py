@@ -25,6 +25,11 @@ def test_sentinel(stack):
     require("the Cluster override's services removed, with their /data volumes", code == 0, (out + err)[-1000:])
     code, out, err = stack.compose("down", "--timeout", "15", timeout=300)
     require("docker-compose down (the rest of the Cluster stack) exits 0", code == 0, (out + err)[-1000:])
+    # Seen twice: right after the Cluster stack went down, publishing the port failed ("Address
+    # already in use") for some seconds; `up` waits for it as a user's next `up` would.
+    freed = time.monotonic()
+    require("the published port is free again after the Cluster stack went down", wait_for(stack.port_free, 120))
+    note(f"the published port was free {time.monotonic() - freed:.1f} s after `down` returned")
     stack.files = SENTINEL
     started = time.monotonic()
     code, out, err = stack.compose("up", "-d", timeout=900)

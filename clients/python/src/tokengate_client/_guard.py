@@ -20,6 +20,30 @@ Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
 # What TokenGate reads of a request at most (README: 431 headers_too_large over 16 KiB).
 MAX_HEADER_BYTES = 16 * 1024
+# What passes between the browser and TokenGate when an app passes /auth/* on (Flask's
+# proxy_auth_routes, Django's auth_urls()), each way, and the largest body passed.
+PROXIED_REQUEST_HEADERS = (
+    "Content-Type",
+    "Authorization",
+    "Cookie",
+    "Origin",
+    "Sec-Fetch-Site",
+    "X-CSRF-Token",
+    "User-Agent",
+    "Accept",
+)
+PROXIED_RESPONSE_HEADERS = (
+    "Content-Type",
+    "Cache-Control",
+    "WWW-Authenticate",
+    "Retry-After",
+    "X-Next-Token",
+    "Clear-Site-Data",
+    "Pragma",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+)
+MAX_PROXIED_BODY = 64 * 1024
 # Path characters passed on as they are in X-Original-URI and pass-through targets (RFC 3986 pchar).
 PATH_SAFE = "/!$&'()*+,;=:@-._~"
 QUERY_SAFE = PATH_SAFE + "?%"

@@ -83,29 +83,6 @@ _SETTINGS = (
     "TOKENGATE_UNAUTHORIZED_HANDLER",
 )
 
-# What passes between the browser and TokenGate through `auth_urls()`, each way.
-_PROXIED_REQUEST_HEADERS = (
-    "Content-Type",
-    "Authorization",
-    "Cookie",
-    "Origin",
-    "Sec-Fetch-Site",
-    "X-CSRF-Token",
-    "User-Agent",
-    "Accept",
-)
-_PROXIED_RESPONSE_HEADERS = (
-    "Content-Type",
-    "Cache-Control",
-    "WWW-Authenticate",
-    "Retry-After",
-    "X-Next-Token",
-    "Clear-Site-Data",
-    "Pragma",
-    "Content-Security-Policy",
-    "X-Content-Type-Options",
-)
-_MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"))
 
 
@@ -452,7 +429,7 @@ def _proxy(request: HttpRequest, rest: str | None = None) -> HttpResponseBase:
     if rest is not None and any(part in ("", ".", "..") or "\\" in part for part in rest.split("/")):
         return _json_error("not_found", "no such route", 404)
     headers: dict[str, str] = {}
-    for name in _PROXIED_REQUEST_HEADERS:
+    for name in _shared.PROXIED_REQUEST_HEADERS:
         key = "CONTENT_TYPE" if name == "Content-Type" else "HTTP_" + name.upper().replace("-", "_")
         value = request.META.get(key)
         if value:
@@ -466,10 +443,10 @@ def _proxy(request: HttpRequest, rest: str | None = None) -> HttpResponseBase:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > _MAX_PROXIED_BODY:
+    if declared > _shared.MAX_PROXIED_BODY:
         return _json_error("payload_too_large", "the request body is larger than allowed", 413)
-    body = request.read(_MAX_PROXIED_BODY + 1)
-    if len(body) > _MAX_PROXIED_BODY:
+    body = request.read(_shared.MAX_PROXIED_BODY + 1)
+    if len(body) > _shared.MAX_PROXIED_BODY:
         return _json_error("payload_too_large", "the request body is larger than allowed", 413)
     try:
         upstream = state.client.forward(str(request.method), _target(request), headers, body or None)
@@ -481,7 +458,7 @@ def _proxy(request: HttpRequest, rest: str | None = None) -> HttpResponseBase:
     answer = HttpResponse(upstream.body, status=upstream.status)
     if upstream.header("Content-Type") is None:
         del answer["Content-Type"]
-    for name in _PROXIED_RESPONSE_HEADERS:
+    for name in _shared.PROXIED_RESPONSE_HEADERS:
         value = upstream.header(name)
         if value is not None:
             answer[name] = value

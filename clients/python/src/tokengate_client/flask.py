@@ -68,29 +68,6 @@ Marked = TypeVar("Marked")
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 _PUBLIC_BLUEPRINTS: weakref.WeakSet[Blueprint] = weakref.WeakSet()
 
-# What passes between the browser and TokenGate through `proxy_auth_routes`, each way.
-_PROXIED_REQUEST_HEADERS = (
-    "Content-Type",
-    "Authorization",
-    "Cookie",
-    "Origin",
-    "Sec-Fetch-Site",
-    "X-CSRF-Token",
-    "User-Agent",
-    "Accept",
-)
-_PROXIED_RESPONSE_HEADERS = (
-    "Content-Type",
-    "Cache-Control",
-    "WWW-Authenticate",
-    "Retry-After",
-    "X-Next-Token",
-    "Clear-Site-Data",
-    "Pragma",
-    "Content-Security-Policy",
-    "X-Content-Type-Options",
-)
-_MAX_PROXIED_BODY = 64 * 1024
 _PROXIED_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]  # HEAD comes with GET
 _IDENTITY_HEADERS = ("HTTP_X_AUTH_USER", "HTTP_X_AUTH_SESSION")
 # The headers of VERIFY_HEADERS passed on as the client sent them, with their WSGI environ keys (the
@@ -455,16 +432,16 @@ def _proxy(rest: str | None) -> ResponseReturnValue:
         answer.status_code = 404
         answer.headers["Cache-Control"] = "no-store"
         return answer
-    headers = {name: request.headers[name] for name in _PROXIED_REQUEST_HEADERS if name in request.headers}
+    headers = {name: request.headers[name] for name in _shared.PROXIED_REQUEST_HEADERS if name in request.headers}
     headers["Host"] = request.host
     address = _client_address(state)
     if address:
         headers["X-Forwarded-For"] = address
     # Bounded: never more than the limit (+1 byte, to tell) is read, whatever the client declares.
-    if (request.content_length or 0) > _MAX_PROXIED_BODY:
+    if (request.content_length or 0) > _shared.MAX_PROXIED_BODY:
         return _too_large()
-    body = request.stream.read(_MAX_PROXIED_BODY + 1)
-    if len(body) > _MAX_PROXIED_BODY:
+    body = request.stream.read(_shared.MAX_PROXIED_BODY + 1)
+    if len(body) > _shared.MAX_PROXIED_BODY:
         return _too_large()
     try:
         upstream = state.client.forward(request.method, _target(), headers, body or None)
@@ -479,7 +456,7 @@ def _proxy(rest: str | None) -> ResponseReturnValue:
     length = upstream.header("Content-Length")
     if request.method == "HEAD" and length is not None:
         answer.headers["Content-Length"] = length
-    for name in _PROXIED_RESPONSE_HEADERS:
+    for name in _shared.PROXIED_RESPONSE_HEADERS:
         value = upstream.header(name)
         if value is not None:
             answer.headers[name] = value

@@ -80,6 +80,19 @@ def raw_request(base: str, head: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
 
+
+# What TokenGate's refusals carry in WWW-Authenticate (the realm; the token errors add the error).
+REALM = 'Bearer realm="tokengate"'
+INVALID = 'Bearer realm="tokengate", error="invalid_token"'
+
+
+def dead_url() -> str:
+    """A URL where nothing listens (a port just free in the ephemeral range)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
 class Redis:
     def __init__(self, work: str) -> None:
         self.port = free_port()

@@ -4,28 +4,18 @@ Flask guard as an app's tests would use it."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from flask import Flask, g, jsonify
-from harness import TTL, TokenGate
+from harness import INVALID, REALM, TTL, TokenGate, dead_url
 
 from tokengate_client import Client, InvalidRequest, MissingToken, NotFound, Session, TokenRevoked, Unavailable
 from tokengate_client.flask import TokenGate as FlaskTokenGate
 from tokengate_client.flask import public
 from tokengate_client.testing import FakeTokenGate
-
-REALM = 'Bearer realm="tokengate"'
-INVALID = 'Bearer realm="tokengate", error="invalid_token"'
-
-
-def dead_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 @dataclass

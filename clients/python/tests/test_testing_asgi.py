@@ -6,7 +6,6 @@ server), as an app's own tests use it (Starlette's TestClient)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi import Depends, FastAPI, Request
-from harness import TTL, TokenGate
+from harness import INVALID, REALM, TTL, TokenGate, dead_url
 
 from tokengate_client import Identity, InvalidRequest, MissingToken, NotFound, Session, TokenRevoked, Unavailable
 from tokengate_client.aio import AsyncClient
@@ -25,16 +24,6 @@ with warnings.catch_warnings():
     # Starlette >= 1.x prefers httpx2 for its TestClient and warns about httpx; the client works the same.
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
-
-REALM = 'Bearer realm="tokengate"'
-INVALID = 'Bearer realm="tokengate", error="invalid_token"'
-
-
-def dead_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
-
 
 @dataclass
 class Backend:

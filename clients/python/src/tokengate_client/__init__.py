@@ -9,7 +9,6 @@ live; ``start_session``, ``sessions``, ``end_sessions`` and ``end_session`` use 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -82,7 +81,7 @@ for _public in (TokenGateError, *ERRORS.values(), Unavailable, ConfigurationErro
 del _public
 
 
-class Client:
+class Client(_guard.ClientSettings):
     """TokenGate's public API (``url``) and, with ``admin_url`` and ``admin_key``, its service API.
 
     ``verify`` (the call made for every guarded request) goes over a kept-alive connection of each
@@ -96,36 +95,15 @@ class Client:
         url: str,
         admin_url: str | None = None,
         admin_key: str | None = None,
-        timeout: float = 2.0,
+        timeout: float = _guard.DEFAULT_TIMEOUT,
     ) -> None:
-        self.url = _core.base_url(url, "url")
-        self.admin_url = _core.base_url(admin_url, "admin_url") if admin_url else None
-        self._admin_key = admin_key or None
-        self.timeout = float(timeout)
+        super().__init__(url, admin_url=admin_url, admin_key=admin_key, timeout=timeout)
         # No automatic retries: a request that may have reached TokenGate is never sent twice.
         self._pool = urllib3.PoolManager(
-            num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=timeout, read=timeout)
+            num_pools=4, maxsize=32, retries=False, timeout=urllib3.Timeout(connect=self.timeout, read=self.timeout)
         )
         # verify, the per-request call: a kept-alive connection of each thread's own (_transport.py).
         self._verifier = KeepAliveTransport(self.url, self.timeout)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Client:
-        """The client the environment describes: ``TOKENGATE_URL``, ``TOKENGATE_ADMIN_URL``,
-        ``TOKENGATE_ADMIN_KEY``, ``TOKENGATE_TIMEOUT`` (the names the Flask extension reads from
-        ``app.config`` and the ASGI middleware from the environment)."""
-        settings = _guard.Settings.read(os.environ if environ is None else environ)
-        if not settings.url:
-            raise ConfigurationError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL)")
-        return cls(settings.url, admin_url=settings.admin_url, admin_key=settings.admin_key, timeout=settings.timeout)
-
-    def __repr__(self) -> str:  # never the key
-        return f"Client(url={self.url!r}, admin_url={self.admin_url!r})"
-
-    @property
-    def has_admin(self) -> bool:
-        """Whether the service API is configured (``admin_url`` and ``admin_key``)."""
-        return bool(self.admin_url and self._admin_key)
 
     # -- the public API ----------------------------------------------------------------------------
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, TypeVar, Union
 from urllib.parse import quote, quote_from_bytes
 
-from ._core import VERIFY_HEADERS, ConfigurationError, HeadersTooLarge, Identity, TokenGateError, decode_user_header
+from ._core import VERIFY_HEADERS, ConfigurationError, HeadersTooLarge, Identity, TokenGateError, base_url, decode_user_header
 
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
 
@@ -93,6 +94,45 @@ class Settings:
             trusted_proxies=networks(get("trusted_proxies")),
             proxy_secret=get("proxy_secret") or None,
         )
+
+
+_Client = TypeVar("_Client", bound="ClientSettings")
+
+
+class ClientSettings:
+    """What the sync and the async client are made of, normalised in one place: ``url`` and
+    ``admin_url`` without a trailing slash (``ConfigurationError`` unless http(s)), the admin key
+    (never shown), ``timeout`` in seconds; and how each is made from the environment."""
+
+    def __init__(
+        self, url: str, admin_url: str | None = None, admin_key: str | None = None, timeout: float = DEFAULT_TIMEOUT
+    ) -> None:
+        self.url = base_url(url, "url")
+        self.admin_url = base_url(admin_url, "admin_url") if admin_url else None
+        self._admin_key = admin_key or None
+        self.timeout = float(timeout)
+
+    @classmethod
+    def from_settings(cls: type[_Client], settings: Settings) -> _Client:
+        """The client of a guard's :class:`Settings`."""
+        if not settings.url:
+            raise ConfigurationError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL), or url=...")
+        return cls(settings.url, admin_url=settings.admin_url, admin_key=settings.admin_key, timeout=settings.timeout)
+
+    @classmethod
+    def from_env(cls: type[_Client], environ: Mapping[str, str] | None = None) -> _Client:
+        """The client the environment describes: ``TOKENGATE_URL``, ``TOKENGATE_ADMIN_URL``,
+        ``TOKENGATE_ADMIN_KEY``, ``TOKENGATE_TIMEOUT`` (the names the Flask extension reads from
+        ``app.config`` and the ASGI middleware and Django's settings use)."""
+        return cls.from_settings(Settings.read(os.environ if environ is None else environ))
+
+    def __repr__(self) -> str:  # never the key
+        return f"{type(self).__name__}(url={self.url!r}, admin_url={self.admin_url!r})"
+
+    @property
+    def has_admin(self) -> bool:
+        """Whether the service API is configured (``admin_url`` and ``admin_key``)."""
+        return bool(self.admin_url and self._admin_key)
 
 
 def networks(value: Any) -> tuple[Network, ...]:

@@ -15,7 +15,6 @@ Needs ``httpx`` (``pip install "tokengate-client[asgi]"``).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,12 +22,12 @@ import httpx
 
 from . import _core
 from ._core import Call, Forwarded, Identity, InvalidRequest, Session, SessionInfo, Unavailable
-from ._guard import Settings
+from ._guard import DEFAULT_TIMEOUT, ClientSettings
 
 __all__ = ["AsyncClient"]
 
 
-class AsyncClient:
+class AsyncClient(ClientSettings):
     """TokenGate's public API (``url``) and, with ``admin_url`` and ``admin_key``, its service
     API, for asyncio code: the same methods as :class:`tokengate_client.Client`, as coroutines.
 
@@ -44,35 +43,10 @@ class AsyncClient:
         url: str,
         admin_url: str | None = None,
         admin_key: str | None = None,
-        timeout: float = 2.0,
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
-        self.url = _core.base_url(url, "url")
-        self.admin_url = _core.base_url(admin_url, "admin_url") if admin_url else None
-        self._admin_key = admin_key or None
-        self.timeout = float(timeout)
+        super().__init__(url, admin_url=admin_url, admin_key=admin_key, timeout=timeout)
         self._pools: dict[asyncio.AbstractEventLoop | None, httpx.AsyncClient] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> AsyncClient:
-        """The client of a guard's :class:`tokengate_client._guard.Settings`."""
-        if not settings.url:
-            raise _core.ConfigurationError("TokenGate needs TOKENGATE_URL (the TokenGate service's URL), or url=...")
-        return cls(settings.url, admin_url=settings.admin_url, admin_key=settings.admin_key, timeout=settings.timeout)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> AsyncClient:
-        """The client the environment describes: ``TOKENGATE_URL``, ``TOKENGATE_ADMIN_URL``,
-        ``TOKENGATE_ADMIN_KEY``, ``TOKENGATE_TIMEOUT`` (the names the Flask extension reads from
-        ``app.config``)."""
-        return cls.from_settings(Settings.read(os.environ if environ is None else environ))
-
-    def __repr__(self) -> str:  # never the key
-        return f"AsyncClient(url={self.url!r}, admin_url={self.admin_url!r})"
-
-    @property
-    def has_admin(self) -> bool:
-        """Whether the service API is configured (``admin_url`` and ``admin_key``)."""
-        return bool(self.admin_url and self._admin_key)
 
     # -- the public API ----------------------------------------------------------------------------
 

@@ -5,8 +5,12 @@ configuration (read as YAML) holds: Sentinel: two replicas of `redis`, three sen
 as "tokengate" (quorum 2), and the instances on redis+sentinel:// naming all three, with
 TOKENGATE_REDIS_WAIT=1, waiting for healthy sentinels. Cluster: six cluster-enabled nodes on fixed
 addresses, a one-shot cluster-init joining all six with a replica each, and the instances on
-redis+cluster:// naming nodes of it, started only after cluster-init succeeded.
+redis+cluster:// naming nodes of it, started only after cluster-init succeeded. With each override
+and without, every fixed address lies in the network's subnet but outside its ip_range, the range
+Docker takes the other containers' addresses from (one of those took nginx's 172.28.0.10 once the
+Sentinel override added five containers, and nginx could not start).
 """
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -17,14 +21,37 @@ from harness.checks import check
 from harness.topology import ROOT
 
 
+def configuration(compose, override=None):
+    """docker-compose.yml's configuration, with `override` over it when given (read as YAML)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_") and not k.startswith("DOCKER_")}
+    files = ["-f", "docker-compose.yml"] + (["-f", override] if override else [])
+    out = subprocess.run([compose, *files, "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
+    return yaml.safe_load(out) or {}
+
+
 def merged(compose, override):
-    """The services of docker-compose.yml with `override` over it (None when config fails)."""
+    """The services of docker-compose.yml with `override` over it (empty when config fails)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMPOSE_") and not k.startswith("DOCKER_")}
     files = ["-f", "docker-compose.yml", "-f", override]
     quiet = subprocess.run([compose, *files, "config", "-q"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     check(f"docker-compose config -q passes with {override}", quiet.returncode == 0, quiet.stderr.strip()[-300:])
-    out = subprocess.run([compose, *files, "config"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60).stdout
-    return (yaml.safe_load(out) or {}).get("services", {})
+    return configuration(compose, override).get("services", {})
+
+
+def fixed_addresses_outside_range(compose, override):
+    """Checks that every fixed address on the backend network is in its subnet, outside its
+    ip_range, and held by one service only."""
+    config = configuration(compose, override)
+    ipam = ((config.get("networks", {}).get("backend") or {}).get("ipam") or {}).get("config") or [{}]
+    subnet, pool = ipam[0].get("subnet"), ipam[0].get("ip_range")
+    fixed = {name: ((service.get("networks") or {}).get("backend") or {}).get("ipv4_address")
+             for name, service in config.get("services", {}).items()}
+    fixed = {name: address for name, address in fixed.items() if address}
+    inside = subnet and pool and all(ipaddress.ip_address(a) in ipaddress.ip_network(subnet)
+                                     and ipaddress.ip_address(a) not in ipaddress.ip_network(pool) for a in fixed.values())
+    check(f"{override or 'docker-compose.yml alone'}: the fixed addresses are in the subnet, outside ip_range "
+          "(the other containers' addresses), one service each",
+          bool(fixed) and bool(inside) and len(set(fixed.values())) == len(fixed), f"subnet {subnet}, ip_range {pool}, {fixed}")
 
 
 def text(service):
@@ -68,3 +95,6 @@ def test_compose_redis_topologies():
           url.startswith("redis+cluster://") and set(seeds) <= set(addresses), url)
     check("cluster: the instances start after cluster-init succeeded",
           tokengate.get("depends_on", {}).get("cluster-init", {}).get("condition") == "service_completed_successfully")
+
+    for override in (None, "docker-compose.sentinel.yml", "docker-compose.cluster.yml"):
+        fixed_addresses_outside_range(compose, override)

@@ -1,11 +1,13 @@
 """d2. docker-compose.sentinel.yml and docker-compose.cluster.yml over docker-compose.yml
 
 Each override passes `docker-compose config -q` together with the base file, and the merged
-configuration (read as YAML) holds: Sentinel: two replicas of `redis`, three sentinels monitoring it
-as "tokengate" (quorum 2), and the instances on redis+sentinel:// naming all three, with
-TOKENGATE_REDIS_WAIT=1, waiting for healthy sentinels. Cluster: six cluster-enabled nodes on fixed
-addresses, a one-shot cluster-init joining all six with a replica each, and the instances on
-redis+cluster:// naming nodes of it, started only after cluster-init succeeded. With each override
+configuration (read as YAML) holds: Sentinel: `redis` and two replicas of it on fixed addresses,
+the replicas and three sentinels naming it by that address (no name for a sentinel to look up while
+the container is stopped), the sentinels monitoring it as "tokengate" (quorum 2), and the instances
+on redis+sentinel:// naming all three, with TOKENGATE_REDIS_WAIT=1, waiting for healthy sentinels.
+Cluster: six cluster-enabled nodes on fixed addresses, a one-shot cluster-init joining all six with
+a replica each, and the instances on redis+cluster:// naming nodes of it, started only after
+cluster-init succeeded. With each override
 and without, every fixed address lies in the network's subnet but outside its ip_range, the range
 Docker takes the other containers' addresses from (one of those took nginx's 172.28.0.10 once the
 Sentinel override added five containers, and nginx could not start).
@@ -75,10 +77,16 @@ def test_compose_redis_topologies():
     check("sentinel: the instances wait for healthy sentinels",
           all(depends.get(f"sentinel-{i}", {}).get("condition") == "service_healthy" for i in (1, 2, 3)), str(depends))
     replicas = [services.get(f"redis-replica-{i}", {}) for i in (1, 2)]
-    check("sentinel: two replicas of redis", all("--replicaof redis 6379" in text(r) for r in replicas), str([text(r) for r in replicas]))
+    nodes = [services.get("redis", {})] + replicas
+    addresses = [((n.get("networks") or {}).get("backend") or {}).get("ipv4_address") for n in nodes]
+    primary = addresses[0]
+    check("sentinel: redis and its replicas on fixed addresses", all(addresses) and len(set(addresses)) == 3, str(addresses))
+    check("sentinel: two replicas of redis, by its address",
+          all(f"--replicaof {primary} 6379" in text(r) for r in replicas), str([text(r) for r in replicas]))
     sentinels = [services.get(f"sentinel-{i}", {}) for i in (1, 2, 3)]
-    check("sentinel: three sentinels monitor redis as tokengate with quorum 2",
-          all("sentinel monitor tokengate redis 6379 2" in text(s) and "--sentinel" in text(s) for s in sentinels))
+    check("sentinel: three sentinels monitor redis by its address as tokengate with quorum 2",
+          all(f"sentinel monitor tokengate {primary} 6379 2" in text(s) and "--sentinel" in text(s) for s in sentinels),
+          str([text(s) for s in sentinels]))
 
     services = merged(compose, "docker-compose.cluster.yml")
     nodes = [services.get(f"redis-node-{i}", {}) for i in range(1, 7)]

@@ -18,6 +18,8 @@ would, through the published port on 127.0.0.1, or to a container on the project
       then `up`: the same secrets (the old token verifies, the demo password logs in), Redis data
       kept (append-only file);
   06. the Cluster override file: login, use, logout through it;
+  07. the Sentinel override file: login, use, logout; a failover (the primary stopped): a logout
+      answered before it stays in force, logins work again on every replica;
   08. your own signing key and users file put into the volume (the runbook's steps): kept by init;
   09. everything the suite created is removed.
 
@@ -70,6 +72,14 @@ class Stack:
         for name in (files or self.files) + [TEST_OVERRIDE]:
             command += ["-f", name]
         return run(command + list(args), cwd=self.dir, timeout=timeout, stdin=stdin, env=self.env, check=check)
+
+    def remove_override_services(self, override):
+        """Stops and removes the services that the override file adds (and their anonymous
+        volumes, such as redis:7's /data), so that a later `down` without --volumes leaves none
+        of them behind; the base file's services and the named volumes stay."""
+        base = set(self.compose("config", "--services", files=["docker-compose.yml"])[1].split())
+        added = sorted(set(self.compose("config", "--services", files=["docker-compose.yml", override])[1].split()) - base)
+        return self.compose("rm", "--force", "--stop", "-v", *added, files=["docker-compose.yml", override], timeout=300)
 
     def docker(self, *args, timeout=120, check=False):
         return run([DOCKER, *args], timeout=timeout, env=self.env, check=check)

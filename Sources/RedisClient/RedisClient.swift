@@ -10,8 +10,9 @@ public import ServiceLifecycle
 ///
 /// `RedisConfiguration.makeClient` makes the one its URL names: `StandaloneRedisClient` (one
 /// server), `SentinelRedisClient` (the primary Redis Sentinel names, followed through failovers)
-/// or `ClusterRedisClient` (each key's slot's primary). Each is a `Service`: run it so graceful shutdown closes its connections (and the
-/// Sentinel client watches for failovers).
+/// or `ClusterRedisClient` (each key's slot's primary). Each is a `Service`: run it so graceful
+/// shutdown closes its connections, and so the Sentinel and Cluster clients follow failovers (their
+/// topology lookups run in it: `TopologyRefresher`).
 ///
 /// Nothing is retried that may have run: a command that timed out or lost its connection after
 /// being sent fails (the caller answers 503); the client itself only reconnects.
@@ -90,7 +91,7 @@ public struct RedisCommand: Sendable, Equatable {
 
 extension RedisConfiguration {
     /// The client this configuration names; no connection is made until the first command (or,
-    /// for Sentinel, until it runs as a service).
+    /// for Sentinel and Cluster, until it runs as a service).
     public func makeClient(
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
         logger: Logger = Logger(label: "tokengate.redis")

@@ -8,8 +8,9 @@ import Synchronization
 ///
 /// - The slot map (`ClusterSlotMap`, from `CLUSTER SHARDS`) is read at the first command and
 ///   looked up again on a `MOVED` (the slot is patched at once), on a failed or lost connection to
-///   a primary, on `TRYAGAIN`/`CLUSTERDOWN`, and every 5 s (every second while in doubt) while the
-///   client runs as a service; one lookup at a time, at least 100 ms apart.
+///   a primary, on `TRYAGAIN`/`CLUSTERDOWN`, and every 5 s (every second while in doubt); one
+///   lookup at a time, at least 100 ms apart (`TopologyRefresher`, driven by `run()`: run the
+///   client as a service to follow failovers).
 /// - Scripts and commands take one redirect path (`ClusterRoute`): `MOVED` and `ASK` (then
 ///   `ASKING`) send them on to the node named, at most 5 times (they did not run where they were
 ///   refused); `TRYAGAIN` and `CLUSTERDOWN` fail them (503) and look the map up: never a hot loop
@@ -24,6 +25,7 @@ public final class ClusterRedisClient: RedisClient {
     private let eventLoopGroup: any EventLoopGroup
     private let counters = RedisCounters()
     private let logger: Logger
+    private let refresher = TopologyRefresher(clock: ContinuousClock())
     private let state = Mutex(State())
 
     struct State {
@@ -32,10 +34,6 @@ public final class ClusterRedisClient: RedisClient {
         var nodes: [RedisAddress: RedisNodeClient] = [:]
         /// Each slot's primary's client (the hot path: one index, no hashing), following `map`.
         var slotNodes = [RedisNodeClient?](repeating: nil, count: HashSlot.count)
-        var lookup: Task<Result<Void, RedisError>, Never>?
-        var lastLookup: ContinuousClock.Instant?
-        var inDoubt = true
-        var isShutDown = false
     }
 
     init(seeds: [RedisAddress], configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup, logger: Logger) {
@@ -60,13 +58,11 @@ public final class ClusterRedisClient: RedisClient {
         }
         // The rare path: no map yet, or the slot has no primary. Look the map up once, then run or fail.
         let loop = eventLoop ?? eventLoopGroup.any()
-        let lookup = lookUpSlots()
-        Task {
-            if case .failure(let error) = await lookup.value { return loop.execute { completion(.failure(error)) } }
-            guard let node = self.state.withLock({ $0.node(for: slot) }) else {
-                return loop.execute { completion(.failure(Self.noPrimary(slot))) }
+        loop.makeFutureWithTask { try await self.node(for: slot) }.whenComplete { result in
+            switch result {
+            case .success(let node): node.run(script, keys: keys, arguments: arguments, wait: wait, on: loop, completion)
+            case .failure(let error): completion(.failure(error as? RedisError ?? RedisError(.unavailable, "\(error)")))
             }
-            node.run(script, keys: keys, arguments: arguments, wait: wait, on: loop, completion)
         }
     }
 
@@ -93,31 +89,27 @@ public final class ClusterRedisClient: RedisClient {
     }
 
     public func primaries() async throws(RedisError) -> [RedisNodeClient] {
-        if state.withLock({ $0.map.primaries.isEmpty }) { try await lookUpSlots().value.get() }
+        if state.withLock({ $0.map.primaries.isEmpty }) { try await lookedUp().get() }
         return state.withLock { state in state.map.primaries.map { state.client(for: $0, make: makeNode) } }
     }
 
     public var statistics: RedisClientStatistics { counters.statistics }
 
     public func shutdown() {
-        let (nodes, lookup) = state.withLock { state in
-            state.isShutDown = true
+        refresher.shutdown()
+        let nodes = state.withLock { state in
             defer { state.nodes = [:] }
-            return (Array(state.nodes.values), state.lookup)
+            return Array(state.nodes.values)
         }
-        lookup?.cancel()
         for node in nodes { node.shutdown() }
     }
 
-    /// Reads the slot map at start, then every 5 s (every second while in doubt) until graceful
-    /// shutdown; then closes every connection.
+    /// Reads the slot map at start, then whenever `TopologyRefresher` says (every 5 s, every
+    /// second while in doubt, soon after a trigger) until graceful shutdown; then closes every
+    /// connection.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                _ = await self.lookUpSlots().value
-                let inDoubt = self.state.withLock { $0.inDoubt }
-                try? await Task.sleep(for: inDoubt ? .seconds(1) : .seconds(5))
-            }
+            await self.refresher.run { await self.readSlots() }
         }
         shutdown()
     }
@@ -129,7 +121,7 @@ public final class ClusterRedisClient: RedisClient {
     /// The primary of `slot` (any primary for nil), looking the map up when it is not known.
     private func node(for slot: HashSlot?) async throws(RedisError) -> RedisNodeClient {
         if let node = state.withLock({ $0.node(for: slot) }) { return node }
-        try await lookUpSlots().value.get()
+        try await lookedUp().get()
         guard let node = state.withLock({ $0.node(for: slot) }) else { throw Self.noPrimary(slot) }
         return node
     }
@@ -148,13 +140,15 @@ public final class ClusterRedisClient: RedisClient {
         )
     }
 
-    /// A connection to a node failed or closed: the map may be stale.
+    /// A connection to a node failed or closed, or a command met `TRYAGAIN`/`CLUSTERDOWN`: the
+    /// map may be stale.
     private func trouble() {
-        let shutDown = state.withLock { state in
-            state.inDoubt = true
-            return state.isShutDown
-        }
-        if !shutDown { lookUpSlots() }
+        refresher.trigger()
+    }
+
+    /// Waits for a lookup of the slot map (see `TopologyRefresher.lookedUp`).
+    private func lookedUp() async -> Result<Void, RedisError> {
+        await refresher.lookedUp { await self.readSlots() }
     }
 
     /// A script came back with `MOVED`, `ASK`, `TRYAGAIN` or `CLUSTERDOWN` from `node`: it did not
@@ -184,32 +178,15 @@ public final class ClusterRedisClient: RedisClient {
             redirect.isAsk
                 ? state.client(for: redirect.address, make: makeNode) : state.move(redirect.slot, to: redirect.address, make: makeNode)
         }
-        if !redirect.isAsk { lookUpSlots() }
+        // The node knows better, and the slot is patched: no doubt, but read the rest of the map.
+        if !redirect.isAsk { refresher.trigger(doubt: false) }
         return node
-    }
-
-    /// Starts a lookup of the slot map unless one is under way (then returns that one). Lookups
-    /// start at least 100 ms apart: one asked for sooner waits out the rest.
-    @discardableResult
-    private func lookUpSlots() -> Task<Result<Void, RedisError>, Never> {
-        state.withLock { state in
-            if let lookup = state.lookup { return lookup }
-            let now = ContinuousClock.now
-            let start = state.lastLookup.map { max(now, $0 + .milliseconds(100)) } ?? now
-            state.lastLookup = start
-            let lookup = Task {
-                if start > now { try? await Task.sleep(until: start, clock: .continuous) }
-                return await self.readSlots()
-            }
-            state.lookup = lookup
-            return lookup
-        }
     }
 
     /// Reads `CLUSTER SHARDS` (or `CLUSTER SLOTS`) from the known primaries, then the seeds, until
     /// one answers; swaps the map in and closes the clients of nodes that are no longer primaries.
-    private func readSlots() async -> Result<Void, RedisError> {
-        defer { state.withLock { $0.lookup = nil } }
+    /// Found only when every slot has a primary.
+    private func readSlots() async -> TopologyLookup {
         counters.topologyRefreshes.add(1, ordering: .relaxed)
         let known = state.withLock { $0.map.primaries }
         var problems: [String] = []
@@ -219,7 +196,6 @@ public final class ClusterRedisClient: RedisClient {
                 let (retired, moved) = state.withLock { state -> ([RedisNodeClient], Bool) in
                     let moved = !state.map.primaries.isEmpty && Set(state.map.primaries) != Set(map.primaries)
                     state.use(map, make: makeNode)
-                    state.inDoubt = map.coveredSlots < HashSlot.count
                     let keep = Set(map.primaries)
                     let retired = state.nodes.filter { !keep.contains($0.key) }
                     for address in retired.keys { state.nodes[address] = nil }
@@ -230,18 +206,18 @@ public final class ClusterRedisClient: RedisClient {
                     logger.warning("Redis Cluster primaries changed", metadata: ["primaries": "\(map.primaries)"])
                 }
                 for node in retired { node.shutdown() }
-                if map.coveredSlots < HashSlot.count {
+                guard map.coveredSlots == HashSlot.count else {
                     logger.warning("Redis Cluster slots without a primary", metadata: ["uncovered": "\(HashSlot.count - map.coveredSlots)"])
+                    return .partly
                 }
-                return .success(())
+                return .found
             } catch {
                 problems.append("\(address): \(error.message)")
             }
         }
-        state.withLock { $0.inDoubt = true }
         let error = RedisError(.unavailable, "no Redis Cluster node gave its slots: " + problems.joined(separator: "; "))
         logger.warning("cannot read the Redis Cluster slot map", metadata: ["error": "\(error.message)"])
-        return .failure(error)
+        return .failed(error)
     }
 
     private func readSlots(from address: RedisAddress) async throws(RedisError) -> ClusterSlotMap {

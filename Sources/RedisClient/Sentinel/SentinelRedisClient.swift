@@ -10,8 +10,9 @@ import Synchronization
 ///   timeout), the one that answers first next time;
 /// - every connection to the primary checks with `ROLE` that it is one before serving anything;
 /// - the primary is looked up again on every lost or failed connection, on a `READONLY`/`LOADING`/
-///   `MASTERDOWN` reply, on `+switch-master` (a subscriber connection to a sentinel, while the
-///   client runs as a service), every second while in doubt and every 5 s otherwise;
+///   `MASTERDOWN` reply, on `+switch-master` (a subscriber connection to a sentinel), every second
+///   while in doubt and every 5 s otherwise, one lookup at a time (`TopologyRefresher`, driven by
+///   `run()`: run the client as a service to follow failovers);
 /// - when the primary moves, every connection to the old one is closed (its waiting commands fail).
 ///
 /// Until a primary is known, a command waits for the lookup and fails with `.unavailable` if it
@@ -25,17 +26,15 @@ public final class SentinelRedisClient: RedisClient {
     private let eventLoopGroup: any EventLoopGroup
     private let counters = RedisCounters()
     private let logger: Logger
+    private let refresher = TopologyRefresher(clock: ContinuousClock())
     private let state = Mutex(State())
 
     private struct State {
         /// The client of the primary the sentinels named last (nil: none yet, or shut down).
         var primary: RedisNodeClient?
-        /// The lookup under way; later triggers wait for it.
-        var lookup: Task<Result<RedisNodeClient, RedisError>, Never>?
-        /// Trouble was seen since the last lookup that found a primary answering as one.
-        var inDoubt = true
         /// The sentinel to ask first.
         var preferredSentinel = 0
+        /// No primary's client is made from now on.
         var isShutDown = false
     }
 
@@ -66,12 +65,11 @@ public final class SentinelRedisClient: RedisClient {
         }
         // The rare path: the first command, or one after a lookup found nothing. It waits for a
         // lookup (each sentinel asked within the timeout) and fails if that finds no primary.
-        let lookup = lookUpPrimary()
         let loop = eventLoop ?? eventLoopGroup.any()
-        Task {
-            switch await lookup.value {
+        loop.makeFutureWithTask { try await self.currentPrimary() }.whenComplete { result in
+            switch result {
             case .success(let primary): primary.run(script, keys: keys, arguments: arguments, wait: wait, on: loop, completion)
-            case .failure(let error): loop.execute { completion(.failure(error)) }
+            case .failure(let error): completion(.failure(error as? RedisError ?? RedisError(.unavailable, "\(error)")))
             }
         }
     }
@@ -87,30 +85,25 @@ public final class SentinelRedisClient: RedisClient {
     public var statistics: RedisClientStatistics { counters.statistics }
 
     public func shutdown() {
-        let (primary, lookup) = state.withLock { state in
+        refresher.shutdown()
+        let primary = state.withLock { state in
             state.isShutDown = true
             defer { state.primary = nil }
-            return (state.primary, state.lookup)
+            return state.primary
         }
-        lookup?.cancel()
         primary?.shutdown()
     }
 
-    /// Looks the primary up at start, then watches for failovers (`+switch-master`, and a lookup
-    /// every second while in doubt, every 5 s otherwise) until graceful shutdown; then closes
-    /// every connection.
+    /// Looks the primary up at start, then watches for failovers (`+switch-master`, and the
+    /// lookups `TopologyRefresher` starts) until graceful shutdown; then closes every connection.
     public func run() async throws {
         await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.watchSwitches() }
-                group.addTask {
-                    while !Task.isCancelled {
-                        _ = await self.lookUpPrimary().value
-                        let inDoubt = self.state.withLock { $0.inDoubt }
-                        try? await Task.sleep(for: inDoubt ? .seconds(1) : .seconds(5))
-                    }
-                }
-                await group.waitForAll()
+                group.addTask { await self.refresher.run { await self.findPrimary() } }
+                // Either ends only when cancelled, or (the refresher) when the client is shut down.
+                await group.next()
+                group.cancelAll()
             }
         }
         shutdown()
@@ -119,34 +112,20 @@ public final class SentinelRedisClient: RedisClient {
     /// The primary's client: the one known, or the one a lookup finds.
     private func currentPrimary() async throws(RedisError) -> RedisNodeClient {
         if let primary = state.withLock({ $0.primary }) { return primary }
-        return try await lookUpPrimary().value.get()
-    }
-
-    /// Starts a lookup unless one is under way; returns it.
-    @discardableResult
-    private func lookUpPrimary() -> Task<Result<RedisNodeClient, RedisError>, Never> {
-        state.withLock { state in
-            if let lookup = state.lookup { return lookup }
-            let lookup = Task { await self.findPrimary() }
-            state.lookup = lookup
-            return lookup
-        }
+        try await refresher.lookedUp { await self.findPrimary() }.get()
+        guard let primary = state.withLock({ $0.primary }) else { throw RedisError(.unavailable, "no Redis primary known") }
+        return primary
     }
 
     /// Something went wrong on the primary's connections: look it up again.
     private func trouble(_ error: RedisError) {
-        let shutDown = state.withLock { state in
-            state.inDoubt = true
-            return state.isShutDown
-        }
-        if !shutDown { lookUpPrimary() }
+        refresher.trigger()
     }
 
     /// Asks the sentinels for the primary's address; when it moved, swaps in a client for the new
     /// address (whose connections check `ROLE`) and closes the old one's. Then confirms the
-    /// primary answers as one.
-    private func findPrimary() async -> Result<RedisNodeClient, RedisError> {
-        defer { state.withLock { $0.lookup = nil } }
+    /// primary answers as one (only then is the doubt over).
+    private func findPrimary() async -> TopologyLookup {
         counters.topologyRefreshes.add(1, ordering: .relaxed)
         let address: RedisAddress
         switch await askSentinels() {
@@ -154,9 +133,8 @@ public final class SentinelRedisClient: RedisClient {
         case .failure(let error):
             // Keep the primary known (a sentinel outage is not a primary's), but look again every
             // second: this instance may be cut off from a majority that has promoted another.
-            state.withLock { $0.inDoubt = true }
             logger.warning("no sentinel named the Redis primary", metadata: ["primary": "\(primaryName)", "error": "\(error.message)"])
-            return .failure(error)
+            return .failed(error)
         }
         enum Swap {
             case same(RedisNodeClient)
@@ -181,7 +159,7 @@ public final class SentinelRedisClient: RedisClient {
         let primary: RedisNodeClient
         switch swap {
         case .shutDown:
-            return .failure(RedisError(.shutdown, "client shut down"))
+            return .failed(RedisError(.shutdown, "client shut down"))
         case .same(let node):
             primary = node
         case .swapped(let node, let old):
@@ -200,11 +178,9 @@ public final class SentinelRedisClient: RedisClient {
         // Its connections check ROLE as they open: an answer means a primary answered.
         do {
             _ = try await primary.send(["PING"])
-            state.withLock { $0.inDoubt = false }
-            return .success(primary)
+            return .found
         } catch {
-            state.withLock { $0.inDoubt = true }
-            return .failure(error)
+            return .failed(error)
         }
     }
 
@@ -265,7 +241,7 @@ public final class SentinelRedisClient: RedisClient {
                 }
                 _ = try await connection.command(["SUBSCRIBE", "+switch-master"])
                 // A switch may have happened before the subscription: look once more.
-                lookUpPrimary()
+                refresher.trigger(doubt: false)
                 await withTaskCancellationHandler {
                     try? await connection.channel.closeFuture.get()
                 } onCancel: {

@@ -16,9 +16,10 @@ import time
 
 from harness.checks import check, note, require, say, wait_until
 from harness.cluster import ClusterSet
-from harness.http import Conn, error_code, http_call, parse_json
+from harness.http import Conn, http_call
 
 from . import USERS, login
+from .lost_writes import check_nothing_answered_lost, check_refused_logouts_retried, measure_without_wait, write_during_stall
 
 
 def test_cluster_lost_writes(lab, work):
@@ -48,23 +49,7 @@ def test_cluster_lost_writes(lab, work):
     require("the replica has caught up", wait_until(lambda: _caught_up(cluster, victim), 10))
     cluster.proxy(victim).set_mode("stall")
     say(f"   replication of the primary on port {victim} stalled: it answers, its replica gets nothing")
-    for state in instances.values():
-        conn = state["conn"]
-        state["logouts"] = [(token, conn.request("POST", "/auth/logout", token=token)[0]) for token, _ in state["before"]]
-        state["logins"] = []
-        for user in state["fresh"]:
-            status, _, data = conn.request("POST", "/auth/login", json_body={"username": user, "password": USERS[user]})
-            token = (parse_json(data) or {}).get("access_token") if status == 200 else None
-            state["logins"].append((user, status, token))
-        conn.close()
-    d, p = instances["wait-1"], instances["wait-0"]
-    check("with WAIT: no logout answered 204 while the replica could not confirm it (503 store_unavailable instead)",
-          all(status == 503 for _, status in d["logouts"]), str([s for _, s in d["logouts"]]))
-    check("with WAIT: no login answered 200 while the replica could not confirm it (503 instead)",
-          all(status == 503 for _, status, _ in d["logins"]), str([s for _, s, _ in d["logins"]]))
-    check("without WAIT: the primary alone answers logouts (204) and logins (200)",
-          all(status == 204 for _, status in p["logouts"]) and all(status == 200 for _, status, _ in p["logins"]),
-          str([s for _, s in p["logouts"]] + [s for _, s, _ in p["logins"]]))
+    write_during_stall(instances, "the replica could not confirm it")
 
     killed_at = time.monotonic()
     cluster.server(victim).kill()
@@ -75,28 +60,11 @@ def test_cluster_lost_writes(lab, work):
     check("both instances serve the shard again after the promotion", recovered)
     note(f"cluster lost writes: both instances served the shard again {time.monotonic() - killed_at:.1f} s after the kill")
 
-    def accepted(tg, token):
-        return http_call(tg.port, "GET", "/api/me", token=token)[0] == 200
-
-    came_back = [token for token, status in d["logouts"] if status == 204 and accepted(durable, token)]
-    check("with WAIT: no token whose logout was answered 204 is accepted after the failover", not came_back)
-    lost = [user for user, status, token in d["logins"] if status == 200 and not accepted(durable, token)]
-    check("with WAIT: no login answered 200 is lost in the failover", not lost, str(lost))
+    check_nothing_answered_lost(instances)
     # The promoted primary has no replica now, so a write with WAIT=1 cannot be confirmed: the refused
     # logout is retried on the instance without WAIT (the same sessions, one store).
-    retried = [http_call(plain.port, "POST", "/auth/logout", token=token)[0] for token, _ in d["logouts"]]
-    check("the logouts refused during the stall succeed when retried (204)", retried == [204] * len(d["logouts"]), str(retried))
-    refused = [(status, error_code(data)) for status, _, data in
-               (http_call(durable.port, "GET", "/api/me", token=token) for token, _ in d["logouts"])]
-    check("and their tokens are refused from then on", all(r == (401, "token_revoked") for r in refused), str(refused))
-
-    answered = [token for token, status in p["logouts"] if status == 204]
-    back = [token for token in answered if accepted(plain, token)]
-    logins = [(user, token) for user, status, token in p["logins"] if status == 200]
-    lost_logins = [user for user, token in logins if not accepted(plain, token)]
-    check("without WAIT: the failover lost acknowledged writes (else this test could not tell)", back or lost_logins)
-    note(f"cluster, without WAIT: {len(back)} of {len(answered)} tokens whose logout was answered 204 were accepted again "
-         f"after the failover; {len(lost_logins)} of {len(logins)} answered logins were lost (their tokens 401)")
+    check_refused_logouts_retried(instances, retry_on="wait-0")
+    measure_without_wait(instances, label="cluster, ")
 
 
 def _caught_up(cluster, primary):

@@ -15,7 +15,7 @@ struct TopologyRefresherTests {
     final class Lookups: Sendable {
         private let outcome: TopologyLookup
         private let duration: Duration
-        private let record = Mutex<(starts: [ContinuousClock.Instant], running: Int, mostAtOnce: Int)>(([], 0, 0))
+        private let record = Mutex<(starts: [ContinuousClock.Instant], running: Int, mostAtOnce: Int, ended: Int)>(([], 0, 0, 0))
 
         init(_ outcome: TopologyLookup, taking duration: Duration = .zero) {
             self.outcome = outcome
@@ -25,6 +25,7 @@ struct TopologyRefresherTests {
         var starts: [ContinuousClock.Instant] { record.withLock { $0.starts } }
         var count: Int { starts.count }
         var mostAtOnce: Int { record.withLock { $0.mostAtOnce } }
+        var ended: Int { record.withLock { $0.ended } }
 
         func lookUp() async -> TopologyLookup {
             record.withLock { record in
@@ -33,7 +34,10 @@ struct TopologyRefresherTests {
                 record.mostAtOnce = max(record.mostAtOnce, record.running)
             }
             if duration > .zero { try? await Task.sleep(for: duration) }
-            record.withLock { $0.running -= 1 }
+            record.withLock { record in
+                record.running -= 1
+                record.ended += 1
+            }
             return outcome
         }
     }
@@ -94,7 +98,8 @@ struct TopologyRefresherTests {
         let lookups = Lookups(.partly, taking: .milliseconds(20))
         let loop = Task { await refresher.run(lookingUp: lookups.lookUp) }
         defer { loop.cancel() }
-        #expect(await eventually { lookups.count == 1 })
+        // Once the first has ended: callers that come while one is under way join it (next test).
+        #expect(await eventually { lookups.ended == 1 })
         let inline = Lookups(.failed(Self.nothing))
         let results = await withTaskGroup(of: Result<Void, RedisError>.self) { group in
             for _ in 0..<4 { group.addTask { await refresher.lookedUp(lookingUp: inline.lookUp) } }
@@ -104,6 +109,24 @@ struct TopologyRefresherTests {
         #expect(inline.count == 0, "the loop looks up, not the callers")
         #expect(lookups.count >= 2)
         #expect(lookups.mostAtOnce == 1)
+    }
+
+    @Test("callers that come while the loop's lookup is under way get what it finds, without another")
+    func callersJoinTheLookupUnderWay() async {
+        let refresher = Refresher(clock: ContinuousClock())
+        let lookups = Lookups(.found, taking: .milliseconds(500))
+        let loop = Task { await refresher.run(lookingUp: lookups.lookUp) }
+        defer { loop.cancel() }
+        #expect(await eventually { lookups.count == 1 })
+        let inline = Lookups(.failed(Self.nothing))
+        let results = await withTaskGroup(of: Result<Void, RedisError>.self) { group in
+            for _ in 0..<4 { group.addTask { await refresher.lookedUp(lookingUp: inline.lookUp) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 4 && results.allSatisfy { (try? $0.get()) != nil })
+        #expect(lookups.ended == 1)
+        #expect(lookups.count == 1, "the next periodic one is 5 s away")
+        #expect(inline.count == 0)
     }
 
     @Test("without run, the first caller looks up and the others wait for that one; one later waits out the spacing")

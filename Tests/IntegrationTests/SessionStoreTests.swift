@@ -239,10 +239,12 @@ struct SessionStoreTests {
     @Test("close shortens every key to the grace period; a refresh within it restores the session")
     func closeAndResume() async throws {
         let live = try await login(ttl: 30)
-        #expect(try await store.close(live, grace: 2, reuseGrace: 2) == .accepted)
+        #expect(try await store.close(live, grace: 5, reuseGrace: 5) == .accepted)
         for key in try await userKeys() {
+            // -2: gone already (a machine so busy that the grace passed since the listing) is short
+            // enough too; -1 (no expiry) or more than the grace is not.
             let ttl = try await TestRedis.ttl(redis, key)
-            #expect(ttl > 0 && ttl <= 3, "\(key) ttl \(ttl)")
+            #expect((ttl > 0 && ttl <= 5) || ttl == -2, "\(key) ttl \(ttl)")
         }
         let next = Identifier.random()
         #expect(try await store.refresh(live, newJti: next, limits: limits(), credential: credential) == .accepted)

@@ -89,7 +89,9 @@ struct SessionStoreTests {
         let first = try await login()
         #expect(try await store.refresh(first, newJti: Identifier.random(), limits: limits(), credential: credential) == .accepted)
         let second = try await login()
-        #expect(try await store.logout(first, reuseGrace: 2) == .accepted)
+        // `first` is spent (refreshed): its logout counts within the reuse grace, 10 s here so that
+        // a machine busy with the other suites does not outlast it.
+        #expect(try await store.logout(first, reuseGrace: 10) == .accepted)
         let left = try await userKeys()
         #expect(!left.contains { $0.contains(first.sid) || $0.contains(first.jti) })
         #expect(left.contains(keys.token(user: "alice", jti: second.jti)))
@@ -297,8 +299,9 @@ struct SessionStoreTests {
         #expect(parts.count == 2 && Int(parts[0]) != nil && parts[1] == "token-\(first)", "<rotated-at ms> <successor>: \(value)")
         #expect(try await redis.send(["GET", keys.token(user: "alice", jti: first)]).string == "1")
         #expect(try await TestRedis.ttl(redis, keys.token(user: "alice", jti: parent.jti)) > 0, "the spent token's key keeps its TTL")
-        // A logout with the spent token still ends the session, every key of it.
-        #expect(try await store.logout(parent, reuseGrace: 2) == .accepted)
+        // A logout with the spent token still ends the session, every key of it (within the reuse
+        // grace: 10 s, so that a machine busy with the other suites does not outlast it).
+        #expect(try await store.logout(parent, reuseGrace: 10) == .accepted)
         #expect(try await userKeys().isEmpty)
     }
 
@@ -370,11 +373,13 @@ struct SessionStoreTests {
 
     @Test("refreshes do not count as activity: an idle session ends and its keys go")
     func idle() async throws {
-        var live = try await login(ttl: 2)
+        // Tokens live 4 s and the idle limit is 2 s: the idle limit ends it, even if a busy machine
+        // stalls the loop for a few seconds (a token that expired first would answer .revoked).
+        var live = try await login(ttl: 4)
         var result = SessionStore.Check.accepted
         let ended = try await eventually(timeout: .seconds(8)) {
             let next = Identifier.random()
-            result = try await store.refresh(live, newJti: next, limits: limits(ttl: 2, idle: 2), credential: credential)
+            result = try await store.refresh(live, newJti: next, limits: limits(ttl: 4, idle: 2), credential: credential)
             if result == .accepted { live = token(sid: live.sid, jti: next) }
             return result != .accepted
         }

@@ -32,8 +32,9 @@ import re
 import socket
 import subprocess
 import threading
+import time
 
-from harness.checks import wait_until
+from harness.checks import require, wait_until
 from harness.http import Conn
 
 PROJECT = "tgcomposetest"   # every container, network and volume the suite creates carries this name
@@ -80,6 +81,17 @@ class Stack:
         base = set(self.compose("config", "--services", files=["docker-compose.yml"])[1].split())
         added = sorted(set(self.compose("config", "--services", files=["docker-compose.yml", override])[1].split()) - base)
         return self.compose("rm", "--force", "--stop", "-v", *added, files=["docker-compose.yml", override], timeout=300)
+
+    def switch_to(self, files):
+        """`down` (the named volumes kept: the same secrets), then `up -d` with `files`; requires
+        both to exit 0. Returns when `up` began (time.monotonic())."""
+        code, out, err = self.compose("down", "--timeout", "15", timeout=300)
+        require("docker-compose down exits 0", code == 0, (out + err)[-1000:])
+        self.files = list(files)
+        started = time.monotonic()
+        code, out, err = self.compose("up", "-d", timeout=900)
+        require(f"docker-compose {' '.join('-f ' + name for name in files)} up -d exits 0", code == 0, (out + err)[-3000:])
+        return started
 
     def docker(self, *args, timeout=120, check=False):
         return run([DOCKER, *args], timeout=timeout, env=self.env, check=check)

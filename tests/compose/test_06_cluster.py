@@ -17,13 +17,7 @@ CLUSTER = ["docker-compose.yml", "docker-compose.cluster.yml"]
 
 def test_cluster(stack):
     user, password = stack.credentials()
-    code, out, err = stack.compose("down", "--timeout", "15", timeout=300)
-    require("docker-compose down exits 0", code == 0, (out + err)[-1000:])
-    stack.files = CLUSTER
-    started = time.monotonic()
-    code, out, err = stack.compose("up", "-d", timeout=900)
-    require("docker-compose -f docker-compose.yml -f docker-compose.cluster.yml up -d exits 0", code == 0,
-            (out + err)[-3000:])
+    started = stack.switch_to(CLUSTER)
     conn = Conn(stack.port)
 
     def logged_in():

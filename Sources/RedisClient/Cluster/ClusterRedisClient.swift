@@ -26,6 +26,7 @@ public final class ClusterRedisClient: RedisClient {
     private let counters = RedisCounters()
     private let logger: Logger
     private let refresher = TopologyRefresher(clock: ContinuousClock())
+    private let warnings = WarningThrottle()
     private let state = Mutex(State())
 
     struct State {
@@ -207,7 +208,9 @@ public final class ClusterRedisClient: RedisClient {
                 }
                 for node in retired { node.shutdown() }
                 guard map.coveredSlots == HashSlot.count else {
-                    logger.warning("Redis Cluster slots without a primary", metadata: ["uncovered": "\(HashSlot.count - map.coveredSlots)"])
+                    if warnings.allows("uncovered") {
+                        logger.warning("Redis Cluster slots without a primary", metadata: ["uncovered": "\(HashSlot.count - map.coveredSlots)"])
+                    }
                     return .partly
                 }
                 return .found
@@ -216,7 +219,9 @@ public final class ClusterRedisClient: RedisClient {
             }
         }
         let error = RedisError(.unavailable, "no Redis Cluster node gave its slots: " + problems.joined(separator: "; "))
-        logger.warning("cannot read the Redis Cluster slot map", metadata: ["error": "\(error.message)"])
+        if warnings.allows("unreadable") {
+            logger.warning("cannot read the Redis Cluster slot map", metadata: ["error": "\(error.message)"])
+        }
         return .failed(error)
     }
 

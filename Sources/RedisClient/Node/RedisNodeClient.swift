@@ -25,8 +25,9 @@ public final class RedisNodeClient: Sendable {
     private let nextLane = Atomic<Int>(0)
     private let counters: RedisCounters
     private let logger: Logger
-    /// Told about every connect failure, lost connection and role-change reply (a failover is
-    /// under way): the Sentinel client looks the primary up again.
+    /// Told about every connect failure, lost connection, command refused while backing off, and
+    /// role-change reply (a failover is under way): the Sentinel and Cluster clients look the
+    /// topology up again.
     private let onTrouble: @Sendable (RedisError) -> Void
     /// Cluster: takes a script whose reply was `MOVED`, `ASK`, `TRYAGAIN` or `CLUSTERDOWN` (it did
     /// not run), to send it on or fail it. Nil: those replies are errors like any other.
@@ -263,6 +264,11 @@ public final class RedisNodeClient: Sendable {
         case .use(let connection):
             return connection
         case .fail(let error):
+            // Backing off after a failed connect: no attempt now, but the owner hears of every
+            // command refused meanwhile, so a Cluster or Sentinel client keeps looking for the
+            // primary that replaces this one (its lookups spaced 100 ms apart) instead of waiting
+            // for the next connect attempt (up to 2 s) or its in-doubt second.
+            if error.kind != .shutdown { onTrouble(error) }
             throw error
         case .wait(let future):
             do {

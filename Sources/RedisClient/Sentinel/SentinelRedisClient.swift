@@ -27,6 +27,7 @@ public final class SentinelRedisClient: RedisClient {
     private let counters = RedisCounters()
     private let logger: Logger
     private let refresher = TopologyRefresher(clock: ContinuousClock())
+    private let warnings = WarningThrottle()
     private let state = Mutex(State())
 
     private struct State {
@@ -133,7 +134,9 @@ public final class SentinelRedisClient: RedisClient {
         case .failure(let error):
             // Keep the primary known (a sentinel outage is not a primary's), but look again every
             // second: this instance may be cut off from a majority that has promoted another.
-            logger.warning("no sentinel named the Redis primary", metadata: ["primary": "\(primaryName)", "error": "\(error.message)"])
+            if warnings.allows("unnamed") {
+                logger.warning("no sentinel named the Redis primary", metadata: ["primary": "\(primaryName)", "error": "\(error.message)"])
+            }
             return .failed(error)
         }
         enum Swap {

@@ -243,7 +243,10 @@ def stop_waitress(server) -> None:  # noqa: ANN001
     closed = threading.Event()
 
     def close_all() -> None:
-        server.close()
+        try:
+            server.close()
+        except OSError:  # already closed
+            pass
         for channel in list(server._map.values()):
             try:
                 channel.handle_close()
@@ -251,7 +254,10 @@ def stop_waitress(server) -> None:  # noqa: ANN001
                 pass
         closed.set()
 
-    server.trigger.pull_trigger(close_all)
+    try:
+        server.trigger.pull_trigger(close_all)
+    except OSError:  # the trigger's pipe is closed already (seen once in CI: EBADF): close from here
+        close_all()
     if not closed.wait(30):  # the loop is gone already (a loaded machine may take seconds): close from here
         close_all()
     server.task_dispatcher.shutdown(timeout=5)
